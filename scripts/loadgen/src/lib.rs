@@ -46,6 +46,25 @@ pub use shapes::Shape;
 
 use model::Family;
 
+/// The time a body is stamped with unless told otherwise, in milliseconds
+/// since the epoch (2023-11-14T22:14:29.993Z; the oldest timestamp of a body
+/// is then exactly 1,700,000,000 s): fixed, so that a body is the
+/// same bytes run after run. Prometheus drops samples this old (out of
+/// bounds) unless the job sets `honor_timestamps: false`; targets that serve
+/// Prometheus stamp bodies near the current time instead ([`BodySpec::at_time`]).
+pub const FIXED_TIME_MS: i64 = 1_700_000_069_993;
+
+/// The current wall-clock time in milliseconds since the epoch, rounded down
+/// to a multiple of `step_ms` (at least 1), so bodies stamped with it change
+/// only once per step.
+pub fn clock_time_ms(step_ms: i64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let step = step_ms.max(1);
+    now - now.rem_euclid(step)
+}
+
 /// Everything that determines one generated body.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BodySpec {
@@ -60,6 +79,12 @@ pub struct BodySpec {
     pub churn_share: f64,
     /// Churn epoch; epoch 0 is the initial state.
     pub epoch: u64,
+    /// When the body was "collected", in milliseconds since the epoch:
+    /// explicit sample timestamps (cAdvisor) and exemplar timestamps lie at
+    /// most 70 s before it, never after. Only the shapes
+    /// of [`Shape::has_timestamps`] use it; label sets and values never
+    /// depend on it.
+    pub time_ms: i64,
 }
 
 impl BodySpec {
@@ -71,7 +96,13 @@ impl BodySpec {
             seed,
             churn_share: 0.0,
             epoch: 0,
+            time_ms: FIXED_TIME_MS,
         }
+    }
+
+    /// The same spec stamped at `time_ms` (milliseconds since the epoch).
+    pub fn at_time(self, time_ms: i64) -> Self {
+        Self { time_ms, ..self }
     }
 
     /// The same spec at another churn epoch.
@@ -90,7 +121,7 @@ impl BodySpec {
             epoch: self.epoch,
             share: self.churn_share.clamp(0.0, 1.0),
         };
-        shapes::generate(self.shape, self.series, churn, sink);
+        shapes::generate(self.shape, self.series, churn, self.time_ms, sink);
     }
 
     /// Renders the body in `format`, with its expected sample count.
@@ -215,6 +246,52 @@ mod tests {
             base.at_epoch(0.0, 0).render(Format::Text),
             base.at_epoch(0.0, 3).render(Format::Text)
         );
+    }
+
+    #[test]
+    fn time_moves_timestamps_only() {
+        for shape in Shape::ALL {
+            let fixed = BodySpec::new(shape, 300, 4);
+            let later = fixed.at_time(FIXED_TIME_MS + 86_400_000);
+            for format in Format::ALL {
+                let a = fixed.render(format);
+                let b = later.render(format);
+                assert_eq!(a.samples, b.samples, "{shape:?} {format:?}");
+                // Text has no exemplars, so only cAdvisor's text moves.
+                let stamped = match shape {
+                    Shape::Cadvisor => true,
+                    Shape::OpenMetricsExemplars => format != Format::Text,
+                    _ => false,
+                };
+                assert_eq!(stamped, shape.has_timestamps() && a.bytes != b.bytes);
+                assert_eq!(a.bytes == b.bytes, !stamped, "{shape:?} {format:?}");
+            }
+        }
+        // Text cAdvisor lines: the same series and values, the timestamp a day on.
+        let text = |spec: BodySpec| String::from_utf8(spec.render(Format::Text).bytes).unwrap();
+        let spec = BodySpec::new(Shape::Cadvisor, 300, 4);
+        let now = 1_800_000_000_000;
+        let (a, b) = (text(spec), text(spec.at_time(now)));
+        for (la, lb) in a.lines().zip(b.lines()) {
+            if la.starts_with('#') {
+                assert_eq!(la, lb);
+                continue;
+            }
+            let (sa, ta) = la.rsplit_once(' ').unwrap();
+            let (sb, tb) = lb.rsplit_once(' ').unwrap();
+            assert_eq!(sa, sb);
+            let (ta, tb): (i64, i64) = (ta.parse().unwrap(), tb.parse().unwrap());
+            assert_eq!(tb - ta, now - FIXED_TIME_MS);
+            assert!(tb <= now && tb > now - 80_000, "{lb}");
+        }
+    }
+
+    #[test]
+    fn clock_time_is_a_multiple_of_the_step() {
+        let t = clock_time_ms(60_000);
+        assert_eq!(t % 60_000, 0);
+        assert!(t > FIXED_TIME_MS);
+        assert!(clock_time_ms(0) >= t);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use promshard_loadgen::driver::{self, AcceptProfile, DriveConfig, Stop};
-use promshard_loadgen::server::{self, ServerConfig};
+use promshard_loadgen::server::{self, ServerConfig, Timestamps};
 use promshard_loadgen::{BodySpec, FleetSpec, Format, Shape, ShapeMix, vectors};
 
 #[derive(Debug, Parser)]
@@ -58,6 +58,15 @@ enum Command {
         /// Serve only this format (text, openmetrics, protobuf), ignoring Accept.
         #[arg(long)]
         force_format: Option<String>,
+        /// Explicit timestamps (cAdvisor samples, exemplars): `clock` stamps
+        /// them near the current time; `fixed` serves the same bytes every run
+        /// (Prometheus then needs `honor_timestamps: false` to keep them).
+        #[arg(long, default_value = "clock")]
+        timestamps: String,
+        /// With `--timestamps clock`: how often the stamp moves on (bodies with
+        /// timestamps are rendered again each time).
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        timestamp_step: Duration,
     },
     /// Scrape URLs like Prometheus does and report throughput and latency.
     Drive {
@@ -106,6 +115,10 @@ enum Command {
         /// gzip the output.
         #[arg(long)]
         gzip: bool,
+        /// Stamp explicit timestamps with the current time instead of a fixed
+        /// one (the output then differs between runs).
+        #[arg(long)]
+        now: bool,
         /// Output file (stdout if absent).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -163,7 +176,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             churn_interval,
             per_target_ports,
             force_format,
+            timestamps,
+            timestamp_step,
         } => {
+            let timestamps = match timestamps.as_str() {
+                "clock" => Timestamps::Clock {
+                    step: timestamp_step,
+                },
+                "fixed" => Timestamps::Fixed,
+                other => bail!("unknown --timestamps {other:?} (clock, fixed)"),
+            };
             let shapes = match shapes.as_str() {
                 "mixed" => ShapeMix::Mixed,
                 "cycle" => ShapeMix::Cycle,
@@ -189,6 +211,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 churn_interval,
                 per_target_ports,
                 force_format,
+                timestamps,
             };
             let server = server::start(config).await?;
             let addr = server.local_addr();
@@ -289,12 +312,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             format,
             seed,
             gzip,
+            now,
             out,
         } => {
             let format = Format::from_name(&format).with_context(|| {
                 format!("unknown --format {format:?} (text, openmetrics, protobuf)")
             })?;
-            let body = BodySpec::new(shape(&shape_name)?, series, seed).render(format);
+            let mut spec = BodySpec::new(shape(&shape_name)?, series, seed);
+            if now {
+                spec = spec.at_time(promshard_loadgen::clock_time_ms(1));
+            }
+            let body = spec.render(format);
             let bytes = if gzip {
                 body.gzip()
             } else {

@@ -14,6 +14,9 @@
 //!
 //! Bodies are rendered once per (target, format, gzip, churn epoch) on a
 //! blocking thread and then served from memory; stale epochs are dropped.
+//! Bodies with explicit timestamps (cAdvisor, exemplars) are stamped near the
+//! current time by default ([`Timestamps::Clock`]) and so are also rendered
+//! again once per clock step.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -34,7 +37,39 @@ use tokio::net::TcpListener;
 use tokio::sync::{OnceCell, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::{FleetSpec, Format, TargetSpec};
+use crate::{FIXED_TIME_MS, FleetSpec, Format, TargetSpec};
+
+/// What time the explicit timestamps of served bodies carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timestamps {
+    /// Always [`FIXED_TIME_MS`]: every run serves the same bytes, and
+    /// Prometheus drops the timestamped samples as out of bounds unless the
+    /// job sets `honor_timestamps: false`.
+    Fixed,
+    /// The wall clock rounded down to a multiple of `step`, as a real
+    /// cAdvisor stamps each collection: bodies with timestamps are rendered
+    /// again once per step; their series and values stay the same.
+    Clock {
+        /// How often the stamp moves on (and such bodies are re-rendered).
+        step: Duration,
+    },
+}
+
+impl Timestamps {
+    /// The default: the clock, moving on every 60 s.
+    pub const CLOCK: Timestamps = Timestamps::Clock {
+        step: Duration::from_secs(60),
+    };
+
+    fn now_ms(self) -> i64 {
+        match self {
+            Timestamps::Fixed => FIXED_TIME_MS,
+            Timestamps::Clock { step } => {
+                crate::clock_time_ms(i64::try_from(step.as_millis()).unwrap_or(i64::MAX))
+            }
+        }
+    }
+}
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -56,6 +91,8 @@ pub struct ServerConfig {
     /// Serve this format whatever the `Accept` header says (a target that
     /// only speaks one format, e.g. an old exporter that only knows text).
     pub force_format: Option<Format>,
+    /// The time explicit sample and exemplar timestamps are near.
+    pub timestamps: Timestamps,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +106,7 @@ impl Default for ServerConfig {
             churn_interval: None,
             per_target_ports: false,
             force_format: None,
+            timestamps: Timestamps::CLOCK,
         }
     }
 }
@@ -113,6 +151,8 @@ struct CacheKey {
     format: Format,
     gzip: bool,
     epoch: u64,
+    /// The body's stamp, or 0 for shapes without explicit timestamps.
+    time_ms: i64,
 }
 
 #[derive(Debug)]
@@ -127,6 +167,7 @@ struct Inner {
     ports: Vec<PortListener>,
     cache: HashMap<CacheKey, Arc<OnceCell<Bytes>>>,
     cache_epoch: u64,
+    cache_time_ms: i64,
 }
 
 #[derive(Debug)]
@@ -573,11 +614,18 @@ async fn serve_target(
         .unwrap_or_else(|| negotiate(header(ACCEPT)));
     let gzip = gzip_accepted(header(ACCEPT_ENCODING));
     let epoch = state.epoch();
+    let spec = state.target(index);
+    let now_ms = state.config.timestamps.now_ms();
     let key = CacheKey {
         target: index,
         format,
         gzip,
         epoch,
+        time_ms: if spec.shape.has_timestamps() {
+            now_ms
+        } else {
+            0
+        },
     };
     let cell = {
         let mut inner = state.lock();
@@ -588,13 +636,16 @@ async fn serve_target(
                 format!("loadgen: no target {index} (there are {})\n", inner.count),
             );
         }
-        if inner.cache_epoch != epoch {
-            inner.cache.retain(|k, _| k.epoch >= epoch);
+        if inner.cache_epoch != epoch || inner.cache_time_ms != now_ms {
+            inner
+                .cache
+                .retain(|k, _| k.epoch >= epoch && (k.time_ms == 0 || k.time_ms >= now_ms));
             inner.cache_epoch = epoch;
+            inner.cache_time_ms = now_ms;
         }
         inner.cache.entry(key).or_default().clone()
     };
-    let spec = state.target(index).body(state.config.churn_share, epoch);
+    let spec = spec.body(state.config.churn_share, epoch).at_time(now_ms);
     let rendered = cell
         .get_or_try_init(|| async move {
             tokio::task::spawn_blocking(move || {

@@ -45,6 +45,12 @@ impl Shape {
         }
     }
 
+    /// Whether its bodies carry explicit timestamps (cAdvisor's sample
+    /// timestamps, exemplar timestamps), which follow [`crate::BodySpec::time_ms`].
+    pub fn has_timestamps(self) -> bool {
+        matches!(self, Shape::Cadvisor | Shape::OpenMetricsExemplars)
+    }
+
     /// Parses [`Shape::name`].
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.name() == name)
@@ -76,15 +82,26 @@ impl Churn {
     }
 }
 
-/// Produces the families of `shape`, about `series` samples in text format.
-pub(crate) fn generate(shape: Shape, series: usize, churn: Churn, sink: &mut dyn FnMut(&Family)) {
+/// How far (ms) the oldest explicit timestamp of a body lies before its
+/// collection time: cAdvisor samples are spread over 10,000 steps of 7 ms.
+const TIMESTAMP_SPREAD_MS: i64 = 9_999 * 7;
+
+/// Produces the families of `shape`, about `series` samples in text format,
+/// with explicit timestamps ending at `time_ms`.
+pub(crate) fn generate(
+    shape: Shape,
+    series: usize,
+    churn: Churn,
+    time_ms: i64,
+    sink: &mut dyn FnMut(&Family),
+) {
     let series = series.max(1);
     match shape {
         Shape::NodeExporter => node_exporter(series, churn, sink),
         Shape::KubeStateMetrics => kube_state_metrics(series, churn, sink),
-        Shape::Cadvisor => cadvisor(series, churn, sink),
+        Shape::Cadvisor => cadvisor(series, churn, time_ms, sink),
         Shape::HistogramApp => histogram_app(series, churn, sink),
-        Shape::OpenMetricsExemplars => exemplars(series, churn, sink),
+        Shape::OpenMetricsExemplars => exemplars(series, churn, time_ms, sink),
     }
 }
 
@@ -745,12 +762,14 @@ fn container(churn: &Churn, i: usize) -> Container {
     }
 }
 
-fn cadvisor(series: usize, churn: Churn, sink: &mut dyn FnMut(&Family)) {
+fn cadvisor(series: usize, churn: Churn, time_ms: i64, sink: &mut dyn FnMut(&Family)) {
     const PER_CONTAINER: usize = 14;
     let containers = (series / PER_CONTAINER).max(1);
     let mut rng = Rng::derive(churn.seed, &[3]);
-    // cAdvisor stamps every sample with the time it collected the stats.
-    let ts = |i: usize| Some(1_700_000_000_000 + (i % 10_000) as i64 * 7);
+    // cAdvisor stamps every sample with the time it collected the stats,
+    // container by container, so a body holds slightly different times.
+    let oldest = time_ms.saturating_sub(TIMESTAMP_SPREAD_MS);
+    let ts = |i: usize| Some(oldest.saturating_add((i % 10_000) as i64 * 7));
     type Column = (&'static str, Kind, Option<(&'static str, &'static str)>);
     let families: [Column; PER_CONTAINER] = [
         (
@@ -887,13 +906,14 @@ fn histogram_app(series: usize, churn: Churn, sink: &mut dyn FnMut(&Family)) {
     sink(&f);
 }
 
-fn exemplars(series: usize, churn: Churn, sink: &mut dyn FnMut(&Family)) {
+fn exemplars(series: usize, churn: Churn, time_ms: i64, sink: &mut dyn FnMut(&Family)) {
     const LATENCY: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
     // 13 + 1 + 1 samples per route in text (OpenMetrics adds 2 `_created`).
     let routes = (series / 15).max(1);
     let mut rng = Rng::derive(churn.seed, &[5]);
     let created = |i: usize| Some(1_690_000_000.0 + (i % 1000) as f64);
-    let ts = 1_700_000_000.0;
+    // Traced requests happened shortly before the scrape.
+    let ts = time_ms.saturating_sub(TIMESTAMP_SPREAD_MS) as f64 / 1000.0;
 
     let mut f = Family::new(
         "app_request_duration_seconds",

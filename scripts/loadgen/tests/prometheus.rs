@@ -196,6 +196,33 @@ async fn prometheus_counts_what_the_generator_says() {
         }
     }
     assert_eq!(checked, 15);
+
+    // cAdvisor samples carry their own timestamps, near the current time, so
+    // Prometheus keeps them with the default `honor_timestamps: true`: none is
+    // out of bounds, and they are visible to a query at "now".
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for prom in [&prom_a, &prom_b] {
+        let (_, metrics) = get(&format!("http://{}/metrics", prom.addr)).await;
+        let metrics = String::from_utf8(metrics).unwrap();
+        let out_of_bounds = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("prometheus_target_scrapes_sample_out_of_bounds_total "))
+            .expect("Prometheus exports its out-of-bounds counter");
+        assert_eq!(out_of_bounds.trim(), "0", "samples dropped as too old");
+        let (status, body) = get(&format!(
+            "http://{}/api/v1/query?query=count(container_memory_rss)",
+            prom.addr
+        ))
+        .await;
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let count: u64 = v["data"]["result"][0]["value"][1]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap();
+        assert!(count > 0, "no cAdvisor series visible now: {v}");
+    }
     drop((prom_a, prom_b));
     negotiating.shutdown().await;
     text_only.shutdown().await;

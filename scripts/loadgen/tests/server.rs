@@ -14,8 +14,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use promshard_loadgen::driver::{self, AcceptProfile, DriveConfig, Stop};
-use promshard_loadgen::server::{self, ServerConfig, TargetServer};
-use promshard_loadgen::{FleetSpec, Format, ShapeMix};
+use promshard_loadgen::server::{self, ServerConfig, TargetServer, Timestamps};
+use promshard_loadgen::{FIXED_TIME_MS, FleetSpec, Format, Shape, ShapeMix};
 
 struct Fetched {
     status: u16,
@@ -82,12 +82,14 @@ fn small_fleet(seed: u64) -> FleetSpec {
     }
 }
 
+/// A server whose bodies are byte-for-byte those of the generator.
 async fn start(targets: usize, seed: u64) -> TargetServer {
     server::start(ServerConfig {
         fleet: small_fleet(seed),
         targets,
         max_targets: 50,
         churn_share: 0.5,
+        timestamps: Timestamps::Fixed,
         ..ServerConfig::default()
     })
     .await
@@ -304,6 +306,7 @@ async fn per_target_ports_follow_the_fleet() {
         fleet: small_fleet(8),
         targets: 3,
         per_target_ports: true,
+        timestamps: Timestamps::Fixed,
         ..ServerConfig::default()
     })
     .await
@@ -406,5 +409,63 @@ async fn driver_counts_scrapes_and_bytes_exactly() {
     .await
     .unwrap();
     assert!(timed.scrapes > 0 && timed.errors == 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn clock_timestamps_are_recent_and_change_nothing_else() {
+    let fleet = FleetSpec {
+        shapes: ShapeMix::Only(Shape::Cadvisor),
+        ..small_fleet(31)
+    };
+    let server = server::start(ServerConfig {
+        fleet,
+        targets: 2,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let now_ms = |()| {
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap()
+    };
+    for target in 0..2 {
+        let before = now_ms(());
+        let got = fetch(
+            "GET",
+            &format!("http://{addr}/target/{target}/metrics"),
+            None,
+            true,
+        )
+        .await;
+        let after = now_ms(());
+        let served = String::from_utf8(got.decoded).unwrap();
+        let fixed = server.target_spec(target).body(0.0, 0).render(Format::Text);
+        let fixed = String::from_utf8(fixed.bytes).unwrap();
+        let mut samples = 0;
+        for (s, f) in served.lines().zip(fixed.lines()) {
+            if s.starts_with('#') {
+                assert_eq!(s, f);
+                continue;
+            }
+            let (series_s, ts) = s.rsplit_once(' ').unwrap();
+            let (series_f, ts_f) = f.rsplit_once(' ').unwrap();
+            assert_eq!(series_s, series_f, "same series and value");
+            let ts: i64 = ts.parse().unwrap();
+            let ts_f: i64 = ts_f.parse().unwrap();
+            assert!(ts_f <= FIXED_TIME_MS);
+            // Default step 60 s, spread 70 s: within about two minutes of now.
+            assert!(ts <= after && ts > before - 131_000, "{ts} vs {before}");
+            samples += 1;
+        }
+        assert_eq!(served.lines().count(), fixed.lines().count());
+        assert!(samples > 0);
+    }
     server.shutdown().await;
 }

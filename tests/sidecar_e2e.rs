@@ -163,6 +163,7 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
         .put_targets(&Assignment {
             generation: 1,
             targets: targets.clone(),
+            ..Assignment::default()
         })
         .await
         .unwrap();
@@ -194,6 +195,14 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
     let status = client.status().await.unwrap();
     assert_eq!(status.shard, "shard-0");
     assert_eq!(status.generation, 1);
+    // Every target says when the shard got it, for the coordinator's
+    // duplicate resolution.
+    let first_assigned: BTreeMap<String, u64> = status
+        .targets
+        .iter()
+        .map(|t| (t.id.0.clone(), t.assigned_at.expect("assigned_at reported")))
+        .collect();
+    assert_eq!(first_assigned.len(), 5);
     let prom_targets = prom.client().active_targets().await.unwrap();
     for (id, want) in &expected {
         let (scraped, kept) = counted[id];
@@ -260,6 +269,7 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
         .put_targets(&Assignment {
             generation: 2,
             targets,
+            ..Assignment::default()
         })
         .await
         .unwrap();
@@ -282,6 +292,18 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
     })
     .await;
     assert!(gone.is_some(), "removed target still active");
+    // Targets kept by the new generation keep their time; the new one is newer.
+    let second = client.status().await.unwrap();
+    let assigned = |id: &str| {
+        second
+            .targets
+            .iter()
+            .find(|t| t.id.0 == id)
+            .and_then(|t| t.assigned_at)
+            .unwrap()
+    };
+    assert_eq!(assigned("n1"), first_assigned["n1"]);
+    assert!(assigned("g1") > first_assigned["n1"]);
     assert_eq!(
         last_reload(&prom).await,
         reload_at_start,
@@ -293,6 +315,7 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
         .put_targets(&Assignment {
             generation: 1,
             targets: vec![],
+            ..Assignment::default()
         })
         .await
         .unwrap_err();
@@ -317,6 +340,11 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
     let stored = std::fs::read(dir.path().join("state").join("assignment.json")).unwrap();
     let stored: Assignment = serde_json::from_slice(&stored).unwrap();
     assert_eq!(stored.generation, 2);
+    assert_eq!(
+        stored.assigned_at.get("n1"),
+        Some(&first_assigned["n1"]),
+        "assignment times are persisted"
+    );
     assert!(Path::new(&dir.path().join("out").join("app.json")).exists());
 }
 

@@ -770,6 +770,7 @@ async fn own_metrics_count_outcomes_by_cause_without_target_labels() {
         .replace(&promshard::sidecar::assignment::Assignment {
             generation: 2,
             targets: Vec::new(),
+            ..Default::default()
         });
     sidecar.state.prune_stats();
     assert!(sidecar.state.stats.snapshot_all().is_empty());

@@ -227,10 +227,10 @@ impl Fleet {
             let Some(want) = desired.get(&shard.index) else {
                 continue;
             };
-            let before: BTreeMap<&str, (u64, Option<Timestamp>)> = shard
+            let before: BTreeMap<&str, (u64, Option<Timestamp>, Role)> = shard
                 .targets
                 .iter()
-                .map(|t| (t.id.as_str(), (t.scrapes, t.assigned_at)))
+                .map(|t| (t.id.as_str(), (t.scrapes, t.assigned_at, t.role)))
                 .collect();
             let next: Vec<ReportedTarget> = want
                 .targets
@@ -239,7 +239,11 @@ impl Fleet {
                     id: t.id.to_string(),
                     role: t.role,
                     scrapes: before.get(&*t.id).map_or(0, |b| b.0),
-                    assigned_at: before.get(&*t.id).map_or(Some(self.now), |b| b.1),
+                    // Like a sidecar: the time of the current role.
+                    assigned_at: match before.get(&*t.id) {
+                        Some(b) if b.2 == t.role => b.1,
+                        _ => Some(self.now),
+                    },
                 })
                 .collect();
             shard.targets = next;

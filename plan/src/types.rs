@@ -119,9 +119,11 @@ pub struct ReportedTarget {
     pub role: Role,
     /// Successful scrapes of it by this shard since the shard got it.
     pub scrapes: u64,
-    /// When this shard got it (the sidecar's clock), if known. When a
-    /// target is active on two shards (a shard back after its targets
-    /// failed over), the most recent assignment wins.
+    /// When this shard got it in its current role (the sidecar's clock), if
+    /// known. When a target is active on two shards (a shard back after its
+    /// targets failed over), the most recent assignment wins: it is the
+    /// coordinator's latest decision. An unknown time counts as older than
+    /// any known one.
     #[serde(default)]
     pub assigned_at: Option<Timestamp>,
 }

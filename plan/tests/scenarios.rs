@@ -592,3 +592,98 @@ fn replica_groups_share_one_layout_and_a_lost_replica_fails_over_the_index() {
         "index 1 keeps only draining copies"
     );
 }
+
+#[test]
+fn a_returning_shard_whose_sidecar_restarted_loses_to_the_newer_assignment() {
+    let settings = small_settings();
+    let mut fleet = Fleet::new(settings.clone(), 3, Timestamp(0));
+    fleet.targets = (0..18)
+        .map(|i| target(&format!("t{i:02}"), 10_000))
+        .collect();
+    assert!(fleet.settle(10).unwrap().is_some());
+    let lost: BTreeSet<String> = fleet.shards[1]
+        .targets
+        .iter()
+        .map(|t| t.id.clone())
+        .collect();
+    let since = fleet.now;
+    fleet.shards[1].health = ShardHealth::Unresponsive { since };
+    fleet.now = fleet.now.saturating_add(settings.failover_after);
+    assert_eq!(fleet.step().unwrap().moves.len(), lost.len());
+    for _ in 0..3 {
+        fleet.step().unwrap();
+    }
+    // Back after a restart: its sidecar lost its scrape statistics (so it
+    // has the fewest scrapes of every copy), but restored its assignment
+    // with the times it got each target, all before the failure.
+    fleet.shards[1].health = ShardHealth::Ready;
+    for t in &mut fleet.shards[1].targets {
+        t.scrapes = 0;
+        assert!(t.assigned_at.is_some_and(|at| at <= since), "{t:?}");
+    }
+    let back = plan_now(&fleet);
+    assert!(back.moves.is_empty());
+    for id in &lost {
+        assert_ne!(shard_of(&back, id), Some(1), "{id} went back");
+    }
+    assert!(back.shards[1].targets.is_empty());
+
+    // The times decide: without them, the fewest scrapes would make the
+    // stale copies look newest and every lost target would go back.
+    let mut untimed = fleet.inputs();
+    for shard in &mut untimed.shards {
+        for t in &mut shard.targets {
+            t.assigned_at = None;
+        }
+    }
+    let without = plan(&untimed, &settings, fleet.now).unwrap();
+    for id in &lost {
+        assert_eq!(shard_of(&without, id), Some(1));
+    }
+}
+
+#[test]
+fn a_copy_made_active_again_is_newer_than_the_failed_home_it_replaced() {
+    let settings = PlanSettings {
+        handover_scrapes: 4,
+        ..small_settings()
+    };
+    let mut fleet = Fleet::new(settings.clone(), 2, Timestamp(0));
+    fleet.scrapes_per_cycle = 1;
+    fleet.targets = (0..6)
+        .map(|i| target(&format!("t{i:02}"), 10_000))
+        .collect();
+    assert!(fleet.settle(10).unwrap().is_some());
+    let on_zero: Vec<String> = fleet.shards[0]
+        .targets
+        .iter()
+        .map(|t| t.id.clone())
+        .collect();
+    assert!(!on_zero.is_empty());
+    // Shard 0 fails: its targets move to shard 1 (0 keeps draining copies).
+    fleet.shards[0].health = ShardHealth::Unresponsive { since: fleet.now };
+    fleet.now = fleet.now.saturating_add(settings.failover_after);
+    fleet.step().unwrap();
+    fleet.shards[0].health = ShardHealth::Ready;
+    fleet.step().unwrap();
+    // Shard 1 fails before the handover completes: shard 0's draining
+    // copies become the targets' home again.
+    fleet.shards[1].health = ShardHealth::Unresponsive { since: fleet.now };
+    fleet.now = fleet.now.saturating_add(settings.failover_after);
+    let plan = fleet.step().unwrap();
+    for id in &on_zero {
+        let t = plan.targets.iter().find(|t| *t.id == **id).unwrap();
+        assert_eq!((t.shard, t.reason), (Some(0), Reason::Reactivated), "{id}");
+    }
+    fleet.step().unwrap();
+    // Shard 1 returns still listing them as active, assigned before shard
+    // 0 got them back: shard 0's newer decision stands.
+    fleet.shards[1].health = ShardHealth::Ready;
+    let back = plan_now(&fleet);
+    assert!(back.moves.is_empty());
+    for id in &on_zero {
+        assert_eq!(shard_of(&back, id), Some(0), "{id}");
+    }
+    assert!(fleet.settle(10).unwrap().is_some());
+    assert_each_active_once(&fleet);
+}

@@ -435,7 +435,7 @@ impl<B: ShardBackend> Coordinator<B> {
                                 Role::Draining => PlanRole::Draining,
                             },
                             scrapes: successes(t.stats.as_ref()),
-                            assigned_at: None,
+                            assigned_at: t.assigned_at.map(Timestamp::from_millis),
                         })
                         .collect()
                 })
@@ -651,6 +651,7 @@ impl<B: ShardBackend> Coordinator<B> {
             let assignment = Assignment {
                 generation,
                 targets,
+                ..Assignment::default()
             };
             calls.push(async move {
                 client

@@ -87,6 +87,10 @@ pub struct TargetStatus {
     pub job: String,
     /// Active or draining.
     pub role: Role,
+    /// When this shard got it in its current role, in milliseconds since
+    /// the Unix epoch ([`Assignment::assigned_at`]); absent if unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_at: Option<u64>,
     /// Scrape statistics (absent before the first scrape).
     pub stats: Option<serde_json::Value>,
 }
@@ -210,6 +214,7 @@ fn status(state: &ApiState) -> ShardStatus {
                 id: t.id.clone(),
                 job: t.job.clone(),
                 role: t.role,
+                assigned_at: snapshot.assigned_at.get(&t.id).copied(),
                 stats: state.info.target_stats(&t.id),
             })
             .collect(),

@@ -155,6 +155,8 @@ impl ShardControl {
             };
         }
         self.validate(&next)?;
+        let mut next = next;
+        next.stamp(&current, unix_millis());
         self.store.save(&next)?;
         self.table.replace(&next);
         let jobs = self.jobs();
@@ -211,6 +213,13 @@ impl ShardControl {
     }
 }
 
+fn unix_millis() -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    u64::try_from(ms).unwrap_or(u64::MAX)
+}
+
 fn same_targets(a: &Assignment, b: &Assignment) -> bool {
     fn index(x: &Assignment) -> BTreeMap<&TargetId, &ScrapeTarget> {
         x.targets.iter().map(|t| (&t.id, t)).collect()
@@ -257,6 +266,7 @@ mod tests {
             .apply(Assignment {
                 generation: 1,
                 targets: vec![target("a1", "node")],
+                ..Assignment::default()
             })
             .await
             .unwrap();
@@ -279,6 +289,7 @@ mod tests {
         let two = Assignment {
             generation: 2,
             targets: vec![target("a1", "node")],
+            ..Assignment::default()
         };
         control.apply(two.clone()).await.unwrap();
         let replay = control.apply(two).await.unwrap();
@@ -287,6 +298,7 @@ mod tests {
             .apply(Assignment {
                 generation: 1,
                 targets: vec![],
+                ..Assignment::default()
             })
             .await;
         assert!(matches!(
@@ -300,6 +312,7 @@ mod tests {
             .apply(Assignment {
                 generation: 2,
                 targets: vec![],
+                ..Assignment::default()
             })
             .await;
         assert!(matches!(other, Err(ApplyError::Conflict { generation: 2 })));
@@ -322,6 +335,7 @@ mod tests {
                 .apply(Assignment {
                     generation: 5,
                     targets: bad,
+                    ..Assignment::default()
                 })
                 .await
                 .unwrap_err();

@@ -548,7 +548,7 @@ async fn standalone(args: SidecarArgs, control: Arc<ShardControl>, mut shutdown:
                     if changed {
                         let generation = unix_millis().max(control.snapshot().generation + 1);
                         let targets = index.targets().map(crate::coordinator::explore::scrape_target).collect();
-                        if let Err(e) = control.apply(Assignment { generation, targets }).await {
+                        if let Err(e) = control.apply(Assignment { generation, targets, ..Assignment::default() }).await {
                             tracing::error!(error = %e, "standalone: applying discovered targets");
                         }
                     }

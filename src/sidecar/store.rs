@@ -96,6 +96,7 @@ mod tests {
                     .collect(),
                 role: Role::Draining,
             }],
+            ..Assignment::default()
         }
     }
 

@@ -535,6 +535,7 @@ impl Sidecar {
         assignment.replace(&Assignment {
             generation: 1,
             targets,
+            ..Assignment::default()
         });
         let table = Arc::new(JobTable::default());
         table.replace(jobs);

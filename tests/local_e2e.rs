@@ -33,7 +33,7 @@ use tokio::net::TcpListener;
 fn config(addresses: &[String]) -> String {
     let targets: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
     format!(
-        "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: skewed\n    honor_timestamps: false\n    static_configs: [{{targets: [{}]}}]\n",
+        "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: skewed\n    static_configs: [{{targets: [{}]}}]\n",
         targets.join(", ")
     )
 }

@@ -115,7 +115,7 @@ pub async fn run(mut args: LocalArgs) -> Result<(), LocalError> {
         let config = format!(
             "# The demo's prometheus.yml: one job, targets from the loadgen server over http_sd.\n\
              global:\n  scrape_interval: 5s\n  scrape_timeout: 4s\n\
-             scrape_configs:\n  - job_name: demo\n    # The synthetic cAdvisor targets stamp samples with a fixed past time.\n    honor_timestamps: false\n    http_sd_configs:\n      - url: http://{}/file_sd\n        refresh_interval: 5s\n",
+             scrape_configs:\n  - job_name: demo\n    http_sd_configs:\n      - url: http://{}/file_sd\n        refresh_interval: 5s\n",
             server.local_addr()
         );
         std::fs::write(&path, config)

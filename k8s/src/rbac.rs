@@ -87,7 +87,8 @@ pub const COORDINATOR_RULES: &[Rule] = &[
     Rule {
         api_group: "apps",
         resource: "statefulsets",
-        verbs: READ,
+        // patch: the draining-shards annotation (see crate::shards).
+        verbs: &["get", "list", "patch", "watch"],
         scope: Scope::Namespace,
     },
     Rule {

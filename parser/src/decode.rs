@@ -135,7 +135,11 @@ impl DecodingCounter {
     pub fn feed_with<V: SampleVisitor>(&mut self, chunk: &[u8], visitor: &mut V) {
         let before = self.encoded_bytes;
         self.encoded_bytes += chunk.len() as u64;
-        if self.decode_error.is_some() || self.counter.is_done() {
+        // Decoding goes on after counting stops (an error, or the end
+        // marker): `Counts::bytes` stays the decoded body size, and a corrupt
+        // stream after that point is still reported, as Prometheus, which
+        // reads the whole body before parsing, would fail the scrape.
+        if self.decode_error.is_some() {
             return;
         }
         if let Dec::DeflatePending(head) = &mut self.dec {
@@ -191,9 +195,6 @@ impl DecodingCounter {
                     return;
                 }
             }
-            if self.counter.is_done() {
-                return;
-            }
         }
     }
 
@@ -239,7 +240,7 @@ impl DecodingCounter {
 
     /// [`finish`](Self::finish), visiting the last samples.
     pub fn finish_with<V: SampleVisitor>(mut self, visitor: &mut V) -> Counts {
-        if self.decode_error.is_none() && !self.counter.is_done() {
+        if self.decode_error.is_none() {
             let offset = self.encoded_bytes;
             let done = match &mut self.dec {
                 Dec::Gzip(d) => d.try_finish(),

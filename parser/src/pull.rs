@@ -67,12 +67,11 @@ impl<'a> Iterator for Parser<'a> {
             PullState::SawEof => {
                 self.state = PullState::Done;
                 if self.om && self.pos < self.buf.len() {
-                    let rest = &self.buf[self.pos..];
                     return Some(Err(ParseError::at_line(
                         self.line_no + 1,
                         1,
                         "end of body after # EOF",
-                        crate::error::excerpt(rest, 0),
+                        "more data",
                     )));
                 }
                 return None;

@@ -49,17 +49,29 @@ pub fn parse(body: &[u8], om: bool) -> RefResult {
             break;
         }
         let terminated = idx + 1 < count || terminated_last;
+        // Text-format comments are bytes to Prometheus (only a HELP text
+        // must be UTF-8), so they are read before any UTF-8 decoding.
+        let trimmed_start = line
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        if !om && line.get(trimmed_start) == Some(&b'#') {
+            match prom_comment(&line[trimmed_start..]) {
+                Ok(()) => continue,
+                Err(()) => {
+                    return RefResult {
+                        samples,
+                        error_line: Some(line_no),
+                    };
+                }
+            }
+        }
         let text = match std::str::from_utf8(line) {
             Ok(t) => t.to_owned(),
             Err(_) => {
-                // Invalid UTF-8 is only allowed inside comments.
-                let lossy = String::from_utf8_lossy(line).into_owned();
-                let trimmed = lossy.trim_start_matches([' ', '\t']);
-                let is_comment = !om && trimmed.starts_with('#') && !is_meta(trimmed);
-                if is_comment {
-                    continue;
-                }
-                if !om && trimmed.starts_with('\0') {
+                // Invalid UTF-8 is allowed only in comments, and a NUL byte
+                // at the start of a text-format line ends the body first.
+                if !om && line.get(trimmed_start) == Some(&0) {
                     saw_eof = true;
                     continue;
                 }
@@ -96,16 +108,6 @@ pub fn parse(body: &[u8], om: bool) -> RefResult {
         samples,
         error_line: None,
     }
-}
-
-fn is_meta(trimmed: &str) -> bool {
-    let rest = trimmed[1..].trim_start_matches([' ', '\t']);
-    trimmed.len() > 1
-        && trimmed[1..].starts_with([' ', '\t'])
-        && (rest.starts_with("HELP ")
-            || rest.starts_with("HELP\t")
-            || rest.starts_with("TYPE ")
-            || rest.starts_with("TYPE\t"))
 }
 
 enum Line {
@@ -238,6 +240,58 @@ impl Cursor {
     }
 }
 
+/// A Prometheus text comment line (starting at its `#`), as bytes: the
+/// lexer's `HELP`/`TYPE` rules; any other comment is ignored.
+fn prom_comment(line: &[u8]) -> Result<(), ()> {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let after = &line[1..];
+    if !after.first().is_some_and(blank) {
+        return Ok(());
+    }
+    let t: Vec<u8> = after.iter().copied().skip_while(blank).collect();
+    let is_type = if t.starts_with(b"TYPE") && t.get(4).is_some_and(blank) {
+        true
+    } else if t.starts_with(b"HELP") && t.get(4).is_some_and(blank) {
+        false
+    } else {
+        return Ok(());
+    };
+    let t: Vec<u8> = t[4..].iter().copied().skip_while(blank).collect();
+    let name_len = if t.first() == Some(&b'"') {
+        // A quoted name: up to the closing quote, and valid UTF-8.
+        let mut i = 1;
+        loop {
+            match t.get(i) {
+                None => return Err(()),
+                Some(b'"') => break,
+                Some(b'\\') => i += 2,
+                Some(_) => i += 1,
+            }
+        }
+        std::str::from_utf8(&t[1..i]).map_err(|_| ())?;
+        i + 1
+    } else {
+        if !t.first().is_some_and(|&b| is_name_start(char::from(b))) {
+            return Err(());
+        }
+        t.iter()
+            .take_while(|&&b| is_name_char(char::from(b)))
+            .count()
+    };
+    // The lexer's text token is everything after the name; Prometheus
+    // drops its first byte (normally the blank), whatever it is.
+    let text: &[u8] = t.get(name_len + 1..).unwrap_or(&[]);
+    if is_type {
+        let types: [&[u8]; 5] = [b"counter", b"gauge", b"histogram", b"summary", b"untyped"];
+        if !types.contains(&text) {
+            return Err(());
+        }
+    } else {
+        std::str::from_utf8(text).map_err(|_| ())?;
+    }
+    Ok(())
+}
+
 fn prom_line(line: &str) -> Result<Line, ()> {
     let mut cur = Cursor {
         c: line.chars().collect(),
@@ -249,42 +303,6 @@ fn prom_line(line: &str) -> Result<Line, ()> {
     };
     if first == '\0' {
         return Ok(Line::Eof);
-    }
-    if first == '#' {
-        let after: String = cur.rest()[1..].to_owned();
-        if !after.starts_with([' ', '\t']) {
-            return Ok(Line::Other);
-        }
-        let t = after.trim_start_matches([' ', '\t']);
-        let kind = if t.starts_with("HELP ") || t.starts_with("HELP\t") {
-            "HELP"
-        } else if t.starts_with("TYPE ") || t.starts_with("TYPE\t") {
-            "TYPE"
-        } else {
-            return Ok(Line::Other);
-        };
-        let t = t[4..].trim_start_matches([' ', '\t']);
-        let mut c = Cursor {
-            c: t.chars().collect(),
-            i: 0,
-        };
-        let name_len = if c.peek() == Some('"') {
-            c.quoted()?;
-            c.i
-        } else {
-            if !c.peek().is_some_and(is_name_start) {
-                return Err(());
-            }
-            c.take_while(is_name_char).chars().count()
-        };
-        let rest: String = c.c[name_len..].iter().collect();
-        let text: String = rest.chars().skip(1).collect();
-        if kind == "TYPE"
-            && !["counter", "gauge", "histogram", "summary", "untyped"].contains(&text.as_str())
-        {
-            return Err(());
-        }
-        return Ok(Line::Other);
     }
     let mut name = None;
     if is_name_start(first) {

@@ -179,12 +179,8 @@ impl StreamCounter {
 
     fn after_end(&mut self, rest: &[u8]) {
         if self.format == Format::OpenMetrics && !rest.is_empty() {
-            let e = ParseError::at_line(
-                self.line_no + 1,
-                1,
-                "end of body after # EOF",
-                crate::error::excerpt(rest, 0),
-            );
+            let e =
+                ParseError::at_line(self.line_no + 1, 1, "end of body after # EOF", "more data");
             self.fail(e);
         }
     }

@@ -77,6 +77,38 @@ fn truncated_or_corrupt_gzip_is_an_error() {
     assert!(got.error.is_some());
 }
 
+/// Decoding goes on after counting stops, so a compressed body reports the
+/// same figures as the plain one (fuzz finding: `bytes` stopped at the
+/// error line).
+#[test]
+fn compressed_body_counts_like_plain_after_an_error_or_the_end() {
+    let bodies: [(&[u8], Format); 3] = [
+        (b"a 1\nbad line\nb 2\nc 3\n", Format::Text),
+        (b"a 1\n\0rest is ignored\nb 2\n", Format::Text),
+        (b"a 1\n# EOF\nb 2\n", Format::OpenMetrics),
+    ];
+    for (plain, format) in bodies {
+        let want = count(plain, format);
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(plain).unwrap();
+        let gz = gz.finish().unwrap();
+        for chunk in [1usize, 5, gz.len()] {
+            let mut c = DecodingCounter::new(format, Encoding::Gzip);
+            for piece in gz.chunks(chunk) {
+                c.feed(piece);
+            }
+            assert_eq!(c.finish(), want, "{plain:?} in {chunk}-byte chunks");
+        }
+        // A corrupt stream after the point where counting stopped is still
+        // a failed body, as Prometheus reads the whole body first.
+        let mut cut = gz.clone();
+        cut.truncate(gz.len() - 4);
+        let mut c = DecodingCounter::new(format, Encoding::Gzip);
+        c.feed(&cut);
+        assert!(c.finish().error.is_some(), "{plain:?} truncated");
+    }
+}
+
 #[test]
 fn highly_compressible_body_stays_bounded_and_counts() {
     let line = b"some_metric{label=\"value\"} 1\n";

@@ -155,6 +155,38 @@ fn handwritten_inputs_agree_everywhere() {
     }
 }
 
+/// Inputs found by the fuzz targets (`fuzz/`), each a past disagreement
+/// between two paths.
+#[test]
+fn fuzz_findings_agree_everywhere() {
+    let text: &[&[u8]] = &[
+        // Prometheus drops the byte after a HELP/TYPE name, whatever it is:
+        // here an invalid UTF-8 byte, so the help text is valid.
+        b"# HELP a\x85bc text\na 1\n",
+        // ... and here the first byte of a two-byte character, which leaves
+        // invalid UTF-8 help text (an error) or a type that is not a type.
+        "# HELP a\u{e9}text\na 1\n".as_bytes(),
+        "# TYPE a\u{e9}counter\na 1\n".as_bytes(),
+        b"# TYPE a\x85counter\na 1\n",
+        b"# HELP \"a.b\xff\" x\na 1\n",
+        b"#\t HELP\ta x\xff\na 1\n",
+        b"  # any \xff comment\na 1\n",
+    ];
+    for body in text {
+        check_against_reference(body, false);
+    }
+    let om: &[&[u8]] = &[
+        // What follows # EOF is reported the same whatever the chunking.
+        b"a 1\n# EOF\nb\\\\\\\\xyz 2\n",
+        b"# HELP a \xff\n# EOF\n",
+    ];
+    for body in om {
+        check_against_reference(body, true);
+    }
+    let c = count(b"a 1\n# EOF\nb 2\n", Format::OpenMetrics);
+    assert_eq!(c.error.expect("data after # EOF").line(), 3);
+}
+
 #[test]
 fn line_cap_is_an_error_in_every_path() {
     let body = b"a 1\nbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 1\nc 1\n";

@@ -16,6 +16,7 @@
 //!
 //! - [`backend`]: the shards (static list, local processes, Kubernetes).
 //! - [`explore`]: one measuring scrape of targets no sidecar has measured.
+//! - [`kubernetes`]: the `kubernetes` backend (StatefulSet pods as shards).
 //! - [`reconcile`]: the cycle.
 //! - [`api`]: `/api/v1/targets`, `/api/v1/shards`, `/api/v1/plan`, `/metrics`.
 //! - [`run`]: the `promshard coordinator` command.
@@ -23,5 +24,6 @@
 pub mod api;
 pub mod backend;
 pub mod explore;
+pub mod kubernetes;
 pub mod reconcile;
 pub mod run;

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::coordinator::api::{self, ApiState};
 use crate::coordinator::backend::{ShardBackend, StaticBackend};
+use crate::coordinator::kubernetes::{KubernetesBackend, KubernetesOptions};
 use crate::coordinator::reconcile::{Coordinator, CoordinatorSettings};
 use crate::http::Shutdown;
 
@@ -119,6 +120,27 @@ pub struct CoordinatorArgs {
     /// For `--shard.backend=static`: YAML list of the shards' sidecar URLs.
     #[arg(long = "shard.static-file")]
     pub static_file: Option<PathBuf>,
+    /// For `--shard.backend=kubernetes`: namespace of the shard StatefulSets
+    /// (default: the client's, i.e. the coordinator pod's own).
+    #[arg(long = "shard.namespace")]
+    pub shard_namespace: Option<String>,
+    /// For `--shard.backend=kubernetes`: label selector of the shard
+    /// StatefulSets (one per replica group).
+    #[arg(
+        long = "shard.selector",
+        default_value = "app.kubernetes.io/name=promshard-shard"
+    )]
+    pub shard_selector: String,
+    /// For `--shard.backend=kubernetes`: the sidecar API port in shard pods.
+    #[arg(long = "shard.sidecar-port", default_value_t = 8080)]
+    pub sidecar_port: u16,
+    /// For `--shard.backend=kubernetes`: delete a removed shard's PVCs once
+    /// it was drained and its pod is gone.
+    #[arg(long = "shard.delete-pvc")]
+    pub delete_pvc: bool,
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, else in-cluster).
+    #[arg(long = "kubeconfig")]
+    pub kubeconfig: Option<PathBuf>,
     /// The API and metrics.
     #[arg(long = "api.listen", default_value = "0.0.0.0:8090")]
     pub api_listen: SocketAddr,
@@ -134,7 +156,7 @@ pub struct CoordinatorArgs {
 pub enum BackendArg {
     // A fixed list of shards; no scaling.
     Static,
-    // Kubernetes StatefulSets (not available in this build yet).
+    // Kubernetes StatefulSets, scaled by the coordinator.
     Kubernetes,
 }
 
@@ -176,20 +198,52 @@ pub async fn run(args: CoordinatorArgs) -> Result<(), CoordinatorError> {
             let file = args.static_file.as_ref().ok_or_else(|| {
                 CoordinatorError::Setup("--shard.backend=static needs --shard.static-file".into())
             })?;
-            let backend = StaticBackend::load(file).map_err(|e| CoordinatorError::Setup(e.to_string()))?;
-            let settings = args.plan.settings(token);
-            let listener = TcpListener::bind(args.api_listen)
-                .await
-                .map_err(|source| CoordinatorError::Bind { addr: args.api_listen, source })?;
-            let running = start(Arc::new(backend), settings, config, args.config_file.clone(), args.plan.cycle_interval, listener)?;
-            crate::sidecar::run::wait_for_signal().await;
-            running.stop().await;
-            Ok(())
+            let backend =
+                StaticBackend::load(file).map_err(|e| CoordinatorError::Setup(e.to_string()))?;
+            serve_until_signal(backend, &args, token, config).await
         }
-        BackendArg::Kubernetes => Err(CoordinatorError::Setup(
-            "the kubernetes shard backend is not available in this build yet; use --shard.backend=static".into(),
-        )),
+        BackendArg::Kubernetes => {
+            let options = KubernetesOptions {
+                namespace: args.shard_namespace.clone(),
+                selector: args.shard_selector.clone(),
+                sidecar_port: args.sidecar_port,
+                delete_pvc: args.delete_pvc,
+                kubeconfig: args.kubeconfig.clone(),
+            };
+            let backend = KubernetesBackend::connect(&options)
+                .await
+                .map_err(|e| CoordinatorError::Setup(e.to_string()))?;
+            serve_until_signal(backend, &args, token, config).await
+        }
     }
+}
+
+/// Runs the coordinator over `backend` until SIGINT/SIGTERM.
+async fn serve_until_signal<B: ShardBackend>(
+    backend: B,
+    args: &CoordinatorArgs,
+    token: Option<String>,
+    config: Config,
+) -> Result<(), CoordinatorError> {
+    let settings = args.plan.settings(token);
+    let listener =
+        TcpListener::bind(args.api_listen)
+            .await
+            .map_err(|source| CoordinatorError::Bind {
+                addr: args.api_listen,
+                source,
+            })?;
+    let running = start(
+        Arc::new(backend),
+        settings,
+        config,
+        args.config_file.clone(),
+        args.plan.cycle_interval,
+        listener,
+    )?;
+    crate::sidecar::run::wait_for_signal().await;
+    running.stop().await;
+    Ok(())
 }
 
 /// A running coordinator.

@@ -125,6 +125,20 @@ fn non_empty(obj: &Obj<'_>, key: &str) -> FieldResult<Option<String>> {
 }
 
 impl HttpClientConfig {
+    /// Reads the inline HTTP client fields of a YAML mapping (e.g. one
+    /// `kubernetes_sd_configs` entry named `field`), relative paths resolved
+    /// against `dir`, validated like `HTTPClientConfig.Validate`. Other keys
+    /// of the mapping are ignored. The error names the field that failed.
+    pub fn from_yaml(
+        value: &serde_yaml_ng::Value,
+        field: &str,
+        dir: &std::path::Path,
+    ) -> Result<Self, String> {
+        Obj::new(value, field)
+            .and_then(|obj| Self::from_obj(&obj, dir))
+            .map_err(|e| format!("{}: {}", e.field, e.message))
+    }
+
     /// Reads the inline HTTP client fields of `obj` and validates them like
     /// `HTTPClientConfig.Validate`.
     pub(crate) fn from_obj(obj: &Obj<'_>, dir: &std::path::Path) -> FieldResult<Self> {

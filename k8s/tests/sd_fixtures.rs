@@ -1,5 +1,6 @@
 //! Kubernetes objects to target groups, checked against the expectations of
 //! Prometheus's own tests (fixtures under `testdata/k8s/`).
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,12 @@
 //! - [`objects`]: the object store the builders look pods, services, nodes
 //!   and namespaces up in.
 //! - [`meta`]: label name sanitizing and object metadata labels.
+//! - [`config`]: `kubernetes_sd_configs` entries, validated like Prometheus.
+//! - [`client`]: the API client of an entry (in-cluster, kubeconfig, or
+//!   `api_server` with TLS and auth).
 
+pub mod client;
+pub mod config;
 pub mod meta;
 pub mod objects;
 pub mod roles;

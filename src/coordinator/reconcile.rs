@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use promshard_config::discovery::{DiscoveryManager, TargetIndex};
+use promshard_config::discovery::{DiscoveryEvent, DiscoveryManager, TargetIndex};
 use promshard_config::target::Compat;
 use promshard_config::{Config, ConfigError};
 use promshard_plan::{
@@ -37,6 +37,12 @@ pub struct CoordinatorSettings {
     pub explore_concurrency: usize,
     /// Target construction semantics.
     pub compat: Compat,
+    /// How long to wait for every service discovery provider's first result
+    /// before planning with what has been discovered. Until discovery has
+    /// synced, nothing is planned or pushed: an empty or partial target set
+    /// at start-up (or after a config change) would otherwise unassign
+    /// targets that are merely not discovered yet.
+    pub discovery_sync_timeout: Duration,
 }
 
 impl Default for CoordinatorSettings {
@@ -47,6 +53,7 @@ impl Default for CoordinatorSettings {
             token: None,
             explore_concurrency: 8,
             compat: Compat::default(),
+            discovery_sync_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -81,7 +88,8 @@ pub struct ShardView {
     pub sidecar: String,
     /// Prometheus, for humans.
     pub prometheus: Option<String>,
-    /// `ready`, `starting`, `unresponsive`.
+    /// `ready`, `starting`, `unresponsive`; `unknown` while the coordinator
+    /// waits for service discovery and does not ask the sidecars yet.
     pub state: &'static str,
     /// Being drained for removal.
     pub removing: bool,
@@ -91,6 +99,23 @@ pub struct ShardView {
     pub targets: usize,
     /// The last error talking to it.
     pub error: Option<String>,
+}
+
+impl ShardView {
+    /// A shard the cycle did not ask anything.
+    fn unpolled(endpoint: &ShardEndpoint) -> Self {
+        Self {
+            index: endpoint.index,
+            group: endpoint.group,
+            sidecar: endpoint.api_url.clone(),
+            prometheus: endpoint.prometheus_url.clone(),
+            state: "unknown",
+            removing: endpoint.removing,
+            head_series: None,
+            targets: 0,
+            error: None,
+        }
+    }
 }
 
 /// One target in the API.
@@ -147,8 +172,9 @@ pub struct Coordinator<B> {
     settings: CoordinatorSettings,
     config: RwLock<Arc<Config>>,
     jobs: Arc<JobTable>,
-    targets: watch::Receiver<Arc<BTreeMap<String, ScrapeTarget>>>,
-    targets_tx: watch::Sender<Arc<BTreeMap<String, ScrapeTarget>>>,
+    /// `None` until service discovery has synced once.
+    targets: watch::Receiver<Option<Arc<BTreeMap<String, ScrapeTarget>>>>,
+    targets_tx: watch::Sender<Option<Arc<BTreeMap<String, ScrapeTarget>>>>,
     explorer: Explorer,
     memory: Mutex<Memory>,
     report: RwLock<Arc<CycleReport>>,
@@ -178,7 +204,7 @@ impl<B: ShardBackend> Coordinator<B> {
     ) -> Result<Self, String> {
         let jobs = Arc::new(JobTable::default());
         jobs.replace(build_jobs(&config).map_err(|e| e.to_string())?);
-        let (targets_tx, targets) = watch::channel(Arc::new(BTreeMap::new()));
+        let (targets_tx, targets) = watch::channel(None);
         let explorer = Explorer::new(settings.explore_concurrency);
         Ok(Self {
             backend,
@@ -227,12 +253,22 @@ impl<B: ShardBackend> Coordinator<B> {
     }
 
     /// Sets the desired targets directly (used by discovery and tests).
+    /// Cycles plan nothing until this has been called once.
     pub fn set_targets(&self, targets: BTreeMap<String, ScrapeTarget>) {
-        self.targets_tx.send_replace(Arc::new(targets));
+        self.targets_tx.send_replace(Some(Arc::new(targets)));
+    }
+
+    /// The desired targets, once discovery has synced.
+    pub fn desired_targets(&self) -> Option<Arc<BTreeMap<String, ScrapeTarget>>> {
+        self.targets.borrow().clone()
     }
 
     /// Runs service discovery for the current config until `stop` changes,
-    /// publishing the desired targets as they change.
+    /// publishing the desired targets as they change. The first publication
+    /// waits until every provider has delivered its first result (or
+    /// [`CoordinatorSettings::discovery_sync_timeout`] has passed), so that
+    /// the targets of the previous config, or none at all, stay in force
+    /// until then.
     pub async fn run_discovery(
         &self,
         manager: DiscoveryManager,
@@ -254,23 +290,42 @@ impl<B: ShardBackend> Coordinator<B> {
                 .collect();
             self.set_targets(targets);
         };
-        publish(&index);
+        let sync_deadline = tokio::time::Instant::now() + self.settings.discovery_sync_timeout;
+        let mut synced = false;
         loop {
             tokio::select! {
                 event = events.recv() => {
                     let Some(event) = event else { break };
-                    if let promshard_config::discovery::DiscoveryEvent::Error { job, provider, message } = &event {
-                        tracing::warn!(%job, %provider, %message, "service discovery error; last good targets kept");
-                        self.metrics.discovery_errors.inc();
-                    }
-                    let mut changed = index.apply(&config, event);
+                    let mut changed = false;
+                    let mut next = Some(event);
                     // Apply what else is queued before publishing once.
-                    while let Ok(event) = events.try_recv() {
+                    while let Some(event) = next {
+                        match &event {
+                            DiscoveryEvent::Error { job, provider, message } => {
+                                tracing::warn!(%job, %provider, %message, "service discovery error; last good targets kept");
+                                self.metrics.discovery_errors.inc();
+                            }
+                            DiscoveryEvent::Synced if !synced => {
+                                synced = true;
+                                changed = true;
+                                tracing::info!("service discovery synced");
+                            }
+                            _ => {}
+                        }
                         changed |= index.apply(&config, event);
+                        next = events.try_recv().ok();
                     }
-                    if changed {
+                    if changed && synced {
                         publish(&index);
                     }
+                }
+                () = tokio::time::sleep_until(sync_deadline), if !synced => {
+                    synced = true;
+                    tracing::warn!(
+                        timeout = ?self.settings.discovery_sync_timeout,
+                        "service discovery has not delivered every provider's first result; planning with the targets discovered so far"
+                    );
+                    publish(&index);
                 }
                 _ = stop.changed() => break,
             }
@@ -291,6 +346,19 @@ impl<B: ShardBackend> Coordinator<B> {
                 errors.push(format!("listing shards: {e}"));
                 Vec::new()
             }
+        };
+        let Some(desired) = desired else {
+            // Planning now would unassign every target not discovered yet.
+            errors.push(
+                "waiting for service discovery's first results: nothing is planned or pushed yet"
+                    .into(),
+            );
+            return self.publish(CycleReport {
+                at: now.0,
+                errors,
+                shards: endpoints.iter().map(ShardView::unpolled).collect(),
+                ..CycleReport::default()
+            });
         };
         let statuses = self.poll_sidecars(&endpoints).await;
 
@@ -680,4 +748,129 @@ fn successes(stats: Option<&serde_json::Value>) -> u64 {
     let total = stats["scrapes_total"].as_u64().unwrap_or(0);
     let failed = stats["failures_total"].as_u64().unwrap_or(0);
     total.saturating_sub(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::backend::StaticBackend;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// An `http_sd` endpoint that answers each request after `delay`.
+    async fn slow_http_sd(delay: Duration) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    tokio::time::sleep(delay).await;
+                    let body = r#"[{"targets": ["slow:9100"]}]"#;
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn nothing_is_planned_until_every_provider_has_delivered() {
+        let sd = slow_http_sd(Duration::from_millis(800)).await;
+        let config = Config::from_yaml_str(
+            &format!(
+                "scrape_configs:\n- job_name: fast\n  static_configs: [{{targets: ['fast:9100']}}]\n- job_name: slow\n  http_sd_configs: [{{url: 'http://{sd}/sd'}}]\n"
+            ),
+            "prometheus.yml",
+        )
+        .unwrap();
+        let backend = Arc::new(
+            StaticBackend::from_yaml("shards:\n- {sidecar: 'http://127.0.0.1:1'}\n").unwrap(),
+        );
+        let coordinator =
+            Arc::new(Coordinator::new(backend, CoordinatorSettings::default(), config).unwrap());
+        let (stop_tx, stop) = watch::channel(0);
+        let discovery = {
+            let coordinator = Arc::clone(&coordinator);
+            tokio::spawn(async move {
+                coordinator
+                    .run_discovery(DiscoveryManager::new(), stop)
+                    .await
+                    .unwrap();
+            })
+        };
+        // The static job is known at once, the http_sd one is not: publishing
+        // now would unassign the slow job's targets.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(coordinator.desired_targets().is_none());
+        let report = coordinator.cycle().await;
+        assert!(report.plan.is_none());
+        assert!(
+            report.errors[0].contains("service discovery"),
+            "{:?}",
+            report.errors
+        );
+
+        let mut published = None;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            published = coordinator.desired_targets();
+            if published.is_some() {
+                break;
+            }
+        }
+        let jobs: BTreeSet<String> = published
+            .expect("published once synced")
+            .values()
+            .map(|t| t.job.clone())
+            .collect();
+        assert_eq!(jobs, BTreeSet::from(["fast".to_owned(), "slow".to_owned()]));
+        stop_tx.send_replace(1);
+        discovery.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_never_delivers_holds_planning_back_only_until_the_timeout() {
+        let config = Config::from_yaml_str(
+            // Nothing listens on port 1: every refresh fails.
+            "scrape_configs:\n- job_name: fast\n  static_configs: [{targets: ['fast:9100']}]\n- job_name: broken\n  http_sd_configs: [{url: 'http://127.0.0.1:1/sd'}]\n",
+            "prometheus.yml",
+        )
+        .unwrap();
+        let backend = Arc::new(
+            StaticBackend::from_yaml("shards:\n- {sidecar: 'http://127.0.0.1:1'}\n").unwrap(),
+        );
+        let settings = CoordinatorSettings {
+            discovery_sync_timeout: Duration::from_millis(500),
+            ..CoordinatorSettings::default()
+        };
+        let coordinator = Arc::new(Coordinator::new(backend, settings, config).unwrap());
+        let (stop_tx, stop) = watch::channel(0);
+        let discovery = {
+            let coordinator = Arc::clone(&coordinator);
+            tokio::spawn(async move {
+                coordinator
+                    .run_discovery(DiscoveryManager::new(), stop)
+                    .await
+                    .unwrap();
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(coordinator.desired_targets().is_none());
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let published = coordinator
+            .desired_targets()
+            .expect("published after the timeout");
+        let jobs: Vec<&str> = published.values().map(|t| t.job.as_str()).collect();
+        assert_eq!(jobs, ["fast"]);
+        stop_tx.send_replace(1);
+        discovery.await.unwrap();
+    }
 }

@@ -22,6 +22,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_yaml_ng::Value;
@@ -117,6 +118,11 @@ pub enum DiscoveryEvent {
         /// What failed.
         message: String,
     },
+    /// Every provider has delivered its first result (sent once, after that
+    /// result's groups): from here on, a target missing from the index is
+    /// really gone, not just not discovered yet. A provider whose first
+    /// refreshes fail holds this back.
+    Synced,
 }
 
 /// Builds providers from a config and runs them.
@@ -204,6 +210,7 @@ impl DiscoveryManager {
         let (events_tx, events_rx) = mpsc::channel(1024);
         let mut tasks = Vec::new();
         let mut pending_errors = Vec::new();
+        let mut started = Vec::new();
         for job in &config.scrape_configs {
             let (providers, unsupported) = self.providers(job)?;
             for key in unsupported {
@@ -214,17 +221,23 @@ impl DiscoveryManager {
                 });
             }
             let job_name: Arc<str> = Arc::from(job.job_name.as_str());
-            for provider in providers {
-                let (tx, rx) = mpsc::channel(16);
-                let name: Arc<str> = Arc::from(provider.name());
-                tasks.push(tokio::spawn(provider.run(tx)));
-                tasks.push(tokio::spawn(forward(
-                    job_name.clone(),
-                    name,
-                    rx,
-                    events_tx.clone(),
-                )));
-            }
+            started.extend(providers.into_iter().map(|p| (job_name.clone(), p)));
+        }
+        let unsynced = Arc::new(AtomicUsize::new(started.len()));
+        if started.is_empty() {
+            pending_errors.push(DiscoveryEvent::Synced);
+        }
+        for (job_name, provider) in started {
+            let (tx, rx) = mpsc::channel(16);
+            let name: Arc<str> = Arc::from(provider.name());
+            tasks.push(tokio::spawn(provider.run(tx)));
+            tasks.push(tokio::spawn(forward(
+                job_name,
+                name,
+                rx,
+                events_tx.clone(),
+                Arc::clone(&unsynced),
+            )));
         }
         if !pending_errors.is_empty() {
             let tx = events_tx.clone();
@@ -241,16 +254,26 @@ impl DiscoveryManager {
 }
 
 /// Turns one provider's messages into per-group events, skipping groups
-/// that did not change.
+/// that did not change; the last provider to deliver a first result sends
+/// [`DiscoveryEvent::Synced`].
 async fn forward(
     job: Arc<str>,
     provider: Arc<str>,
     mut rx: mpsc::Receiver<ProviderMessage>,
     tx: mpsc::Sender<DiscoveryEvent>,
+    unsynced: Arc<AtomicUsize>,
 ) {
     let mut current: BTreeMap<String, TargetGroup> = BTreeMap::new();
+    let mut synced = false;
     while let Some(message) = rx.recv().await {
-        let events = apply_message(&job, &provider, &mut current, message);
+        let first_result = !synced && !matches!(message, ProviderMessage::Error(_));
+        let mut events = apply_message(&job, &provider, &mut current, message);
+        if first_result {
+            synced = true;
+            if unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+                events.push(DiscoveryEvent::Synced);
+            }
+        }
         for event in events {
             if tx.send(event).await.is_err() {
                 return;
@@ -408,7 +431,7 @@ impl TargetIndex {
                 changed
             }
             DiscoveryEvent::Remove { key } => self.groups.remove(&key).is_some(),
-            DiscoveryEvent::Error { .. } => false,
+            DiscoveryEvent::Error { .. } | DiscoveryEvent::Synced => false,
         }
     }
 
@@ -483,5 +506,38 @@ mod tests {
             ProviderMessage::Error("boom".into()),
         );
         assert!(matches!(&events[..], [DiscoveryEvent::Error { .. }]));
+    }
+
+    #[tokio::test]
+    async fn synced_follows_every_providers_first_result_once() {
+        let config = Config::from_yaml_str(
+            "scrape_configs:\n- job_name: a\n  static_configs: [{targets: ['x:1']}]\n- job_name: b\n  static_configs: [{targets: ['y:1']}]\n",
+            "prometheus.yml",
+        )
+        .unwrap();
+        let (_handle, mut rx) = DiscoveryManager::new().start(&config).unwrap();
+        let mut upserts = 0;
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            match event {
+                DiscoveryEvent::Upsert { .. } => upserts += 1,
+                DiscoveryEvent::Synced => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(upserts, 2, "both jobs' groups come before Synced");
+        let more = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await;
+        assert!(more.is_err(), "Synced is sent once: {more:?}");
+
+        let empty = Config::from_yaml_str("scrape_configs: []\n", "prometheus.yml").unwrap();
+        let (_handle, mut rx) = DiscoveryManager::new().start(&empty).unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert!(
+            matches!(event, Ok(Some(DiscoveryEvent::Synced))),
+            "{event:?}"
+        );
     }
 }

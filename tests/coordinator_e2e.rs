@@ -1,0 +1,675 @@
+//! The coordinator against real shards: sidecars in front of real
+//! `prometheus` processes, scraping synthetic targets of the loadgen.
+//!
+//! - A shard that dies keeps its targets for `failover_after`; then they
+//!   move and are scraped elsewhere; when it comes back it is reconciled
+//!   without any target active twice.
+//! - A restarted coordinator rebuilds the placement from what the sidecars
+//!   report and moves nothing (and pushes nothing) because of the restart.
+//! - Replica groups get identical layouts, each target scraped by exactly
+//!   one shard per group.
+//!
+//! Cycles are driven by the test (one per scrape interval), so that what
+//! each cycle decided can be checked.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    reason = "test helpers fail loudly; timings are printed for the record"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use promshard::coordinator::backend::{ShardBackend, StaticBackend};
+use promshard::coordinator::reconcile::{Coordinator, CoordinatorSettings, CycleReport};
+use promshard::local::backend::{LocalBackend, LocalOptions};
+use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port};
+use promshard::prometheus::PrometheusClient;
+use promshard::sidecar::api::ShardStatus;
+use promshard::sidecar::assignment::Role;
+use promshard::sidecar::client::SidecarClient;
+use promshard::sidecar::run::{RunningSidecar, SidecarArgs};
+use promshard_config::Config;
+use promshard_config::discovery::DiscoveryManager;
+use promshard_loadgen::server::{self, ServerConfig, TargetServer};
+use promshard_loadgen::{FleetSpec, ShapeMix};
+use promshard_plan::{MoveReason, PlanSettings, ScaleDecision};
+use tokio::sync::watch;
+
+/// The scrape interval, and the time between two cycles.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Synthetic targets, each on a port of its own (so each has its own
+/// `instance`), and a prometheus.yml listing them.
+struct Targets {
+    server: TargetServer,
+    /// `host:port` of each target.
+    addresses: Vec<String>,
+    config_file: PathBuf,
+}
+
+impl Targets {
+    async fn start(dir: &Path, count: usize) -> Self {
+        let server = server::start(ServerConfig {
+            targets: count,
+            max_targets: count,
+            per_target_ports: true,
+            fleet: FleetSpec {
+                seed: 5,
+                min_series: 50,
+                max_series: 600,
+                tail_alpha: 1.2,
+                shapes: ShapeMix::Mixed,
+            },
+            ..ServerConfig::default()
+        })
+        .await
+        .unwrap();
+        let addresses: Vec<String> = server
+            .targets()
+            .iter()
+            .map(|t| {
+                t.url
+                    .trim_start_matches("http://")
+                    .trim_end_matches("/metrics")
+                    .to_owned()
+            })
+            .collect();
+        let listed: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
+        let config_file = dir.join("prometheus.yml");
+        std::fs::write(
+            &config_file,
+            format!(
+                "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: synthetic\n    static_configs: [{{targets: [{}]}}]\n",
+                listed.join(", ")
+            ),
+        )
+        .unwrap();
+        Self {
+            server,
+            addresses,
+            config_file,
+        }
+    }
+
+    fn config(&self) -> Config {
+        Config::load(&self.config_file).unwrap()
+    }
+}
+
+/// One shard run by the test: a sidecar and its Prometheus on fixed ports,
+/// so that it can die and come back where the static shard list says it is.
+struct Shard {
+    group: u32,
+    dir: PathBuf,
+    config_file: PathBuf,
+    scrape_port: u16,
+    api_port: u16,
+    prometheus_port: u16,
+    sidecar: Option<RunningSidecar>,
+    prometheus: Option<PrometheusProcess>,
+}
+
+impl Shard {
+    fn new(root: &Path, config_file: &Path, group: u32, index: u32) -> Self {
+        Self {
+            group,
+            dir: root.join(format!("shard-{group}-{index}")),
+            config_file: config_file.to_owned(),
+            scrape_port: free_port().unwrap(),
+            api_port: free_port().unwrap(),
+            prometheus_port: free_port().unwrap(),
+            sidecar: None,
+            prometheus: None,
+        }
+    }
+
+    /// Starts the sidecar (restoring its stored assignment, if any), then
+    /// Prometheus on the sidecar's generated config.
+    async fn start(&mut self) {
+        let sidecar = promshard::sidecar::run::start(SidecarArgs {
+            listen: format!("127.0.0.1:{}", self.scrape_port).parse().unwrap(),
+            api_listen: format!("127.0.0.1:{}", self.api_port).parse().unwrap(),
+            config_file: self.config_file.clone(),
+            output_dir: self.dir.join("config"),
+            storage_path: self.dir.join("state"),
+            prometheus_url: self.prometheus_url(),
+            token_file: None,
+            shard_name: self.dir.file_name().map(|n| n.to_string_lossy().into()),
+            scrape_address: None,
+            config_check_interval: Duration::from_secs(1),
+            standalone: false,
+        })
+        .await
+        .unwrap();
+        let mut options =
+            PrometheusOptions::new(&sidecar.shard_config, self.dir.join("prometheus"));
+        options.port = self.prometheus_port;
+        options.extra_args = vec!["--log.level=warn".into()];
+        self.prometheus = Some(PrometheusProcess::start(options).await.unwrap());
+        self.sidecar = Some(sidecar);
+    }
+
+    /// Stops both: the shard no longer answers at all.
+    async fn kill(&mut self) {
+        if let Some(sidecar) = self.sidecar.take() {
+            sidecar.stop().await;
+        }
+        if let Some(prometheus) = self.prometheus.take() {
+            prometheus.stop(Duration::from_secs(10)).await;
+        }
+    }
+
+    fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+
+    fn prometheus_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.prometheus_port)
+    }
+}
+
+/// A static shard list: `shards` per replica group, listed in (group, index) order.
+async fn start_shards(root: &Path, config_file: &Path, groups: u32, shards: u32) -> Vec<Shard> {
+    let mut all: Vec<Shard> = (0..groups)
+        .flat_map(|g| (0..shards).map(move |i| (g, i)))
+        .map(|(g, i)| Shard::new(root, config_file, g, i))
+        .collect();
+    futures_util::future::join_all(all.iter_mut().map(Shard::start)).await;
+    all
+}
+
+fn static_backend(shards: &[Shard]) -> StaticBackend {
+    let listed: Vec<String> = shards
+        .iter()
+        .map(|s| {
+            format!(
+                "- {{sidecar: '{}', prometheus: '{}', group: {}}}",
+                s.api_url(),
+                s.prometheus_url(),
+                s.group
+            )
+        })
+        .collect();
+    StaticBackend::from_yaml(&format!("shards:\n{}\n", listed.join("\n"))).unwrap()
+}
+
+/// A coordinator whose cycles the test runs, with discovery in the background.
+struct Driver<B> {
+    coordinator: Arc<Coordinator<B>>,
+    stop_discovery: watch::Sender<u64>,
+    discovery: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl<B: ShardBackend> Driver<B> {
+    fn new(backend: Arc<B>, plan: PlanSettings, config: Config) -> Self {
+        let settings = CoordinatorSettings {
+            plan,
+            sidecar_timeout: Duration::from_secs(2),
+            ..CoordinatorSettings::default()
+        };
+        let coordinator = Arc::new(Coordinator::new(backend, settings, config).unwrap());
+        let (stop_discovery, _) = watch::channel(0);
+        Self {
+            coordinator,
+            stop_discovery,
+            discovery: None,
+        }
+    }
+
+    fn start_discovery(&mut self) {
+        let coordinator = Arc::clone(&self.coordinator);
+        let stop = self.stop_discovery.subscribe();
+        self.discovery = Some(tokio::spawn(async move {
+            coordinator
+                .run_discovery(DiscoveryManager::new(), stop)
+                .await
+                .unwrap();
+        }));
+    }
+
+    /// One cycle, then the rest of the interval.
+    async fn tick(&self) -> Arc<CycleReport> {
+        let started = Instant::now();
+        let report = self.coordinator.cycle().await;
+        tokio::time::sleep(INTERVAL.saturating_sub(started.elapsed())).await;
+        report
+    }
+
+    /// Cycles until every target is placed where it was measured, scraped
+    /// and up, with no move or handover under way.
+    async fn settle(&self, targets: usize, limit: Duration) -> Arc<CycleReport> {
+        let started = Instant::now();
+        loop {
+            let report = self.tick().await;
+            let settled = report.plan.as_ref().is_some_and(|plan| {
+                plan.targets.len() == targets
+                    && plan
+                        .targets
+                        .iter()
+                        .all(|t| t.shard.is_some() && !t.estimated && t.draining_on.is_empty())
+            }) && report.moves == 0
+                && report.targets.iter().all(|t| t.health == "up");
+            if settled {
+                eprintln!("settled after {:?}", started.elapsed());
+                return report;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "not settled after {limit:?}: errors {:?}; targets {:?}",
+                report.errors,
+                report
+                    .targets
+                    .iter()
+                    .map(|t| (t.shard, t.estimated, &t.draining_on, t.health))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+
+    async fn stop(mut self) {
+        self.stop_discovery.send_replace(1);
+        if let Some(task) = self.discovery.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+/// Home shard of every target, by instance.
+fn placement(report: &CycleReport) -> BTreeMap<String, Option<u32>> {
+    report
+        .targets
+        .iter()
+        .map(|t| (t.labels["instance"].clone(), t.shard))
+        .collect()
+}
+
+/// What each running sidecar serves: (group, index) -> status.
+async fn statuses(urls: &[((u32, u32), String)]) -> BTreeMap<(u32, u32), ShardStatus> {
+    let mut out = BTreeMap::new();
+    for (key, url) in urls {
+        let client = SidecarClient::new(url, None, Duration::from_secs(2));
+        if let Ok(status) = client.status().await {
+            out.insert(*key, status);
+        }
+    }
+    out
+}
+
+/// Shards (per group) where each target is active, by target id.
+fn active_on(statuses: &BTreeMap<(u32, u32), ShardStatus>) -> BTreeMap<(String, u32), Vec<u32>> {
+    let mut out: BTreeMap<(String, u32), Vec<u32>> = BTreeMap::new();
+    for (&(group, index), status) in statuses {
+        for t in status.targets.iter().filter(|t| t.role == Role::Active) {
+            out.entry((t.id.0.clone(), group)).or_default().push(index);
+        }
+    }
+    out
+}
+
+/// Successful scrapes of `instance` a Prometheus stored in the last `range`.
+async fn scrapes(prometheus: &str, instance: &str, range: &str) -> usize {
+    let client = PrometheusClient::new(prometheus, Duration::from_secs(5));
+    let result = client
+        .query(&format!("up{{instance=\"{instance}\"}}[{range}]"))
+        .await
+        .unwrap_or_default();
+    result
+        .iter()
+        .flat_map(|series| series["values"].as_array().cloned().unwrap_or_default())
+        .filter(|v| v[1] == "1")
+        .count()
+}
+
+/// Capacity so that `shards` shards hold all `targets` at the packing goal
+/// with room to spare: nothing is ever overloaded or waits for a shard.
+fn roomy(series: usize, shards: u64) -> u64 {
+    (series as u64).div_ceil(shards) * 4
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_shard_fails_over_after_the_delay_and_is_reconciled_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = Targets::start(dir.path(), 9).await;
+    let total: usize = targets.server.targets().iter().map(|t| t.series).sum();
+    let mut shards = start_shards(dir.path(), &targets.config_file, 1, 3).await;
+    let failover_after = Duration::from_secs(4);
+    let mut driver = Driver::new(
+        Arc::new(static_backend(&shards)),
+        PlanSettings {
+            // Two shards can hold everything, so the targets of a dead one
+            // have somewhere to go.
+            max_series: roomy(total, 2),
+            max_shards: 3,
+            failover_after,
+            handover_scrapes: 2,
+            ..PlanSettings::default()
+        },
+        targets.config(),
+    );
+    driver.start_discovery();
+    let report = driver
+        .settle(targets.addresses.len(), Duration::from_secs(60))
+        .await;
+    let before = placement(&report);
+    // The shard with the most targets dies.
+    let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+    for shard in before.values().flatten() {
+        *counts.entry(*shard).or_default() += 1;
+    }
+    let (&victim, _) = counts
+        .iter()
+        .max_by_key(|(i, n)| (**n, u32::MAX - **i))
+        .unwrap();
+    let lost: BTreeSet<String> = before
+        .iter()
+        .filter(|(_, s)| **s == Some(victim))
+        .map(|(instance, _)| instance.clone())
+        .collect();
+    eprintln!("placement {before:?}; shard {victim} dies with {lost:?}");
+    shards[victim as usize].kill().await;
+    let killed = Instant::now();
+
+    // 1. Within the failover delay its targets stay put and nothing moves.
+    let mut waited = 0;
+    let moved = loop {
+        let cycle_started = Instant::now();
+        let report = driver.tick().await;
+        let plan = report.plan.as_ref().unwrap();
+        if cycle_started < killed + failover_after {
+            waited += 1;
+            assert_eq!(
+                report.moves,
+                0,
+                "moved {:?} after {:?}",
+                plan.moves,
+                killed.elapsed()
+            );
+            let now = placement(&report);
+            for instance in &lost {
+                assert_eq!(now[instance], Some(victim), "{instance} left early");
+            }
+            let view = report.shards.iter().find(|s| s.index == victim).unwrap();
+            assert_eq!(view.state, "unresponsive");
+            continue;
+        }
+        if report.moves > 0 {
+            break report;
+        }
+        assert!(
+            killed.elapsed() < failover_after + Duration::from_secs(10),
+            "no failover: {:?}",
+            report.errors
+        );
+    };
+    assert!(
+        waited >= 2,
+        "only {waited} cycles inside the failover delay"
+    );
+    eprintln!("failover {:?} after the shard died", killed.elapsed());
+
+    // 2. Then all of them move, at once, to live shards.
+    let plan = moved.plan.as_ref().unwrap();
+    assert!(
+        plan.moves
+            .iter()
+            .all(|m| m.reason == MoveReason::Failover && m.from == victim && m.to != victim),
+        "{:?}",
+        plan.moves
+    );
+    let after = placement(&moved);
+    for (instance, shard) in &after {
+        if lost.contains(instance) {
+            assert!(
+                shard.is_some_and(|s| s != victim),
+                "{instance} on {shard:?}"
+            );
+        } else {
+            assert_eq!(*shard, before[instance], "{instance} moved without cause");
+        }
+    }
+    assert_eq!(plan.moves.len(), lost.len());
+
+    // 3. ... and are scraped there.
+    let started = Instant::now();
+    loop {
+        let report = driver.tick().await;
+        assert_eq!(placement(&report), after, "placement changed again");
+        let mut scraped = 0;
+        for instance in &lost {
+            let home = after[instance].unwrap() as usize;
+            if scrapes(&shards[home].prometheus_url(), instance, "5s").await > 0 {
+                scraped += 1;
+            }
+        }
+        let up = report
+            .targets
+            .iter()
+            .filter(|t| lost.contains(&t.labels["instance"]))
+            .all(|t| t.health == "up" && t.draining_on.is_empty());
+        if scraped == lost.len() && up {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{scraped} of {} moved targets scraped on their new shard",
+            lost.len()
+        );
+    }
+
+    // 4. The shard comes back with its old assignment (restored from disk,
+    //    every lost target still active there). The coordinator keeps the
+    //    newer homes and drops the stale copies: nothing moves, and after
+    //    its first cycle no target is active on two shards.
+    shards[victim as usize].start().await;
+    let urls: Vec<((u32, u32), String)> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((0, u32::try_from(i).unwrap()), s.api_url()))
+        .collect();
+    let stale = statuses(&urls).await;
+    let stale_active = stale[&(0, victim)]
+        .targets
+        .iter()
+        .filter(|t| t.role == Role::Active)
+        .count();
+    assert_eq!(
+        stale_active,
+        lost.len(),
+        "the returning shard restored its assignment"
+    );
+    for cycle in 0..3 {
+        let report = driver.tick().await;
+        assert_eq!(report.moves, 0, "cycle {cycle} after the return moved");
+        assert_eq!(placement(&report), after, "cycle {cycle} after the return");
+        let view = report.shards.iter().find(|s| s.index == victim).unwrap();
+        assert_eq!(view.state, "ready");
+        let active = active_on(&statuses(&urls).await);
+        assert_eq!(active.len(), targets.addresses.len(), "{active:?}");
+        for ((id, _), on) in &active {
+            assert_eq!(on.len(), 1, "{id} active on {on:?}");
+            assert_ne!(on[0], victim, "{id} went back");
+        }
+    }
+    let back = statuses(&urls).await;
+    assert!(
+        back[&(0, victim)].targets.is_empty(),
+        "stale copies left: {:?}",
+        back[&(0, victim)].targets
+    );
+
+    driver.stop().await;
+    for shard in &mut shards {
+        shard.kill().await;
+    }
+    targets.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_coordinator_rebuilds_the_placement_and_moves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = Targets::start(dir.path(), 6).await;
+    let total: usize = targets.server.targets().iter().map(|t| t.series).sum();
+    let mut shards = start_shards(dir.path(), &targets.config_file, 1, 2).await;
+    let settings = PlanSettings {
+        max_series: roomy(total, 1),
+        max_shards: 2,
+        ..PlanSettings::default()
+    };
+    let mut first = Driver::new(
+        Arc::new(static_backend(&shards)),
+        settings.clone(),
+        targets.config(),
+    );
+    first.start_discovery();
+    let report = first
+        .settle(targets.addresses.len(), Duration::from_secs(60))
+        .await;
+    let before = placement(&report);
+    assert!(
+        before.values().collect::<BTreeSet<_>>().len() == 2,
+        "both shards used: {before:?}"
+    );
+    first.stop().await;
+    let urls: Vec<((u32, u32), String)> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((0, u32::try_from(i).unwrap()), s.api_url()))
+        .collect();
+    let generations = |statuses: &BTreeMap<(u32, u32), ShardStatus>| -> Vec<u64> {
+        statuses.values().map(|s| s.generation).collect()
+    };
+    let assigned = statuses(&urls).await;
+
+    // A new coordinator: no memory at all. Its first cycle runs before
+    // service discovery has delivered anything; it must not take that for
+    // "no targets".
+    let mut second = Driver::new(
+        Arc::new(static_backend(&shards)),
+        settings,
+        targets.config(),
+    );
+    let blind = second.tick().await;
+    assert!(blind.plan.is_none(), "planned without discovery");
+    second.start_discovery();
+    let mut planned = 0;
+    let started = Instant::now();
+    while planned < 4 {
+        let report = second.tick().await;
+        let Some(plan) = &report.plan else {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "discovery never synced"
+            );
+            continue;
+        };
+        planned += 1;
+        assert_eq!(
+            report.moves, 0,
+            "restart cycle {planned} moved {:?}",
+            plan.moves
+        );
+        assert_eq!(plan.scale, ScaleDecision::None);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(placement(&report), before, "restart cycle {planned}");
+        assert!(
+            plan.targets.iter().all(|t| !t.estimated),
+            "sizes come from the sidecars"
+        );
+    }
+    // Nothing was sent to any sidecar: same generations, same targets.
+    let after = statuses(&urls).await;
+    assert_eq!(generations(&after), generations(&assigned));
+    assert_eq!(active_on(&after), active_on(&assigned));
+    assert_eq!(second.coordinator.metrics.assignments_pushed.get(), 0);
+    eprintln!("restarted coordinator: {planned} cycles, nothing moved or pushed");
+
+    second.stop().await;
+    for shard in &mut shards {
+        shard.kill().await;
+    }
+    targets.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_groups_get_identical_layouts_and_scrape_each_target_once_per_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = Targets::start(dir.path(), 6).await;
+    let total: usize = targets.server.targets().iter().map(|t| t.series).sum();
+    let backend = Arc::new(LocalBackend::new(LocalOptions {
+        config_file: targets.config_file.clone(),
+        dir: dir.path().join("shards"),
+        replicas: 2,
+        keep: false,
+        token_file: None,
+        prometheus_args: vec!["--log.level=warn".into()],
+    }));
+    let mut driver = Driver::new(
+        Arc::clone(&backend),
+        PlanSettings {
+            max_series: roomy(total, 1),
+            replicas: 2,
+            min_shards: 2,
+            max_shards: 2,
+            ..PlanSettings::default()
+        },
+        targets.config(),
+    );
+    driver.start_discovery();
+    let report = driver
+        .settle(targets.addresses.len(), Duration::from_secs(90))
+        .await;
+    let endpoints = backend.shards().await.unwrap();
+    assert_eq!(endpoints.len(), 4, "2 shards in each of 2 groups");
+    let urls: Vec<((u32, u32), String)> = endpoints
+        .iter()
+        .map(|e| ((e.group, e.index), e.api_url.clone()))
+        .collect();
+
+    // Identical layouts: shard i of both groups serves the same targets.
+    let serving = statuses(&urls).await;
+    assert_eq!(serving.len(), 4);
+    for index in 0..2 {
+        let layout = |group| -> BTreeSet<(String, Role)> {
+            serving[&(group, index)]
+                .targets
+                .iter()
+                .map(|t| (t.id.0.clone(), t.role))
+                .collect()
+        };
+        assert_eq!(layout(0), layout(1), "shard {index}");
+        assert!(!layout(0).is_empty(), "shard {index} holds nothing");
+    }
+    let active = active_on(&serving);
+    assert_eq!(active.len(), 2 * targets.addresses.len());
+    assert!(active.values().all(|on| on.len() == 1), "{active:?}");
+
+    // Each target is scraped by exactly one shard of each group, the one the
+    // plan says.
+    let home = placement(&report);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for instance in &targets.addresses {
+        for group in 0..2 {
+            let mut scraped_by = Vec::new();
+            for e in endpoints.iter().filter(|e| e.group == group) {
+                if scrapes(e.prometheus_url.as_deref().unwrap(), instance, "3s").await > 0 {
+                    scraped_by.push(e.index);
+                }
+            }
+            assert_eq!(
+                scraped_by,
+                vec![home[instance].unwrap()],
+                "{instance} in group {group}"
+            );
+        }
+    }
+
+    driver.stop().await;
+    backend.shutdown().await;
+    targets.server.shutdown().await;
+}

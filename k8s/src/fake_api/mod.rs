@@ -336,6 +336,15 @@ impl FakeApiServer {
             .push(fault);
     }
 
+    /// Drops every injected fault not used up yet.
+    pub fn clear_faults(&self) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Ends every open watch with an ERROR event carrying a 410 Status, and
     /// answers watches from an older resourceVersion with 410 from now on
     /// (which makes watchers re-list).

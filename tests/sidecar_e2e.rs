@@ -20,7 +20,10 @@ use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port}
 use promshard::sidecar::assignment::{Assignment, Role, ScrapeTarget, TargetId};
 use promshard::sidecar::client::SidecarClient;
 use promshard::sidecar::run::{SidecarArgs, start};
-use support::{CORPUS, Route, TEXT, TargetServer, corpus, eventually};
+use support::{
+    CORPUS, PROTOBUF, PROTOBUF_FAMILIES_SAMPLES, Route, TEXT, TargetServer, corpus, eventually,
+    protobuf_families, protobuf_gauges,
+};
 
 const TOKEN: &str = "s3cret-token";
 
@@ -431,4 +434,163 @@ scrape_configs:
     assert!(up[0]["metric"].get("env").is_none());
     sidecar.stop().await;
     prom.stop(Duration::from_secs(10)).await;
+}
+
+/// Prometheus 2.42 with native histograms asks for protobuf; the bodies go
+/// through the sidecar untouched (plain and gzip), and the sidecar counts
+/// what Prometheus counts, native histograms included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_scrapes_with_native_histograms_count_like_prometheus() {
+    use promshard_loadgen::server::{self as loadgen, ServerConfig};
+
+    let protobuf = |body: bytes::Bytes, gzip| Route::Body {
+        content_type: PROTOBUF,
+        body,
+        gzip,
+    };
+    let server = TargetServer::start(vec![
+        ("/families", protobuf(protobuf_families(), false)),
+        ("/families-gz", protobuf(protobuf_families(), true)),
+        ("/gauges", protobuf(protobuf_gauges("pb_gauge", 200), true)),
+    ])
+    .await;
+    // Synthetic exporters negotiating the format from `Accept`, like a
+    // client library: histograms, summaries, counters... in protobuf.
+    let synthetic = loadgen::start(ServerConfig {
+        targets: 3,
+        max_targets: 3,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("user.yml");
+    std::fs::write(
+        &config_file,
+        r#"global: {scrape_interval: 1s, scrape_timeout: 1s}
+scrape_configs:
+  - job_name: pb
+    static_configs: [{targets: ["never-used:9100"]}]
+    metric_relabel_configs:
+      - {source_labels: [__name__, code], regex: "pb_requests_total;500", action: drop}
+  - job_name: synthetic
+    static_configs: [{targets: ["never-used:9100"]}]
+"#,
+    )
+    .unwrap();
+    let prom_port = free_port().unwrap();
+    let sidecar = start(SidecarArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        api_listen: "127.0.0.1:0".parse().unwrap(),
+        config_file,
+        output_dir: dir.path().join("out"),
+        storage_path: dir.path().join("state"),
+        prometheus_url: format!("http://127.0.0.1:{prom_port}"),
+        token_file: None,
+        shard_name: None,
+        scrape_address: None,
+        config_check_interval: Duration::from_secs(1),
+        standalone: false,
+    })
+    .await
+    .unwrap();
+    let mut options = PrometheusOptions::new(&sidecar.shard_config, dir.path().join("prom"));
+    options.port = prom_port;
+    options.extra_args = vec![
+        "--enable-feature=native-histograms".into(),
+        "--log.level=warn".into(),
+    ];
+    let prom = PrometheusProcess::start(options).await.unwrap();
+
+    let mut targets = vec![
+        target("fam", "pb", &server.url("/families"), &[]),
+        target("famgz", "pb", &server.url("/families-gz"), &[]),
+        target("gauges", "pb", &server.url("/gauges"), &[]),
+    ];
+    for t in synthetic.targets() {
+        targets.push(target(&format!("syn{}", t.index), "synthetic", &t.url, &[]));
+    }
+    let ids: Vec<String> = targets.iter().map(|t| t.id.0.clone()).collect();
+    let client = SidecarClient::new(
+        &format!("http://{}", sidecar.api_addr),
+        None,
+        Duration::from_secs(5),
+    );
+    client
+        .put_targets(&Assignment {
+            generation: 1,
+            targets,
+            ..Assignment::default()
+        })
+        .await
+        .unwrap();
+
+    // Per target: Prometheus's (scraped, kept) and the sidecar's latest
+    // counted scrape, compared once both have seen two scrapes.
+    let compared = eventually(Duration::from_secs(30), || async {
+        let status = client.status().await.ok()?;
+        let mut all = BTreeMap::new();
+        for id in &ids {
+            let instance = format!("{id}.example:9100");
+            let scraped = scalar(
+                &prom,
+                &format!("scrape_samples_scraped{{instance=\"{instance}\"}}"),
+            )
+            .await?;
+            let kept = scalar(
+                &prom,
+                &format!("scrape_samples_post_metric_relabeling{{instance=\"{instance}\"}}"),
+            )
+            .await?;
+            let stats = status
+                .targets
+                .iter()
+                .find(|t| t.id.0 == *id)?
+                .stats
+                .clone()?;
+            let history = stats["history"].as_array()?;
+            if history.len() < 2 {
+                return None;
+            }
+            let last = history.last()?.clone();
+            all.insert(id.clone(), (scraped as u64, kept as u64, last));
+        }
+        Some(all)
+    })
+    .await
+    .expect("every target scraped through the sidecar");
+    for (id, (scraped, kept, last)) in &compared {
+        eprintln!("{id}: Prometheus {scraped}/{kept}, sidecar {last}");
+        assert_eq!(last["format"], "protobuf", "{id}: {last}");
+        assert_eq!(last["samples"].as_u64(), Some(*scraped), "{id}: samples");
+        assert_eq!(last["kept"].as_u64(), Some(*kept), "{id}: kept");
+    }
+    let (fam_scraped, fam_kept, _) = &compared["fam"];
+    assert_eq!(*fam_scraped, PROTOBUF_FAMILIES_SAMPLES);
+    assert_eq!(*fam_kept, PROTOBUF_FAMILIES_SAMPLES - 1, "code=500 dropped");
+    assert_eq!(compared["famgz"].0, PROTOBUF_FAMILIES_SAMPLES);
+    assert_eq!(compared["gauges"].0, 200);
+    // Prometheus asked for protobuf first, and got the gzip body it accepted.
+    let asked = server.requests();
+    assert!(!asked.is_empty());
+    for request in &asked {
+        let accept = request.headers["accept"].to_str().unwrap();
+        assert!(
+            accept.starts_with("application/vnd.google.protobuf"),
+            "{accept}"
+        );
+    }
+    // The native histograms were stored as such.
+    let natives = prom
+        .client()
+        .query("histogram_count(pb_native_seconds{instance=\"fam.example:9100\"})")
+        .await
+        .unwrap();
+    assert_eq!(natives.len(), 2, "{natives:?}");
+    assert!(natives.iter().all(|s| s["value"][1] == "4"), "{natives:?}");
+
+    sidecar.stop().await;
+    prom.stop(Duration::from_secs(10)).await;
+    synthetic.shutdown().await;
 }

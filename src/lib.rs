@@ -13,6 +13,7 @@
 pub mod check;
 pub mod cli;
 pub mod coordinator;
+pub mod discovery;
 pub mod fsutil;
 pub mod http;
 pub mod local;

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use promshard_config::discovery::{DiscoveryManager, discover_once};
+use promshard_config::discovery::discover_once;
 use promshard_config::promtool::{sd_check, to_promtool_json};
 use promshard_config::{Compat, Config, PromDuration};
 
@@ -57,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let manager = DiscoveryManager::new();
+    let manager = crate::discovery::discovery_manager();
     let timeout = Duration::from_millis(args.timeout.as_millis());
     let mut results = Vec::new();
     for job in jobs {

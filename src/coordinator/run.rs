@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use promshard_config::Config;
-use promshard_config::discovery::DiscoveryManager;
 use promshard_config::target::Compat;
 use promshard_plan::PlanSettings;
 use tokio::net::TcpListener;
@@ -306,7 +305,7 @@ pub fn start<B: ShardBackend>(
             loop {
                 let stop = restart_rx.clone();
                 tokio::select! {
-                    _ = coordinator.run_discovery(DiscoveryManager::new(), stop) => {}
+                    _ = coordinator.run_discovery(crate::discovery::discovery_manager(), stop) => {}
                     () = shutdown.wait() => return,
                 }
                 if restart_rx.changed().await.is_err() {

@@ -515,7 +515,7 @@ async fn watch_config(
 /// `--standalone`: discovery and relabeling for the whole config, every
 /// target assigned to this sidecar; restarted when the config file changes.
 async fn standalone(args: SidecarArgs, control: Arc<ShardControl>, mut shutdown: Shutdown) {
-    use promshard_config::discovery::{DiscoveryManager, TargetIndex};
+    use promshard_config::discovery::TargetIndex;
     loop {
         let seen = std::fs::read(&args.config_file).ok();
         let config = match Config::load(&args.config_file) {
@@ -528,7 +528,7 @@ async fn standalone(args: SidecarArgs, control: Arc<ShardControl>, mut shutdown:
                 }
             }
         };
-        let (handle, mut events) = match DiscoveryManager::new().start(&config) {
+        let (handle, mut events) = match crate::discovery::discovery_manager().start(&config) {
             Ok(started) => started,
             Err(e) => {
                 tracing::error!(error = %e, "standalone discovery could not start");

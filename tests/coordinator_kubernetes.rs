@@ -1,0 +1,442 @@
+//! The coordinator with the `kubernetes` backend against the in-process API
+//! server, the test playing the StatefulSet controller: it creates a pod
+//! (a real sidecar on a loopback address of its own, as the pod IP) for
+//! every ordinal below `spec.replicas`. No Prometheus runs: the
+//! coordinator measures the synthetic targets itself (explore) and the
+//! sidecars report what they were assigned.
+//!
+//! - The StatefulSet is scaled through its `scale` subresource, never more
+//!   than once per cycle, to the shards the measured targets need, and every
+//!   target ends up active on exactly one shard.
+//! - A rolling update (pod deleted, recreated without an IP, then running on
+//!   a new IP) keeps the shard's targets where they are.
+//! - Every API call is granted by the coordinator's RBAC rules.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::Method;
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use promshard::coordinator::kubernetes::{KubernetesBackend, KubernetesOptions};
+use promshard::coordinator::reconcile::{Coordinator, CoordinatorSettings, CycleReport};
+use promshard::local::process::free_port;
+use promshard::sidecar::assignment::Role;
+use promshard::sidecar::client::SidecarClient;
+use promshard::sidecar::run::{RunningSidecar, SidecarArgs};
+use promshard_config::Config;
+use promshard_config::discovery::DiscoveryManager;
+use promshard_k8s::fake_api::FakeApiServer;
+use promshard_loadgen::server::{self, ServerConfig, TargetServer};
+use promshard_loadgen::{FleetSpec, ShapeMix};
+use promshard_plan::{PlanSettings, ScaleDecision};
+use tokio::sync::watch;
+
+const NAMESPACE: &str = "monitoring";
+const SELECTOR: &str = "app.kubernetes.io/name=promshard-shard";
+const STATEFULSET: &str = "shard";
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn labels(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+}
+
+fn pod(index: u32, ip: Option<&str>) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(format!("{STATEFULSET}-{index}")),
+            namespace: Some(NAMESPACE.into()),
+            labels: labels(&[("promshard.io/set", STATEFULSET)]),
+            ..ObjectMeta::default()
+        },
+        spec: None,
+        status: Some(PodStatus {
+            pod_ip: ip.map(str::to_owned),
+            conditions: Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: if ip.is_some() { "True" } else { "False" }.into(),
+                ..PodCondition::default()
+            }]),
+            ..PodStatus::default()
+        }),
+    }
+}
+
+/// The StatefulSet controller, played by the test: pods are sidecars on
+/// `127.0.0.<n>:<port>`, one loopback address per pod.
+struct Controller {
+    server: FakeApiServer,
+    dir: PathBuf,
+    config_file: PathBuf,
+    sidecar_port: u16,
+    /// Ordinal -> (pod IP, its sidecar).
+    pods: BTreeMap<u32, (String, RunningSidecar)>,
+    next_address: u8,
+}
+
+impl Controller {
+    fn replicas(&self) -> u32 {
+        let set: StatefulSet = self.server.object(Some(NAMESPACE), STATEFULSET).unwrap();
+        u32::try_from(set.spec.replicas.unwrap()).unwrap()
+    }
+
+    /// Starts a pod for `index` on a fresh IP (its volume, the sidecar's
+    /// state directory, survives restarts).
+    async fn start_pod(&mut self, index: u32) {
+        self.next_address += 1;
+        let ip = format!("127.0.0.{}", self.next_address);
+        let shard_dir = self.dir.join(format!("{STATEFULSET}-{index}"));
+        let sidecar = promshard::sidecar::run::start(SidecarArgs {
+            listen: format!("{ip}:0").parse().unwrap(),
+            api_listen: SocketAddr::new(ip.parse().unwrap(), self.sidecar_port),
+            config_file: self.config_file.clone(),
+            output_dir: shard_dir.join("config"),
+            storage_path: shard_dir.join("state"),
+            // No Prometheus: reloads fail and are retried, which is fine here.
+            prometheus_url: format!("http://{ip}:1"),
+            token_file: None,
+            shard_name: Some(format!("{STATEFULSET}-{index}")),
+            scrape_address: None,
+            config_check_interval: Duration::from_secs(60),
+            standalone: false,
+        })
+        .await
+        .unwrap();
+        self.server.upsert(&pod(index, Some(&ip)));
+        self.pods.insert(index, (ip, sidecar));
+    }
+
+    /// Creates the pods `spec.replicas` asks for.
+    async fn reconcile(&mut self) {
+        for index in 0..self.replicas() {
+            if !self.pods.contains_key(&index) {
+                self.start_pod(index).await;
+            }
+        }
+    }
+
+    /// Stops the pod's sidecar and deletes the pod.
+    async fn delete_pod(&mut self, index: u32) {
+        let (_, sidecar) = self.pods.remove(&index).unwrap();
+        sidecar.stop().await;
+        assert!(
+            self.server
+                .remove::<Pod>(Some(NAMESPACE), &format!("{STATEFULSET}-{index}"))
+        );
+    }
+
+    /// Active targets per sidecar: target id -> ordinals serving it.
+    async fn active(&self) -> BTreeMap<String, Vec<u32>> {
+        let mut out: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for (index, (ip, _)) in &self.pods {
+            let client = SidecarClient::new(
+                &format!("http://{ip}:{}", self.sidecar_port),
+                None,
+                Duration::from_secs(2),
+            );
+            for target in client.status().await.unwrap().targets {
+                if target.role == Role::Active {
+                    out.entry(target.id.0.clone()).or_default().push(*index);
+                }
+            }
+        }
+        out
+    }
+}
+
+async fn synthetic_targets(dir: &Path, count: usize) -> (TargetServer, PathBuf) {
+    let server = server::start(ServerConfig {
+        targets: count,
+        max_targets: count,
+        per_target_ports: true,
+        fleet: FleetSpec {
+            seed: 11,
+            min_series: 50,
+            max_series: 600,
+            tail_alpha: 1.2,
+            shapes: ShapeMix::Mixed,
+        },
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let listed: Vec<String> = server
+        .targets()
+        .iter()
+        .map(|t| {
+            let address = t
+                .url
+                .trim_start_matches("http://")
+                .trim_end_matches("/metrics");
+            format!("\"{address}\"")
+        })
+        .collect();
+    let config_file = dir.join("prometheus.yml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: synthetic\n    static_configs: [{{targets: [{}]}}]\n",
+            listed.join(", ")
+        ),
+    )
+    .unwrap();
+    (server, config_file)
+}
+
+fn placement(report: &CycleReport) -> BTreeMap<String, Option<u32>> {
+    report
+        .targets
+        .iter()
+        .map(|t| (t.id.clone(), t.shard))
+        .collect()
+}
+
+/// Scale PATCHes received since the last call; every request so far granted.
+fn scale_patches(server: &FakeApiServer) -> Vec<serde_json::Value> {
+    let requests = server.requests();
+    server.clear_requests();
+    for request in &requests {
+        assert!(
+            request.is_granted(),
+            "not granted by COORDINATOR_RULES: {request:?}"
+        );
+    }
+    requests
+        .iter()
+        .filter(|r| r.method == Method::PATCH && r.resource == "statefulsets/scale")
+        .map(|r| r.body.clone().unwrap_or_default())
+        .collect()
+}
+
+/// The coordinator's cycles, run by the test, with the controller after each.
+struct Harness {
+    coordinator: Arc<Coordinator<KubernetesBackend>>,
+    controller: Controller,
+    /// `spec.replicas` of every scale PATCH, in order.
+    scaled_to: Vec<serde_json::Value>,
+}
+
+impl Harness {
+    async fn cycle(&mut self, run_controller: bool) -> Arc<CycleReport> {
+        let report = self.coordinator.cycle().await;
+        let patches = scale_patches(&self.controller.server);
+        assert!(
+            patches.len() <= 1,
+            "more than one scale call in a cycle: {patches:?}"
+        );
+        self.scaled_to
+            .extend(patches.iter().map(|p| p["spec"]["replicas"].clone()));
+        if run_controller {
+            self.controller.reconcile().await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        report
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (targets, config_file) = synthetic_targets(dir.path(), 6).await;
+    let sizes: Vec<u64> = targets.targets().iter().map(|t| t.series as u64).collect();
+    let total: u64 = sizes.iter().sum();
+    let largest = sizes.iter().copied().max().unwrap();
+    // Room for the largest target and for half the fleet at most: two
+    // shards or more are needed.
+    let target_cap = (largest + largest / 10).max(total / 2);
+    let max_series = target_cap * 5 / 4;
+
+    let server = FakeApiServer::start().await.unwrap();
+    server.upsert(&StatefulSet {
+        metadata: ObjectMeta {
+            name: Some(STATEFULSET.into()),
+            namespace: Some(NAMESPACE.into()),
+            labels: labels(&[("app.kubernetes.io/name", "promshard-shard")]),
+            ..ObjectMeta::default()
+        },
+        spec: StatefulSetSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: labels(&[("promshard.io/set", STATEFULSET)]),
+                ..LabelSelector::default()
+            },
+            service_name: Some("promshard-shard".into()),
+            ..StatefulSetSpec::default()
+        },
+        status: None,
+    });
+    // Pod 0 is scheduled but not running yet, so that nothing is placed
+    // before the coordinator has measured every target.
+    server.upsert(&pod(0, None));
+    let sidecar_port = free_port().unwrap();
+    let backend = KubernetesBackend::with_client(
+        server.client(),
+        &KubernetesOptions {
+            namespace: Some(NAMESPACE.into()),
+            selector: SELECTOR.into(),
+            sidecar_port,
+            delete_pvc: false,
+            kubeconfig: None,
+        },
+    );
+    let settings = CoordinatorSettings {
+        plan: PlanSettings {
+            max_series,
+            target_utilization: 0.8,
+            min_shards: 1,
+            max_shards: 6,
+            // Unmeasured targets look small, so no shard is asked for on guesses.
+            default_target_series: 1,
+            ..PlanSettings::default()
+        },
+        sidecar_timeout: Duration::from_secs(2),
+        ..CoordinatorSettings::default()
+    };
+    let config = Config::load(&config_file).unwrap();
+    let coordinator = Arc::new(Coordinator::new(Arc::new(backend), settings, config).unwrap());
+    let (stop_discovery, stop) = watch::channel(0u64);
+    let discovery = {
+        let coordinator = Arc::clone(&coordinator);
+        tokio::spawn(async move {
+            coordinator
+                .run_discovery(DiscoveryManager::new(), stop)
+                .await
+                .unwrap();
+        })
+    };
+    let controller = Controller {
+        server,
+        dir: dir.path().to_owned(),
+        config_file,
+        sidecar_port,
+        pods: BTreeMap::new(),
+        next_address: 1,
+    };
+    let mut harness = Harness {
+        coordinator,
+        controller,
+        scaled_to: Vec::new(),
+    };
+
+    // Until every target is measured: no shard runs, nothing is placed.
+    // The first cycle starts the explores; give them time to finish so that
+    // the scale decision is taken on measured sizes in one go.
+    let started = Instant::now();
+    harness.cycle(false).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    loop {
+        let report = harness.cycle(false).await;
+        if report.targets.len() == sizes.len() && report.targets.iter().all(|t| !t.estimated) {
+            break;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "explores did not finish: {:?}",
+            report.errors
+        );
+    }
+
+    // The pods start: every target gets exactly one home.
+    harness.controller.reconcile().await;
+    let settled = loop {
+        let report = harness.cycle(true).await;
+        let plan = report.plan.as_ref().unwrap();
+        let done = plan.scale == ScaleDecision::None
+            && report.shards.iter().all(|s| s.state == "ready")
+            // The sidecars have reported what they were given.
+            && report.shards.iter().map(|s| s.targets).sum::<usize>() == sizes.len()
+            && plan
+                .targets
+                .iter()
+                .all(|t| t.shard.is_some() && t.draining_on.is_empty());
+        if done {
+            break report;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "not settled: scale {:?}, errors {:?}",
+            plan.scale,
+            report.errors
+        );
+    };
+    let replicas = harness.controller.replicas();
+    assert!(
+        replicas >= 2,
+        "the fleet needs two shards or more, got {replicas}"
+    );
+    assert_eq!(
+        harness.scaled_to.last(),
+        Some(&serde_json::json!(replicas)),
+        "scaled up through the scale subresource: {:?}",
+        harness.scaled_to
+    );
+    let scale_calls = harness.scaled_to.len();
+    let home = placement(&settled);
+    let active = harness.controller.active().await;
+    for (id, shard) in &home {
+        assert_eq!(active.get(id), Some(&vec![shard.unwrap()]), "target {id}");
+    }
+    assert_eq!(active.len(), home.len());
+    let busiest = *home.values().flatten().max().unwrap();
+    assert_eq!(busiest + 1, replicas, "every shard asked for is used");
+
+    // Rolling update of a shard that holds targets: deleted, recreated
+    // without an IP, then running on a new IP with its volume.
+    let restarted = busiest;
+    harness.controller.delete_pod(restarted).await;
+    let report = harness.cycle(false).await;
+    let view = report.shards.iter().find(|s| s.index == restarted).unwrap();
+    assert_eq!(view.state, "unresponsive");
+    assert_eq!(placement(&report), home);
+    harness.controller.server.upsert(&pod(restarted, None));
+    let report = harness.cycle(false).await;
+    assert_eq!(placement(&report), home);
+    harness.controller.start_pod(restarted).await;
+    let new_ip = harness.controller.pods[&restarted].0.clone();
+    let report = loop {
+        let report = harness.cycle(false).await;
+        let view = report.shards.iter().find(|s| s.index == restarted).unwrap();
+        if view.state == "ready" {
+            assert_eq!(view.sidecar, format!("http://{new_ip}:{sidecar_port}"));
+            break report;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "the restarted shard did not come back"
+        );
+    };
+    assert_eq!(
+        placement(&report),
+        home,
+        "nothing moved because of the restart"
+    );
+    assert_eq!(harness.controller.active().await, active);
+    assert_eq!(
+        harness.scaled_to.len(),
+        scale_calls,
+        "no scale call because of the restart"
+    );
+
+    stop_discovery.send_replace(1);
+    discovery.await.unwrap();
+    for (_, (_, sidecar)) in std::mem::take(&mut harness.controller.pods) {
+        sidecar.stop().await;
+    }
+    drop(targets);
+}

@@ -147,7 +147,116 @@ pub struct CoordinatorArgs {
     #[arg(long = "api.token-file")]
     pub token_file: Option<PathBuf>,
     #[command(flatten)]
+    pub leader: LeaderElectArgs,
+    #[command(flatten)]
     pub plan: PlanArgs,
+}
+
+/// Leader election flags: several coordinator replicas, one runs cycles.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LeaderElectArgs {
+    /// Elect a leader through a Lease; standbys serve the API, run no cycles.
+    #[arg(long = "leader-elect")]
+    pub enabled: bool,
+    /// Name of the Lease.
+    #[arg(
+        long = "leader-elect.lease-name",
+        default_value = "promshard-coordinator"
+    )]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: the pod's own, else `default`).
+    #[arg(long = "leader-elect.namespace")]
+    pub namespace: Option<String>,
+    /// A standby takes over when the leader has not renewed for this long.
+    #[arg(long = "leader-elect.lease-duration", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+}
+
+/// Where a pod finds its own namespace.
+const IN_CLUSTER_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+impl LeaderElectArgs {
+    /// Joins the election, or `None` without `--leader-elect`. The identity
+    /// is `POD_NAME`, else the host name.
+    async fn join(
+        &self,
+        kubeconfig: Option<&PathBuf>,
+    ) -> Result<Option<promshard_k8s::lease::LeaderHandle>, CoordinatorError> {
+        use promshard_k8s::lease::{KubeLeaseApi, LeaderElector, LeaseSettings};
+        if !self.enabled {
+            return Ok(None);
+        }
+        let identity = std::env::var("POD_NAME")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| {
+                CoordinatorError::Setup(
+                    "--leader-elect needs an identity: set POD_NAME (or HOSTNAME)".into(),
+                )
+            })?;
+        let namespace = self
+            .namespace
+            .clone()
+            .or_else(|| {
+                std::fs::read_to_string(IN_CLUSTER_NAMESPACE_FILE)
+                    .ok()
+                    .map(|ns| ns.trim().to_owned())
+                    .filter(|ns| !ns.is_empty())
+            })
+            .unwrap_or_else(|| "default".to_owned());
+        let source = kubeconfig.cloned().map_or(
+            promshard_k8s::cluster::ClientSource::Infer,
+            promshard_k8s::cluster::ClientSource::Kubeconfig,
+        );
+        let client = promshard_k8s::cluster::client_from(&source)
+            .await
+            .map_err(|e| CoordinatorError::Setup(format!("--leader-elect: {e}")))?;
+        tracing::info!(%identity, %namespace, lease = %self.lease_name, "joining leader election");
+        let settings = LeaseSettings::new(self.lease_name.clone(), identity, self.lease_duration);
+        Ok(Some(LeaderElector::spawn(
+            KubeLeaseApi::new(client, &namespace),
+            settings,
+        )))
+    }
+}
+
+/// Whether this replica may run reconcile cycles: always, or while it
+/// holds the leader Lease.
+#[derive(Debug, Clone)]
+pub struct Leadership {
+    leading: watch::Receiver<bool>,
+}
+
+impl Leadership {
+    /// A replica without leader election: it always leads.
+    pub fn always() -> Self {
+        Self {
+            leading: watch::channel(true).1,
+        }
+    }
+
+    /// Leads while `handle` holds the Lease.
+    pub fn elected(handle: &promshard_k8s::lease::LeaderHandle) -> Self {
+        Self {
+            leading: handle.watch(),
+        }
+    }
+
+    /// Whether this replica leads now.
+    pub fn is_leader(&self) -> bool {
+        *self.leading.borrow()
+    }
+
+    /// Returns when this replica starts or stops leading; never, without
+    /// election.
+    async fn changed(&mut self) {
+        if self.leading.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// `--shard.backend`.
@@ -232,16 +341,25 @@ async fn serve_until_signal<B: ShardBackend>(
                 addr: args.api_listen,
                 source,
             })?;
-    let running = start(
+    let election = args.leader.join(args.kubeconfig.as_ref()).await?;
+    let leadership = election
+        .as_ref()
+        .map_or_else(Leadership::always, Leadership::elected);
+    let running = start_with_leadership(
         Arc::new(backend),
         settings,
         config,
         args.config_file.clone(),
         args.plan.cycle_interval,
         listener,
+        leadership,
     )?;
     crate::sidecar::run::wait_for_signal().await;
     running.stop().await;
+    // After the last cycle: hand the Lease back so a standby leads at once.
+    if let Some(election) = election {
+        election.release().await;
+    }
     Ok(())
 }
 
@@ -280,6 +398,29 @@ pub fn start<B: ShardBackend>(
     cycle_interval: Duration,
     listener: TcpListener,
 ) -> Result<RunningCoordinator<B>, CoordinatorError> {
+    start_with_leadership(
+        backend,
+        settings,
+        config,
+        config_file,
+        cycle_interval,
+        listener,
+        Leadership::always(),
+    )
+}
+
+/// Like [`start`], with cycles only while `leadership` says this replica
+/// leads (discovery, config watching and the API run regardless, so a
+/// standby takes over warm).
+pub fn start_with_leadership<B: ShardBackend>(
+    backend: Arc<B>,
+    settings: CoordinatorSettings,
+    config: Config,
+    config_file: PathBuf,
+    cycle_interval: Duration,
+    listener: TcpListener,
+    leadership: Leadership,
+) -> Result<RunningCoordinator<B>, CoordinatorError> {
     let api_addr = listener
         .local_addr()
         .map_err(|source| CoordinatorError::Bind {
@@ -292,6 +433,12 @@ pub fn start<B: ShardBackend>(
         Arc::new(Coordinator::new(backend, settings, config).map_err(CoordinatorError::Setup)?);
     let mut registry = Registry::default();
     coordinator.metrics.register(&mut registry);
+    let leader_gauge = prometheus_client::metrics::gauge::Gauge::<i64>::default();
+    registry.register(
+        "promshard_coordinator_leader",
+        "1 while this coordinator replica leads (runs cycles), 0 on a standby",
+        leader_gauge.clone(),
+    );
     let (trigger, shutdown) = Shutdown::new();
     let mut tasks = tokio::task::JoinSet::new();
 
@@ -344,14 +491,22 @@ pub fn start<B: ShardBackend>(
     {
         let coordinator = Arc::clone(&coordinator);
         let mut shutdown = shutdown.clone();
+        let mut leadership = leadership;
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(cycle_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
+                leader_gauge.set(i64::from(leadership.is_leader()));
                 tokio::select! {
                     _ = tick.tick() => {}
+                    // A new leader cycles at once rather than at its next tick.
+                    () = leadership.changed() => tick.reset(),
                     () = shutdown.wait() => return,
                 }
+                if !leadership.is_leader() {
+                    continue;
+                }
+                leader_gauge.set(1);
                 let started = std::time::Instant::now();
                 coordinator.cycle().await;
                 coordinator

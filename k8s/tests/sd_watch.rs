@@ -515,3 +515,65 @@ async fn refresh_through_api_server_url() {
     let err = discoverer.refresh().await.expect_err("500");
     assert_eq!(err.provider, "kubernetes_sd_configs[0]");
 }
+
+#[tokio::test]
+async fn namespace_metadata_follows_the_namespace() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::api::networking::v1::{Ingress, IngressRule, IngressSpec};
+    let ingress = |namespace: &str| Ingress {
+        metadata: meta(Some(namespace), "site", &[]),
+        spec: Some(IngressSpec {
+            rules: Some(vec![IngressRule {
+                host: Some(format!("{namespace}.example.com")),
+                http: None,
+            }]),
+            ..IngressSpec::default()
+        }),
+        ..Ingress::default()
+    };
+    let server = FakeApiServer::start().await.unwrap();
+    server.upsert(&Namespace {
+        metadata: meta(None, "shop", &[("team", "a")]),
+        ..Namespace::default()
+    });
+    server.upsert(&ingress("shop"));
+    server.upsert(&ingress("blog"));
+    let (mut rx, task) = start(
+        &server,
+        "role: ingress\nattach_metadata: {namespace: true}",
+        |d| d,
+    );
+    let groups = snapshot(&mut rx).await;
+    assert_eq!(sources(&groups), ["ingress/blog/site", "ingress/shop/site"]);
+    assert_eq!(
+        groups[1]
+            .labels
+            .get("__meta_kubernetes_namespace_label_team"),
+        Some("a")
+    );
+    assert_eq!(
+        groups[1].targets[0].get("__address__"),
+        Some("shop.example.com")
+    );
+
+    server.upsert(&Namespace {
+        metadata: meta(None, "shop", &[("team", "b")]),
+        ..Namespace::default()
+    });
+    let groups = update(&mut rx).await;
+    assert_eq!(sources(&groups), ["ingress/shop/site"]);
+    assert_eq!(
+        groups[0]
+            .labels
+            .get("__meta_kubernetes_namespace_label_team"),
+        Some("b")
+    );
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.resource == "namespaces" && r.verb == "watch")
+    );
+    assert_all_granted(&requests);
+    task.abort();
+}

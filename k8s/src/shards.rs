@@ -36,20 +36,35 @@
 //!   Scaling back up over a removed shard whose clean-up is pending cancels
 //!   the clean-up, so a pod that is coming back never loses its volume.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use promshard_k8s::cluster::{ClientSource, KubeCluster, client_from};
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+//! use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+//! use promshard_k8s::cluster::KubeCluster;
+//! use promshard_k8s::fake_api::FakeApiServer;
 //! use promshard_k8s::shards::{ShardSet, ShardSetOptions};
 //!
-//! let cluster = KubeCluster::new(client_from(&ClientSource::Infer).await?);
+//! // In a cluster: KubeCluster::new(client_from(&ClientSource::Infer).await?).
+//! let server = FakeApiServer::start().await?;
+//! server.upsert(&StatefulSet {
+//!     metadata: ObjectMeta {
+//!         name: Some("prom".into()),
+//!         labels: Some([("app".to_owned(), "prom".to_owned())].into()),
+//!         ..ObjectMeta::default()
+//!     },
+//!     spec: StatefulSetSpec { replicas: Some(1), ..StatefulSetSpec::default() },
+//!     status: None,
+//! });
 //! let shard_set = ShardSet::new(
-//!     cluster,
-//!     ShardSetOptions::new("monitoring", "app.kubernetes.io/name=prometheus-shard"),
+//!     KubeCluster::new(server.client()),
+//!     ShardSetOptions::new("default", "app=prom"),
 //! );
-//! for shard in shard_set.shards().await? {
-//!     println!("{} {} {} ready={}", shard.group, shard.index, shard.sidecar_url, shard.ready);
-//! }
+//! // No pod runs yet, so no shard is listed.
+//! assert!(shard_set.shards().await?.is_empty());
 //! shard_set.scale_up(3).await?;
+//! let scaled: StatefulSet = server.object(Some("default"), "prom").ok_or("gone")?;
+//! assert_eq!(scaled.spec.replicas, Some(3));
 //! # Ok(())
 //! # }
 //! ```

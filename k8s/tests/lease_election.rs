@@ -182,15 +182,19 @@ async fn a_killed_leader_is_replaced_once_its_lease_expires() {
     assert!(!b.is_leader());
 
     // Dropping the handle stops renewing without handing the lease back.
-    let killed = Instant::now();
     drop(a);
+    // Let a renewal already on the wire land before reading a's last word.
+    sleep(Duration::from_millis(50)).await;
+    let last_renewal = stored(&server).renew_time.unwrap().0;
+    assert_eq!(stored(&server).holder_identity.as_deref(), Some("a"));
     wait_leading(&b, true).await;
-    let waited = killed.elapsed();
-    // b judged expiry on its own clock from the last renewal it saw, at most
-    // one renew interval (200 ms) before the kill.
+    // b saw that renewal no earlier than it was written and waited the full
+    // duration on its own clock before taking over.
+    let acquired = stored(&server).acquire_time.unwrap().0;
+    let waited = acquired.duration_since(last_renewal);
     assert!(
-        waited >= lease_duration - Duration::from_millis(250),
-        "b took over after {waited:?}, before the lease could have expired"
+        waited >= k8s_openapi::jiff::SignedDuration::try_from(lease_duration).unwrap(),
+        "b took over {waited:?} after a's last renewal, before the lease expired"
     );
     let spec = stored(&server);
     assert_eq!(spec.holder_identity.as_deref(), Some("b"));

@@ -354,6 +354,22 @@ fn the_prometheus_configs_load() {
             assert_eq!(extra, 1);
             assert!(jobs.contains(&"loadgen"), "{jobs:?}");
         }
+        // The Kubernetes discovery of every job is one this build accepts.
+        let mut kubernetes_jobs = 0;
+        for job in &config.scrape_configs {
+            let Some(sd) = job.raw.get("kubernetes_sd_configs") else {
+                continue;
+            };
+            kubernetes_jobs += 1;
+            let parsed = promshard_k8s::sd::config::KubernetesSdConfig::parse_list(
+                sd,
+                &format!("{}: kubernetes_sd_configs", job.job_name),
+                &job.base_dir,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", shown(&kustomization)));
+            assert!(!parsed.is_empty(), "{}", job.job_name);
+        }
+        assert!(kubernetes_jobs >= 2, "{}", shown(&kustomization));
         let external = config
             .raw
             .get("global")

@@ -43,13 +43,13 @@ pub struct Args {
 /// `--format` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FormatArg {
-    /// Prometheus text format 0.0.4.
+    // Prometheus text format 0.0.4.
     Text,
-    /// OpenMetrics 1.0 text.
+    // OpenMetrics 1.0 text.
     Openmetrics,
-    /// Varint-delimited protobuf MetricFamily messages.
+    // Varint-delimited protobuf MetricFamily messages.
     Protobuf,
-    /// Guess from the content.
+    // Guess from the content.
     Auto,
 }
 

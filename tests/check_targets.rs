@@ -458,3 +458,44 @@ fn configs_promtool_rejects_are_rejected_naming_the_field() {
         }
     }
 }
+
+/// Debian's promtool is built without Kubernetes discovery, so these cases
+/// are checked against Prometheus's own validation messages instead.
+#[test]
+fn kubernetes_sd_entries_are_validated_like_prometheus_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let good = write(
+        "good.yml",
+        "scrape_configs:\n- job_name: pods\n  kubernetes_sd_configs:\n  - role: pod\n    namespaces: {names: [default]}\n    selectors: [{role: pod, label: app=web}]\n",
+    );
+    let out = ours(&["check", "config", good.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(!stdout.contains("WARNING"), "{stdout}");
+
+    let cases = [
+        ("role: pods", "unknown Kubernetes SD role \"pods\""),
+        (
+            "role: service\n    selectors: [{role: pod, label: a=b}]",
+            "service role supports only service selectors",
+        ),
+    ];
+    for (entry, expected) in cases {
+        let bad = write(
+            "bad.yml",
+            &format!("scrape_configs:\n- job_name: pods\n  kubernetes_sd_configs:\n  - {entry}\n"),
+        );
+        let out = ours(&["check", "config", bad.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{entry}: {stdout}");
+        assert!(
+            stdout.contains("FAILED: job \"pods\"") && stdout.contains(expected),
+            "{entry}: {stdout}"
+        );
+    }
+}

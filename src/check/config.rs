@@ -17,8 +17,18 @@ pub struct Args {
     pub files: Vec<PathBuf>,
 }
 
-/// Features of a valid config that promshard cannot run, one line each.
-fn unsupported(config: &Config) -> Vec<String> {
+/// What a config that parses still gets wrong, one line each.
+#[derive(Debug, Default)]
+struct Findings {
+    /// Invalid service discovery entries: Prometheus rejects these too.
+    errors: Vec<String>,
+    /// Valid features promshard cannot run.
+    unsupported: Vec<String>,
+}
+
+fn findings(config: &Config) -> Findings {
+    let manager = crate::discovery::discovery_manager();
+    let mut errors = Vec::new();
     let mut out = Vec::new();
     for job in &config.scrape_configs {
         let http = &job.http_client;
@@ -34,14 +44,22 @@ fn unsupported(config: &Config) -> Vec<String> {
                 job.job_name
             ));
         }
-        for (key, _) in &job.service_discovery.other {
-            out.push(format!(
-                "job {:?}: {key} is not supported by this build",
-                job.job_name
-            ));
+        // The same providers the coordinator would start, so an SD entry
+        // that parses here is one it can run.
+        match manager.providers(job) {
+            Ok((_, keys)) => out.extend(keys.into_iter().map(|key| {
+                format!(
+                    "job {:?}: {key} is not supported by this build",
+                    job.job_name
+                )
+            })),
+            Err(e) => errors.push(format!("job {:?}: {e}", job.job_name)),
         }
     }
-    out
+    Findings {
+        errors,
+        unsupported: out,
+    }
 }
 
 /// Runs the check: exit 0 when every file is valid, 1 otherwise.
@@ -53,12 +71,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         writeln!(stdout, "Checking {shown}").context("writing to stdout")?;
         match Config::load(file) {
             Ok(config) => {
-                writeln!(
-                    stdout,
-                    " SUCCESS: {shown} is valid prometheus config file syntax"
-                )
-                .context("writing to stdout")?;
-                for line in unsupported(&config) {
+                let findings = findings(&config);
+                if findings.errors.is_empty() {
+                    writeln!(
+                        stdout,
+                        " SUCCESS: {shown} is valid prometheus config file syntax"
+                    )
+                    .context("writing to stdout")?;
+                } else {
+                    all_valid = false;
+                }
+                for line in &findings.errors {
+                    writeln!(stdout, "  FAILED: {line}").context("writing to stdout")?;
+                }
+                for line in &findings.unsupported {
                     writeln!(stdout, " WARNING: {line}").context("writing to stdout")?;
                 }
             }

@@ -55,7 +55,9 @@ fn every_subcommand_documents_each_flag_in_one_line() {
             if line.len() - flag.len() > 6 {
                 continue;
             }
-            if !flag.starts_with("--") && !(flag.starts_with('-') && flag.get(2..4) == Some(", ")) {
+            let is_flag =
+                flag.starts_with("--") || (flag.starts_with('-') && flag.get(2..4) == Some(", "));
+            if !is_flag {
                 continue;
             }
             let described_inline = flag.contains("  ");

@@ -250,8 +250,20 @@ impl Harness {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_restart() {
+/// A coordinator over a one-replica shard StatefulSet in the in-process
+/// API server, six synthetic targets needing two shards or more, and the
+/// test as the StatefulSet controller.
+struct Fleet {
+    harness: Harness,
+    sizes: Vec<u64>,
+    sidecar_port: u16,
+    stop_discovery: watch::Sender<u64>,
+    discovery: tokio::task::JoinHandle<()>,
+    targets: TargetServer,
+    _dir: tempfile::TempDir,
+}
+
+async fn fleet(external_autoscaler: bool) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     let (targets, config_file) = synthetic_targets(dir.path(), 6).await;
     let sizes: Vec<u64> = targets.targets().iter().map(|t| t.series as u64).collect();
@@ -292,6 +304,7 @@ async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_
             selector: SELECTOR.into(),
             sidecar_port,
             delete_pvc: false,
+            external_autoscaler,
             kubeconfig: None,
         },
     );
@@ -328,22 +341,32 @@ async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_
         pods: BTreeMap::new(),
         next_address: 1,
     };
-    let mut harness = Harness {
+    let harness = Harness {
         coordinator,
         controller,
         scaled_to: Vec::new(),
     };
+    Fleet {
+        harness,
+        sizes,
+        sidecar_port,
+        stop_discovery,
+        discovery,
+        targets,
+        _dir: dir,
+    }
+}
 
-    // Until every target is measured: no shard runs, nothing is placed.
-    // The first cycle starts the explores; give them time to finish so that
-    // the scale decision is taken on measured sizes in one go.
-    let started = Instant::now();
+/// Until every target is measured: no shard runs, nothing is placed. The
+/// first cycle starts the explores; give them time to finish so that the
+/// scale decision is taken on measured sizes in one go.
+async fn measure_everything(harness: &mut Harness, sizes: &[u64], started: Instant) {
     harness.cycle(false).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     loop {
         let report = harness.cycle(false).await;
         if report.targets.len() == sizes.len() && report.targets.iter().all(|t| !t.estimated) {
-            break;
+            return;
         }
         assert!(
             started.elapsed() < LIMIT,
@@ -351,6 +374,70 @@ async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_
             report.errors
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_external_autoscaler_the_coordinator_only_reports_the_count() {
+    let Fleet {
+        mut harness,
+        sizes,
+        stop_discovery,
+        discovery,
+        // Bound so that the targets and their directory live to the end.
+        targets: _targets,
+        _dir,
+        ..
+    } = fleet(true).await;
+    let started = Instant::now();
+    measure_everything(&mut harness, &sizes, started).await;
+    harness.controller.reconcile().await;
+    let mut wanted = None;
+    for _ in 0..5 {
+        let report = harness.cycle(true).await;
+        if let Some(ScaleDecision::Up { to, .. }) = report.plan.as_ref().map(|p| &p.scale) {
+            wanted = Some(*to);
+        }
+    }
+    let wanted = wanted.expect("the fleet needs more than the one shard it has");
+    assert!(wanted >= 2, "{wanted}");
+    assert_eq!(
+        harness.scaled_to,
+        Vec::<serde_json::Value>::new(),
+        "no scale call"
+    );
+    assert_eq!(harness.controller.replicas(), 1);
+    let mut metrics = String::new();
+    prometheus_client::encoding::text::encode(&mut metrics, &{
+        let mut registry = prometheus_client::registry::Registry::default();
+        harness.coordinator.metrics.register(&mut registry);
+        registry
+    })
+    .unwrap();
+    assert!(
+        metrics.contains(&format!("promshard_desired_shards {wanted}")),
+        "{metrics}"
+    );
+    stop_discovery.send_replace(1);
+    discovery.await.unwrap();
+    for (_, (_, sidecar)) in std::mem::take(&mut harness.controller.pods) {
+        sidecar.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_restart() {
+    let Fleet {
+        mut harness,
+        sizes,
+        sidecar_port,
+        stop_discovery,
+        discovery,
+        targets,
+        _dir,
+    } = fleet(false).await;
+
+    let started = Instant::now();
+    measure_everything(&mut harness, &sizes, started).await;
 
     // The pods start: every target gets exactly one home.
     harness.controller.reconcile().await;

@@ -32,6 +32,9 @@ pub struct KubernetesOptions {
     pub sidecar_port: u16,
     /// Delete a removed shard's PVCs once its pod is gone.
     pub delete_pvc: bool,
+    /// Leave the shard count to an external autoscaler (HPA, KEDA) that
+    /// follows `promshard_desired_shards`: never patch the scale subresource.
+    pub external_autoscaler: bool,
     /// A kubeconfig file; `None`: `KUBECONFIG`, `~/.kube/config`, else the
     /// pod's service account.
     pub kubeconfig: Option<PathBuf>,
@@ -42,6 +45,9 @@ pub struct KubernetesOptions {
 #[derive(Debug)]
 pub struct KubernetesBackend<C = KubeCluster> {
     shard_set: ShardSet<C>,
+    /// Two writers of `replicas` would undo each other's changes, so with an
+    /// external autoscaler the coordinator only reports the count it wants.
+    scales: bool,
 }
 
 impl KubernetesBackend<KubeCluster> {
@@ -69,14 +75,30 @@ impl KubernetesBackend<KubeCluster> {
         let mut shard_options = ShardSetOptions::new(namespace, options.selector.clone());
         shard_options.sidecar_port = options.sidecar_port;
         shard_options.delete_pvc = options.delete_pvc;
-        Self::new(ShardSet::new(KubeCluster::new(client), shard_options))
+        let backend = Self::new(ShardSet::new(KubeCluster::new(client), shard_options));
+        if options.external_autoscaler {
+            backend.with_external_autoscaler()
+        } else {
+            backend
+        }
     }
 }
 
 impl<C: ShardCluster> KubernetesBackend<C> {
     /// A backend over `shard_set`.
     pub fn new(shard_set: ShardSet<C>) -> Self {
-        Self { shard_set }
+        Self {
+            shard_set,
+            scales: true,
+        }
+    }
+
+    /// Leaves scaling to an external autoscaler: [`ShardBackend::can_scale`]
+    /// is false, so the coordinator exports the count it wants and changes
+    /// nothing in the cluster.
+    pub fn with_external_autoscaler(mut self) -> Self {
+        self.scales = false;
+        self
     }
 
     /// The shard set.
@@ -102,7 +124,7 @@ impl<C: ShardCluster> ShardBackend for KubernetesBackend<C> {
     }
 
     fn can_scale(&self) -> bool {
-        true
+        self.scales
     }
 
     async fn shards(&self) -> Result<Vec<ShardEndpoint>, BackendError> {

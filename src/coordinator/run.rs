@@ -137,6 +137,10 @@ pub struct CoordinatorArgs {
     /// it was drained and its pod is gone.
     #[arg(long = "shard.delete-pvc")]
     pub delete_pvc: bool,
+    /// For `--shard.backend=kubernetes`: never scale; an HPA or KEDA follows
+    /// `promshard_desired_shards` instead.
+    #[arg(long = "shard.external-autoscaler")]
+    pub external_autoscaler: bool,
     /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, else in-cluster).
     #[arg(long = "kubeconfig")]
     pub kubeconfig: Option<PathBuf>,
@@ -316,6 +320,7 @@ pub async fn run(args: CoordinatorArgs) -> Result<(), CoordinatorError> {
                 selector: args.shard_selector.clone(),
                 sidecar_port: args.sidecar_port,
                 delete_pvc: args.delete_pvc,
+                external_autoscaler: args.external_autoscaler,
                 kubeconfig: args.kubeconfig.clone(),
             };
             let backend = KubernetesBackend::connect(&options)

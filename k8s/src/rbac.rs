@@ -28,7 +28,6 @@ pub struct Rule {
     pub scope: Scope,
 }
 
-const READ: &[&str] = &["get", "list", "watch"];
 const LIST_WATCH: &[&str] = &["list", "watch"];
 
 /// The coordinator's rules: discovery for the fleet, the shard set, scaling,
@@ -81,14 +80,15 @@ pub const COORDINATOR_RULES: &[Rule] = &[
     Rule {
         api_group: "",
         resource: "pods",
-        verbs: READ,
+        // The shard set lists its pods; it never watches or gets one.
+        verbs: &["list"],
         scope: Scope::Namespace,
     },
     Rule {
         api_group: "apps",
         resource: "statefulsets",
         // patch: the draining-shards annotation (see crate::shards).
-        verbs: &["get", "list", "patch", "watch"],
+        verbs: &["get", "list", "patch"],
         scope: Scope::Namespace,
     },
     Rule {

@@ -36,6 +36,8 @@ pub(crate) enum Wire<'a> {
 pub(crate) struct WireError {
     pub(crate) offset: usize,
     pub(crate) what: &'static str,
+    /// The buffer ended inside the field: more bytes could complete it.
+    pub(crate) eof: bool,
 }
 
 type WResult<T> = Result<T, WireError>;
@@ -47,7 +49,20 @@ fn low_i32(v: u64) -> i32 {
 }
 
 fn err<T>(offset: usize, what: &'static str) -> WResult<T> {
-    Err(WireError { offset, what })
+    Err(WireError {
+        offset,
+        what,
+        eof: false,
+    })
+}
+
+/// The buffer ended inside a field.
+fn eof<T>(offset: usize, what: &'static str) -> WResult<T> {
+    Err(WireError {
+        offset,
+        what,
+        eof: true,
+    })
 }
 
 #[inline(always)]
@@ -71,7 +86,7 @@ fn read_varint_slow(buf: &[u8], pos: &mut usize) -> WResult<u64> {
             return err(*pos, "a varint of at most 10 bytes");
         }
         let Some(&b) = buf.get(*pos) else {
-            return err(*pos, "more bytes (truncated varint)");
+            return eof(*pos, "more bytes (truncated varint)");
         };
         *pos += 1;
         v |= u64::from(b & 0x7f) << shift;
@@ -108,7 +123,7 @@ fn skip_group(buf: &[u8], pos: &mut usize) -> WResult<()> {
             _ => return err(start, "a known wire type"),
         }
         if *pos > buf.len() {
-            return err(start, "more bytes (truncated field)");
+            return eof(start, "more bytes (truncated field)");
         }
     }
     Ok(())
@@ -118,63 +133,141 @@ fn skip_group(buf: &[u8], pos: &mut usize) -> WResult<()> {
 #[inline]
 pub(crate) fn walk<'a>(
     buf: &'a [u8],
-    mut f: impl FnMut(u32, Wire<'a>, usize) -> WResult<()>,
+    f: impl FnMut(u32, Wire<'a>, usize) -> WResult<()>,
 ) -> WResult<()> {
+    walk_from(buf, true, 0, f).map(|_| ())
+}
+
+/// [`walk`] over a piece of a message that starts at byte `base` of it
+/// (offsets passed to `f` and in errors are message offsets). When
+/// `to_end` is false the message goes on after `buf`: a field cut off by the
+/// end of `buf` is left for later and the walk stops before it. Returns the
+/// bytes walked (all of `buf` when `to_end`).
+#[inline]
+pub(crate) fn walk_from<'a>(
+    buf: &'a [u8],
+    to_end: bool,
+    base: usize,
+    mut f: impl FnMut(u32, Wire<'a>, usize) -> WResult<()>,
+) -> WResult<usize> {
     let mut pos = 0usize;
     while pos < buf.len() {
         let start = pos;
-        let tag = read_varint(buf, &mut pos)?;
-        let wt = tag & 7;
-        // gogo reads the field number into an int32: high bits are dropped.
-        let field = low_i32(tag >> 3);
-        if wt == 4 {
-            return err(start, "a field (found end-group outside a group)");
-        }
-        if field <= 0 {
-            return err(start, "a positive field number");
-        }
-        let field = field.unsigned_abs();
-        let v = match wt {
-            0 => Wire::Varint(read_varint(buf, &mut pos)?),
-            1 => {
-                let Some(b) = buf.get(pos..pos + 8) else {
-                    return err(start, "8 more bytes (truncated fixed64)");
-                };
-                pos += 8;
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                Wire::Fixed64(u64::from_le_bytes(a))
+        let field = match read_field(buf, &mut pos) {
+            Ok(x) => x,
+            Err(e) if e.eof && !to_end => return Ok(start),
+            Err(e) => {
+                return Err(WireError {
+                    offset: base + e.offset,
+                    ..e
+                });
             }
-            2 => {
-                let len = read_varint(buf, &mut pos)?;
-                let end = usize::try_from(len)
-                    .ok()
-                    .filter(|&l| i64::try_from(l).is_ok())
-                    .and_then(|l| pos.checked_add(l))
-                    .filter(|&e| e <= buf.len());
-                let Some(end) = end else {
-                    return err(start, "a length within the message");
-                };
-                let b = &buf[pos..end];
-                pos = end;
-                Wire::Bytes(b)
-            }
-            3 => {
-                skip_group(buf, &mut pos)?;
-                Wire::Group
-            }
-            5 => {
-                if buf.len() < pos + 4 {
-                    return err(start, "4 more bytes (truncated fixed32)");
-                }
-                pos += 4;
-                Wire::Fixed32
-            }
-            _ => return err(start, "a known wire type"),
         };
-        f(field, v, start)?;
+        f(field.0, field.1, base + start)?;
     }
-    Ok(())
+    Ok(pos)
+}
+
+/// Reads the field at `*pos`: its number and value.
+#[inline(always)]
+fn read_field<'a>(buf: &'a [u8], pos: &mut usize) -> WResult<(u32, Wire<'a>)> {
+    let start = *pos;
+    let tag = read_varint(buf, pos)?;
+    let wt = tag & 7;
+    // gogo reads the field number into an int32: high bits are dropped.
+    let field = low_i32(tag >> 3);
+    if wt == 4 {
+        return err(start, "a field (found end-group outside a group)");
+    }
+    if field <= 0 {
+        return err(start, "a positive field number");
+    }
+    let field = field.unsigned_abs();
+    let v = match wt {
+        0 => Wire::Varint(read_varint(buf, pos)?),
+        1 => {
+            let Some(b) = buf.get(*pos..*pos + 8) else {
+                return eof(start, "8 more bytes (truncated fixed64)");
+            };
+            *pos += 8;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Wire::Fixed64(u64::from_le_bytes(a))
+        }
+        2 => {
+            let len = read_varint(buf, pos)?;
+            let Some(len) = usize::try_from(len)
+                .ok()
+                .filter(|&l| i64::try_from(l).is_ok())
+            else {
+                return err(start, "a length within the message");
+            };
+            let end = match pos.checked_add(len) {
+                Some(e) if e <= buf.len() => e,
+                _ => return eof(start, "a length within the message"),
+            };
+            let b = &buf[*pos..end];
+            *pos = end;
+            Wire::Bytes(b)
+        }
+        3 => {
+            skip_group(buf, pos)?;
+            Wire::Group
+        }
+        5 => {
+            if buf.len() < *pos + 4 {
+                return eof(start, "4 more bytes (truncated fixed32)");
+            }
+            *pos += 4;
+            Wire::Fixed32
+        }
+        _ => return err(start, "a known wire type"),
+    };
+    Ok((field, v))
+}
+
+/// How many bytes the field at the start of `buf` takes, as far as its
+/// first bytes tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldLen {
+    /// The whole field is this long (it may run past its message: walking
+    /// it then reports the error).
+    Known(usize),
+    /// The tag or length varint is not complete yet.
+    MoreHeader,
+    /// Only walking to the end of the message tells (a group, or a field a
+    /// walk rejects).
+    Unknown,
+}
+
+/// [`FieldLen`] of the field at the start of `buf`.
+pub(crate) fn field_len(buf: &[u8]) -> FieldLen {
+    let mut pos = 0;
+    let header = |r: WResult<u64>| match r {
+        Ok(v) => Ok(v),
+        Err(e) if e.eof => Err(FieldLen::MoreHeader),
+        Err(_) => Err(FieldLen::Unknown),
+    };
+    let tag = match header(read_varint(buf, &mut pos)) {
+        Ok(t) => t,
+        Err(l) => return l,
+    };
+    match tag & 7 {
+        0 => match header(read_varint(buf, &mut pos)) {
+            Ok(_) => FieldLen::Known(pos),
+            Err(l) => l,
+        },
+        1 => FieldLen::Known(pos + 8),
+        5 => FieldLen::Known(pos + 4),
+        2 => match header(read_varint(buf, &mut pos)) {
+            Ok(len) => usize::try_from(len)
+                .ok()
+                .and_then(|l| l.checked_add(pos))
+                .map_or(FieldLen::Unknown, FieldLen::Known),
+            Err(l) => l,
+        },
+        _ => FieldLen::Unknown,
+    }
 }
 
 fn bytes<'a>(v: Wire<'a>, at: usize) -> WResult<&'a [u8]> {
@@ -215,6 +308,7 @@ fn repeated_scalar(v: Wire<'_>, at: usize, fixed64: bool) -> WResult<usize> {
                 read_varint(b, &mut p).map_err(|e| WireError {
                     offset: at,
                     what: e.what,
+                    eof: false,
                 })?;
                 n += 1;
             }
@@ -419,6 +513,7 @@ fn check_summary(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
 }
 
 /// Validates one `Metric` the way Unmarshal does and gathers its counts.
+#[inline(always)]
 pub(crate) fn scan_metric(b: &[u8]) -> WResult<MetricScan> {
     let mut scan = MetricScan::default();
     walk(b, |f, v, at| {
@@ -452,9 +547,8 @@ pub(crate) fn scan_metric(b: &[u8]) -> WResult<MetricScan> {
 }
 
 /// The result of walking one family.
-#[derive(Debug)]
-pub(crate) struct FamilyScan<'a> {
-    pub(crate) name: &'a [u8],
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FamilyScan {
     pub(crate) series: u64,
     /// Error found after `series` series were produced.
     pub(crate) error: Option<WireError>,
@@ -464,94 +558,137 @@ pub(crate) struct FamilyScan<'a> {
     pub(crate) metrics_ok: usize,
 }
 
-/// Walks one `MetricFamily` message: validates it and counts its series.
-pub(crate) fn scan_family(msg: &[u8]) -> FamilyScan<'_> {
-    let mut name: &[u8] = &[];
-    let mut help: &[u8] = &[];
-    let mut ty_raw: u64 = 0;
-    let mut n_metrics = 0usize;
-    let mut first: Option<MetricScan> = None;
+/// Walks one `MetricFamily` message field by field: validates it and counts
+/// its series. The fields may come from separate buffers (a message that
+/// arrives in pieces), so the little it keeps (the name) is copied.
+#[derive(Debug, Default)]
+pub(crate) struct FamilyScanner {
+    name: Vec<u8>,
+    help_utf8: bool,
+    ty_raw: u64,
+    n_metrics: usize,
+    first: Option<MetricScan>,
     // Sums per possible type, because `type` may follow the metrics on the wire.
-    let (mut sum_summary, mut sum_classic, mut n_before_bad) = (0u64, 0u64, 0u64);
-    let mut bad: Option<WireError> = None;
-    let mut metrics_ok = 0usize;
-    let walked = walk(msg, |f, v, at| {
+    sum_summary: u64,
+    sum_classic: u64,
+    n_before_bad: u64,
+    bad: Option<WireError>,
+}
+
+impl FamilyScanner {
+    /// Starts a new family.
+    pub(crate) fn reset(&mut self) {
+        self.name.clear();
+        self.help_utf8 = true;
+        self.ty_raw = 0;
+        self.n_metrics = 0;
+        self.first = None;
+        self.sum_summary = 0;
+        self.sum_classic = 0;
+        self.n_before_bad = 0;
+        self.bad = None;
+    }
+
+    /// The family name (the last one on the wire).
+    pub(crate) fn name(&self) -> &[u8] {
+        &self.name
+    }
+
+    /// One top-level field of the family at byte `at` of the message.
+    #[inline(always)]
+    pub(crate) fn field(&mut self, f: u32, v: Wire<'_>, at: usize) -> WResult<()> {
         match f {
-            1 => name = bytes(v, at)?,
-            2 => help = bytes(v, at)?,
-            3 => ty_raw = varint(v, at)?,
+            1 => {
+                let name = bytes(v, at)?;
+                self.name.clear();
+                self.name.extend_from_slice(name);
+            }
+            2 => {
+                let help = bytes(v, at)?;
+                self.help_utf8 = help.is_ascii() || std::str::from_utf8(help).is_ok();
+            }
+            3 => self.ty_raw = varint(v, at)?,
             4 => {
                 let scan = scan_metric(bytes(v, at)?)?;
-                if first.is_none() {
-                    first = Some(scan);
+                if self.first.is_none() {
+                    self.first = Some(scan);
                 }
-                n_metrics += 1;
-                if bad.is_none() {
+                self.n_metrics += 1;
+                if self.bad.is_none() {
                     if let Some((off, what)) = scan.bad_label {
-                        bad = Some(WireError {
+                        self.bad = Some(WireError {
                             offset: at + off,
                             what,
+                            eof: false,
                         });
                     } else {
-                        sum_summary += scan.series(SUMMARY, false);
-                        sum_classic += scan.series(HISTOGRAM, false);
-                        n_before_bad += 1;
-                        metrics_ok += 1;
+                        self.sum_summary += scan.series(SUMMARY, false);
+                        self.sum_classic += scan.series(HISTOGRAM, false);
+                        self.n_before_bad += 1;
                     }
                 }
             }
             _ => {}
         }
         Ok(())
-    });
-    // gogo decodes the enum into an int32: high bits are dropped.
-    let ty = low_i32(ty_raw);
-    let mut out = FamilyScan {
-        name,
-        series: 0,
-        error: None,
-        ty,
-        native: false,
-        metrics_ok: 0,
-    };
-    if let Err(e) = walked {
-        out.error = Some(e);
-        return out;
     }
-    if n_metrics == 0 {
-        return out;
+
+    /// The family's outcome, given how walking its fields ended.
+    pub(crate) fn finish(&self, walked: WResult<()>) -> FamilyScan {
+        // gogo decodes the enum into an int32: high bits are dropped.
+        let ty = low_i32(self.ty_raw);
+        let mut out = FamilyScan {
+            series: 0,
+            error: None,
+            ty,
+            native: false,
+            metrics_ok: 0,
+        };
+        let fail = |what| {
+            Some(WireError {
+                offset: 0,
+                what,
+                eof: false,
+            })
+        };
+        if let Err(e) = walked {
+            out.error = Some(e);
+            return out;
+        }
+        if self.n_metrics == 0 {
+            return out;
+        }
+        if self.name.is_empty() || std::str::from_utf8(&self.name).is_err() {
+            out.error = fail("a non-empty UTF-8 metric family name");
+            return out;
+        }
+        if !self.help_utf8 {
+            out.error = fail("UTF-8 help text");
+            return out;
+        }
+        if !(COUNTER..=GAUGE_HISTOGRAM).contains(&ty) {
+            out.error = fail("a known metric type (0 to 5)");
+            return out;
+        }
+        let native =
+            matches!(ty, HISTOGRAM | GAUGE_HISTOGRAM) && self.first.is_some_and(|m| m.native());
+        out.native = native;
+        out.series = match ty {
+            SUMMARY => self.sum_summary,
+            HISTOGRAM | GAUGE_HISTOGRAM if !native => self.sum_classic,
+            _ => self.n_before_bad,
+        };
+        out.metrics_ok = usize::try_from(self.n_before_bad).unwrap_or(usize::MAX);
+        out.error = self.bad;
+        out
     }
-    if name.is_empty() || std::str::from_utf8(name).is_err() {
-        out.error = Some(WireError {
-            offset: 0,
-            what: "a non-empty UTF-8 metric family name",
-        });
-        return out;
+
+    /// Walks a whole `MetricFamily` message.
+    pub(crate) fn scan(&mut self, msg: &[u8]) -> FamilyScan {
+        self.reset();
+        let walked = walk(msg, |f, v, at| self.field(f, v, at));
+        self.finish(walked)
     }
-    if std::str::from_utf8(help).is_err() {
-        out.error = Some(WireError {
-            offset: 0,
-            what: "UTF-8 help text",
-        });
-        return out;
-    }
-    if !(COUNTER..=GAUGE_HISTOGRAM).contains(&ty) {
-        out.error = Some(WireError {
-            offset: 0,
-            what: "a known metric type (0 to 5)",
-        });
-        return out;
-    }
-    let native = matches!(ty, HISTOGRAM | GAUGE_HISTOGRAM) && first.is_some_and(|m| m.native());
-    out.native = native;
-    out.series = match ty {
-        SUMMARY => sum_summary,
-        HISTOGRAM | GAUGE_HISTOGRAM if !native => sum_classic,
-        _ => n_before_bad,
-    };
-    out.metrics_ok = metrics_ok;
-    out.error = bad;
-    out
 }
 
 /// One expanded series of a protobuf metric, as a visitor sees it.
@@ -631,7 +768,8 @@ impl<'a> Iterator for MetricLabels<'a> {
 /// validated family, in Prometheus's order.
 pub(crate) fn for_each_series<'a>(
     msg: &'a [u8],
-    scan: &FamilyScan<'a>,
+    family: &'a [u8],
+    scan: &FamilyScan,
     mut emit: impl FnMut(&ProtoSeries<'a>),
 ) {
     let mut metrics = Vec::new();
@@ -644,7 +782,7 @@ pub(crate) fn for_each_series<'a>(
         Ok(())
     });
     for m in metrics.into_iter().take(scan.metrics_ok) {
-        emit_metric(scan, m, &mut emit);
+        emit_metric(family, scan, m, &mut emit);
     }
 }
 
@@ -659,7 +797,12 @@ struct MetricValues {
     h_sum: f64,
 }
 
-fn emit_metric<'a>(scan: &FamilyScan<'a>, m: &'a [u8], emit: &mut impl FnMut(&ProtoSeries<'a>)) {
+fn emit_metric<'a>(
+    family: &'a [u8],
+    scan: &FamilyScan,
+    m: &'a [u8],
+    emit: &mut impl FnMut(&ProtoSeries<'a>),
+) {
     let mut mv = MetricValues::default();
     let _ = walk(m, |f, v, _| {
         match (f, v) {
@@ -699,7 +842,7 @@ fn emit_metric<'a>(scan: &FamilyScan<'a>, m: &'a [u8], emit: &mut impl FnMut(&Pr
     });
     let timestamp_ms = (mv.ts != 0).then_some(mv.ts);
     let mut series = ProtoSeries {
-        family: scan.name,
+        family,
         suffix: "",
         metric: m,
         magic: None,

@@ -7,10 +7,23 @@
 //! - Only the unfinished record at the end of a chunk is copied, into the
 //!   carry-over buffer. The next chunk completes it; it is then parsed from
 //!   the carry-over buffer and the buffer is emptied (its capacity is kept).
+//! - Protobuf, plain counting: a message (one metric family, often several
+//!   MB) is not gathered. Its top-level fields (name, help, type, and each
+//!   `Metric`) are walked in place as they arrive, and only the field cut by
+//!   the end of a chunk is copied, so the carry-over buffer holds at most one
+//!   field (one metric, typically under a KiB) plus a length prefix. The
+//!   family's series are added when its last byte has been walked; an error
+//!   inside it is reported then too, so a message cut short by the end of
+//!   the body is reported as truncated, as Prometheus (which reads the whole
+//!   message first) does. The rare field whose end only a walk finds (an
+//!   unknown group) makes the buffer gather the rest of that message.
+//! - Protobuf with a [`SampleVisitor`]: the series it is shown borrow from
+//!   the message, so a message split across chunks is gathered whole first.
 //! - The carry-over buffer never holds more than `max_record` bytes (plus a
 //!   protobuf length prefix of at most 5 bytes): a line, or a message, longer
 //!   than that is an error at that record, never growth. Memory per stream is
-//!   therefore O(`max_record`), whatever the body size.
+//!   therefore O(`max_record`), whatever the body size (plus, for protobuf,
+//!   a copy of the current family's name, part of the same message).
 //! - The limit applies to every record the same way whether it arrived whole
 //!   or split, so every way of splitting a body gives the same result.
 //! - After the first error, or the end marker (`# EOF`, or a NUL byte at the
@@ -23,7 +36,10 @@ use memchr::{memchr, memchr_iter};
 use crate::count::{Counts, FamilyTracker};
 use crate::error::ParseError;
 use crate::format::Format;
-use crate::proto::{for_each_series, length_prefix, scan_family};
+use crate::proto::{
+    FamilyScan, FamilyScanner, FieldLen, WireError, field_len, for_each_series, length_prefix,
+    walk_from,
+};
 use crate::sample::{NoVisitor, SampleRef, SampleVisitor};
 use crate::text::{Entry, parse_om, parse_prom};
 
@@ -56,6 +72,35 @@ pub struct StreamCounter {
     state: State,
     counts: Counts,
     families: FamilyTracker,
+    pb: ProtoMessage,
+    scanner: FamilyScanner,
+}
+
+/// The protobuf message being read.
+#[derive(Debug, Default)]
+struct ProtoMessage {
+    /// Its length, once the length prefix has been read.
+    len: Option<usize>,
+    prefix_len: usize,
+    mode: ProtoMode,
+    /// Field mode: bytes of the message walked (or skipped after an error);
+    /// the carry-over buffer holds the next ones.
+    walked: usize,
+    /// Field mode: the carried field's end is unknown (a group), so the
+    /// carry-over buffer gathers the rest of the message.
+    carry_all: bool,
+    /// Field mode: the error found in the message, reported at its end.
+    error: Option<WireError>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ProtoMode {
+    /// Gathered into one buffer, then walked (when a visitor is shown the
+    /// series).
+    #[default]
+    Whole,
+    /// Walked field by field as the bytes arrive (plain counting).
+    Fields,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +134,8 @@ impl StreamCounter {
             state: State::Running,
             counts: Counts::default(),
             families: FamilyTracker::default(),
+            pb: ProtoMessage::default(),
+            scanner: FamilyScanner::default(),
         }
     }
 
@@ -103,6 +150,10 @@ impl StreamCounter {
     }
 
     /// Counts the next chunk, calling `visitor` for every counted sample.
+    ///
+    /// Use one kind of call for a whole body: a protobuf message that began
+    /// in a chunk fed without a visitor is walked as it arrives, so its
+    /// series are counted but not shown to a visitor passed later.
     pub fn feed_with<V: SampleVisitor>(&mut self, chunk: &[u8], visitor: &mut V) {
         self.counts.bytes += chunk.len() as u64;
         if chunk.is_empty() {
@@ -123,6 +174,12 @@ impl StreamCounter {
         &self.counts
     }
 
+    /// Bytes of the body held between chunks (the carry-over buffer's
+    /// capacity): at most about one record, whatever the body size.
+    pub fn buffered_bytes(&self) -> usize {
+        self.carry.capacity()
+    }
+
     /// Whether counting has stopped (error or end marker).
     pub fn is_done(&self) -> bool {
         self.state != State::Running
@@ -139,7 +196,7 @@ impl StreamCounter {
         if self.state == State::Running {
             match self.format {
                 Format::Protobuf => {
-                    if !self.carry.is_empty() {
+                    if self.pb.len.is_some() || !self.carry.is_empty() {
                         let e = ParseError::at_message(
                             self.msg_no + 1,
                             self.msg_offset,
@@ -285,57 +342,211 @@ impl StreamCounter {
 
     fn feed_proto<V: SampleVisitor>(&mut self, chunk: &[u8], visitor: &mut V) {
         let mut rest = chunk;
-        if !self.carry.is_empty() {
-            let (plen, mlen) = loop {
+        while !rest.is_empty() && self.state == State::Running {
+            if self.pb.len.is_none() && !self.proto_prefix(&mut rest, V::ENABLED) {
+                return;
+            }
+            match self.pb.mode {
+                ProtoMode::Whole => self.proto_whole(&mut rest, visitor),
+                ProtoMode::Fields => self.proto_fields(&mut rest),
+            }
+        }
+    }
+
+    /// Reads the length prefix of the next message (carrying a partial
+    /// one). Returns whether a message has started.
+    fn proto_prefix(&mut self, rest: &mut &[u8], visiting: bool) -> bool {
+        let (plen, mlen) = if self.carry.is_empty() {
+            match length_prefix(rest) {
+                Ok(Some(x)) => {
+                    *rest = &rest[x.0..];
+                    x
+                }
+                Ok(None) => {
+                    self.carry.extend_from_slice(rest);
+                    *rest = &[];
+                    return false;
+                }
+                Err(what) => {
+                    self.proto_prefix_error(what);
+                    return false;
+                }
+            }
+        } else {
+            loop {
                 match length_prefix(&self.carry) {
                     Ok(Some(x)) => break x,
                     Ok(None) => {
                         let Some((&b, r)) = rest.split_first() else {
-                            return;
+                            return false;
                         };
                         self.carry.push(b);
-                        rest = r;
+                        *rest = r;
                     }
-                    Err(what) => return self.proto_prefix_error(what),
+                    Err(what) => {
+                        self.proto_prefix_error(what);
+                        return false;
+                    }
                 }
-            };
-            let Some(total) = self.message_total(plen, mlen) else {
-                return;
-            };
-            let take = (total - self.carry.len()).min(rest.len());
-            self.carry.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.carry.len() < total {
-                return;
             }
+        };
+        self.carry.clear();
+        let Some(len) = self.message_len(mlen) else {
+            return false;
+        };
+        // A visitor needs the whole message in one buffer to show series
+        // that borrow from it; plain counting walks it field by field.
+        self.pb = ProtoMessage {
+            len: Some(len),
+            prefix_len: plen,
+            mode: if visiting {
+                ProtoMode::Whole
+            } else {
+                ProtoMode::Fields
+            },
+            walked: 0,
+            carry_all: false,
+            error: None,
+        };
+        if self.pb.mode == ProtoMode::Fields {
+            self.scanner.reset();
+            if len == 0 {
+                self.end_fields_message();
+            }
+        } else if len == 0 {
+            self.message(&[], &mut NoVisitor);
+        }
+        true
+    }
+
+    /// Whole-message mode: the message is walked from the chunk when it is
+    /// all there, else gathered in the carry-over buffer first.
+    fn proto_whole<V: SampleVisitor>(&mut self, rest: &mut &[u8], visitor: &mut V) {
+        let Some(len) = self.pb.len else { return };
+        if self.carry.is_empty() && rest.len() >= len {
+            let (msg, tail) = rest.split_at(len);
+            *rest = tail;
+            self.message(msg, visitor);
+            return;
+        }
+        if self.carry.is_empty() {
+            self.carry.reserve(len);
+        }
+        let take = (len - self.carry.len()).min(rest.len());
+        self.carry.extend_from_slice(&rest[..take]);
+        *rest = &rest[take..];
+        if self.carry.len() == len {
             let msg = std::mem::take(&mut self.carry);
-            self.message(&msg[plen..], total, visitor);
+            self.message(&msg, visitor);
             self.carry = msg;
             self.carry.clear();
-            if self.state != State::Running {
-                return;
+        }
+    }
+
+    /// Field mode: the message's top-level fields (name, help, type, each
+    /// metric) are walked in place as they arrive; only a field cut by the
+    /// end of a chunk is copied, and the family's counts are added when its
+    /// last byte has been walked.
+    fn proto_fields(&mut self, rest: &mut &[u8]) {
+        let Some(len) = self.pb.len else { return };
+        let left = len - self.pb.walked - self.carry.len();
+        let (mut region, tail) = rest.split_at(left.min(rest.len()));
+        *rest = tail;
+        let to_end = region.len() == left;
+        if self.pb.error.is_some() {
+            // The message is bad, but Prometheus reads all of it first (a
+            // truncated body is reported as that).
+            self.pb.walked += region.len();
+        } else {
+            if !self.carry.is_empty() || self.pb.carry_all {
+                region = self.complete_carried_field(region, to_end);
+                if !self.carry.is_empty() || self.pb.error.is_some() {
+                    self.pb.walked += region.len();
+                    return self.end_fields_if_done();
+                }
+            }
+            let base = self.pb.walked;
+            let scanner = &mut self.scanner;
+            match walk_from(region, to_end, base, |f, v, at| scanner.field(f, v, at)) {
+                Ok(n) => {
+                    self.pb.walked += n;
+                    self.carry.extend_from_slice(&region[n..]);
+                }
+                Err(e) => {
+                    self.pb.error = Some(e);
+                    self.pb.walked += region.len();
+                }
             }
         }
-        while !rest.is_empty() {
-            match length_prefix(rest) {
-                Ok(Some((plen, mlen))) => {
-                    let Some(total) = self.message_total(plen, mlen) else {
-                        return;
-                    };
-                    if rest.len() < total {
-                        break;
-                    }
-                    self.message(&rest[plen..total], total, visitor);
-                    rest = &rest[total..];
-                    if self.state != State::Running {
-                        return;
+        self.end_fields_if_done();
+    }
+
+    /// Adds bytes from `region` to the field in the carry-over buffer until
+    /// it is complete, then walks it. Returns what is left of `region`.
+    fn complete_carried_field<'c>(&mut self, mut region: &'c [u8], to_end: bool) -> &'c [u8] {
+        loop {
+            let want = if self.pb.carry_all {
+                region.len()
+            } else {
+                match field_len(&self.carry) {
+                    FieldLen::Known(n) => n.saturating_sub(self.carry.len()),
+                    // Tags and lengths are at most 10 bytes each.
+                    FieldLen::MoreHeader => 1,
+                    FieldLen::Unknown => {
+                        // A group: its end is only found by walking it, so
+                        // the rest of the message is gathered and walked once.
+                        self.pb.carry_all = true;
+                        region.len()
                     }
                 }
-                Ok(None) => break,
-                Err(what) => return self.proto_prefix_error(what),
+            };
+            let take = want.min(region.len());
+            self.carry.extend_from_slice(&region[..take]);
+            region = &region[take..];
+            let whole_field = !self.pb.carry_all
+                && matches!(field_len(&self.carry), FieldLen::Known(n) if n <= self.carry.len());
+            let at_end = to_end && region.is_empty();
+            if whole_field || at_end {
+                let base = self.pb.walked;
+                let scanner = &mut self.scanner;
+                match walk_from(&self.carry, true, base, |f, v, at| scanner.field(f, v, at)) {
+                    Ok(n) => self.pb.walked += n,
+                    Err(e) => self.pb.error = Some(e),
+                }
+                if self.pb.error.is_some() {
+                    self.pb.walked += self.carry.len();
+                }
+                self.carry.clear();
+                return region;
+            }
+            if region.is_empty() {
+                return region;
             }
         }
-        self.carry.extend_from_slice(rest);
+    }
+
+    fn end_fields_if_done(&mut self) {
+        if self.pb.len == Some(self.pb.walked) {
+            self.end_fields_message();
+        }
+    }
+
+    /// The last byte of a field-mode message has been walked.
+    fn end_fields_message(&mut self) {
+        let walked = match self.pb.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        let scan = self.scanner.finish(walked);
+        let total = self.pb.prefix_len + self.pb.len.unwrap_or(0);
+        self.pb.len = None;
+        self.msg_no += 1;
+        if scan.series > 0 {
+            self.counts.samples += scan.series;
+            self.families
+                .add(self.scanner.name(), scan.series, &mut self.counts.families);
+        }
+        self.end_message(scan, total);
     }
 
     fn proto_prefix_error(&mut self, what: &'static str) {
@@ -343,9 +554,9 @@ impl StreamCounter {
         self.fail(e);
     }
 
-    fn message_total(&mut self, plen: usize, mlen: u64) -> Option<usize> {
+    fn message_len(&mut self, mlen: u64) -> Option<usize> {
         match usize::try_from(mlen) {
-            Ok(m) if m <= self.max_record => Some(plen + m),
+            Ok(m) if m <= self.max_record => Some(m),
             _ => {
                 let e = ParseError::at_message(
                     self.msg_no + 1,
@@ -359,20 +570,28 @@ impl StreamCounter {
         }
     }
 
-    fn message<V: SampleVisitor>(&mut self, msg: &[u8], total: usize, visitor: &mut V) {
+    /// Whole-message mode: counts (and shows) one complete message.
+    fn message<V: SampleVisitor>(&mut self, msg: &[u8], visitor: &mut V) {
+        let total = self.pb.prefix_len + msg.len();
+        self.pb.len = None;
         self.msg_no += 1;
-        let scan = scan_family(msg);
+        let scan = self.scanner.scan(msg);
         if scan.series > 0 {
             self.counts.samples += scan.series;
             self.families
-                .add(scan.name, scan.series, &mut self.counts.families);
+                .add(self.scanner.name(), scan.series, &mut self.counts.families);
             if V::ENABLED {
                 let msg_no = self.msg_no;
-                for_each_series(msg, &scan, |s| {
+                let name = self.scanner.name();
+                for_each_series(msg, name, &scan, |s| {
                     visitor.sample(&SampleRef::proto(*s, msg_no))
                 });
             }
         }
+        self.end_message(scan, total);
+    }
+
+    fn end_message(&mut self, scan: FamilyScan, total: usize) {
         if let Some(e) = scan.error {
             let e = ParseError::at_message(
                 self.msg_no,

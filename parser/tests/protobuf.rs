@@ -133,6 +133,15 @@ fn all_chunkings(body: &[u8]) -> (promshard_parser::Counts, Seen) {
         assert_eq!(r.0, whole.0, "chunk {chunk}");
         assert_eq!(r.1, whole.1, "chunk {chunk}");
     }
+    // Without a visitor the counter walks messages field by field as they
+    // arrive instead of gathering each one: the same figures either way.
+    for chunk in 1..body.len().min(64) {
+        let mut c = StreamCounter::new(Format::Protobuf);
+        for piece in body.chunks(chunk) {
+            c.feed(piece);
+        }
+        assert_eq!(c.finish(), whole.0, "chunk {chunk} without a visitor");
+    }
     for split in 0..=body.len() {
         let mut c = StreamCounter::new(Format::Protobuf);
         c.feed(&body[..split]);
@@ -325,4 +334,113 @@ fn garbage_never_panics() {
         let _ = all_chunkings(&b);
         let _ = promshard_parser::validate(&b, Format::Protobuf);
     }
+}
+
+fn group_field(field: u64, inner: &[u8], out: &mut Vec<u8>) {
+    tag(field, 3, out);
+    out.extend_from_slice(inner);
+    tag(field, 4, out);
+}
+
+#[test]
+fn unknown_fields_and_groups_are_skipped_in_every_chunking() {
+    let mut inner = Vec::new();
+    varint_field(1, 300, &mut inner);
+    double_field(2, 1.0, &mut inner);
+    bytes_field(3, b"nested", &mut inner);
+    group_field(4, &[0x08, 0x01], &mut inner);
+    let mut f = Vec::new();
+    group_field(9, &inner, &mut f);
+    bytes_field(1, b"grouped", &mut f);
+    varint_field(3, 1, &mut f);
+    let mut m = metric(&[("a", "b")], 2, &value_msg(1.0));
+    group_field(12, &inner, &mut m);
+    bytes_field(4, &m, &mut f);
+    group_field(10, &inner, &mut f);
+    bytes_field(4, &metric(&[("a", "c")], 2, &value_msg(2.0)), &mut f);
+    tag(11, 5, &mut f);
+    f.extend_from_slice(&[1, 2, 3, 4]);
+    let mut b = Vec::new();
+    varint(f.len() as u64, &mut b);
+    b.extend_from_slice(&f);
+    b.extend(family("after", 1, &[metric(&[], 2, &value_msg(3.0))]));
+    let (counts, seen) = all_chunkings(&b);
+    assert_eq!(counts.error, None);
+    assert_eq!(counts.samples, 3);
+    assert_eq!(counts.family("grouped"), 2);
+    assert_eq!(seen.len(), 3);
+
+    // The same group left open: an error at the end of its message.
+    let mut bad = Vec::new();
+    let mut f = Vec::new();
+    bytes_field(1, b"open", &mut f);
+    tag(9, 3, &mut f);
+    varint_field(1, 1, &mut f);
+    varint(f.len() as u64, &mut bad);
+    bad.extend_from_slice(&f);
+    let (counts, _) = all_chunkings(&bad);
+    assert_eq!(counts.samples, 0);
+    assert!(counts.error.is_some());
+}
+
+#[test]
+fn a_bad_field_in_a_truncated_message_is_reported_as_truncation() {
+    // Prometheus reads the whole message before decoding it.
+    let mut f = Vec::new();
+    bytes_field(1, b"x", &mut f);
+    tag(4, 4, &mut f); // end-group outside a group
+    f.extend_from_slice(&[0; 20]);
+    let mut b = body();
+    varint(f.len() as u64 + 10, &mut b);
+    b.extend_from_slice(&f);
+    let (counts, _) = all_chunkings(&b);
+    assert_eq!(counts.samples, 20);
+    let e = counts.error.expect("truncated");
+    assert!(e.expected.contains("the rest of the message"), "{e}");
+    // With the message complete, the bad field is the error.
+    b.extend_from_slice(&[0; 10]);
+    let (counts, _) = all_chunkings(&b);
+    let e = counts.error.expect("bad field");
+    assert!(e.expected.contains("end-group"), "{e}");
+}
+
+#[test]
+fn a_large_family_is_walked_as_it_arrives_in_bounded_memory() {
+    let metrics: Vec<Vec<u8>> = (0..3000)
+        .map(|i| {
+            metric(
+                &[("pod", &format!("pod-{i:05}")), ("namespace", "default")],
+                2,
+                &value_msg(f64::from(i)),
+            )
+        })
+        .collect();
+    let largest_metric = metrics.iter().map(Vec::len).max().unwrap();
+    let mut b = family("kube_pod_info", 1, &metrics);
+    b.extend(family("up", 1, &[metric(&[], 2, &value_msg(1.0))]));
+    let whole = count(&b, Format::Protobuf);
+    assert_eq!(whole.samples, 3001);
+    assert_eq!(whole.error, None);
+    for chunk in [1usize, 7, 100, 4096] {
+        let mut c = StreamCounter::new(Format::Protobuf);
+        let mut most = 0;
+        for piece in b.chunks(chunk) {
+            c.feed(piece);
+            most = most.max(c.buffered_bytes());
+        }
+        // One field (a metric plus its 3-byte header), and Vec's doubling.
+        assert!(
+            most <= 2 * (largest_metric + 3),
+            "chunk {chunk}: {most} bytes held for metrics of at most {largest_metric}"
+        );
+        assert_eq!(c.finish(), whole, "chunk {chunk}");
+    }
+    // A visitor needs whole messages: the family is gathered, then shown.
+    let mut seen = 0u64;
+    let mut c = StreamCounter::new(Format::Protobuf);
+    for piece in b.chunks(4096) {
+        c.feed_with(piece, &mut |_: &SampleRef<'_>| seen += 1);
+    }
+    assert_eq!(c.finish(), whole);
+    assert_eq!(seen, 3001);
 }

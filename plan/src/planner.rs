@@ -41,26 +41,37 @@ enum Need {
 }
 
 #[derive(Debug)]
+///
+/// Kept small (one per target, visited in every pass): a boxed slice for
+/// the rarely non-empty draining list, a 32-bit input position.
 struct Target<'a> {
-    id: &'a str,
-    /// [`prefix_key`] of the id.
-    key: u64,
-    /// Position in the inputs.
-    input: usize,
-    job: &'a str,
+    id: &'a Arc<str>,
+    job: &'a Arc<str>,
     series: u64,
-    estimated: bool,
-    home: Option<u32>,
     /// Successful scrapes reported by every ready replica of `home`.
     home_scrapes: u64,
-    draining: Vec<u32>,
+    draining: Box<[u32]>,
+    /// Position in the inputs.
+    input: u32,
+    home: Option<u32>,
     need: Need,
     reason: Reason,
+    estimated: bool,
 }
 
 impl Target<'_> {
     fn in_handover(&self) -> bool {
         !self.draining.is_empty()
+    }
+
+    /// Drains on `from` (its old home) while `to` becomes its home.
+    fn hand_over(&mut self, from: u32, to: u32) {
+        let mut draining = std::mem::take(&mut self.draining).into_vec();
+        draining.retain(|&s| s != to);
+        draining.push(from);
+        draining.sort_unstable();
+        draining.dedup();
+        self.draining = draining.into_boxed_slice();
     }
 }
 
@@ -118,9 +129,9 @@ struct Bins {
     load: Vec<u64>,
     level: u64,
     target_cap: u64,
-    by_room: BTreeSet<(u64, u32)>,
-    by_load: BTreeSet<(u64, u32)>,
-    empty: BTreeSet<u32>,
+    by_room: SortedVec<(u64, u32)>,
+    by_load: SortedVec<(u64, u32)>,
+    empty: SortedVec<u32>,
 }
 
 impl Bins {
@@ -150,7 +161,7 @@ impl Bins {
     /// Best fit under the fill level, else the least-loaded shard that stays
     /// under the target utilisation.
     fn place_regular(&mut self, series: u64) -> Option<(u32, bool)> {
-        if let Some(&(_, slot)) = self.by_room.range((series, 0)..).next() {
+        if let Some((_, slot)) = self.by_room.first_at_least((series, 0)) {
             self.commit(slot, series);
             return Some((slot, true));
         }
@@ -234,47 +245,48 @@ impl<'a> Planner<'a> {
         keyed.sort_unstable_by(|&(ka, a), &(kb, b)| {
             ka.cmp(&kb).then_with(|| {
                 let (ta, tb) = (&all[a], &all[b]);
-                (ta.id.as_str(), ta.job.as_str(), ta.measured_series, a).cmp(&(
-                    tb.id.as_str(),
-                    tb.job.as_str(),
+                (&*ta.id, &*ta.job, ta.measured_series, a).cmp(&(
+                    &*tb.id,
+                    &*tb.job,
                     tb.measured_series,
                     b,
                 ))
             })
         });
 
-        // Median measured size per job, for targets never measured.
+        // Median measured size per job, for targets never measured (if any).
         let mut measured: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-        for t in all {
-            if let Some(series) = t.measured_series {
-                measured.entry(t.job.as_str()).or_default().push(series);
+        if all.iter().any(|t| t.measured_series.is_none()) {
+            for t in all {
+                if let Some(series) = t.measured_series {
+                    measured.entry(&*t.job).or_default().push(series);
+                }
             }
         }
         let medians: BTreeMap<&str, u64> = measured
             .into_iter()
             .map(|(job, mut sizes)| {
-                sizes.sort_unstable();
-                let median = sizes[(sizes.len() - 1) / 2];
-                (job, median)
+                let middle = (sizes.len() - 1) / 2;
+                let (_, median, _) = sizes.select_nth_unstable(middle);
+                (job, *median)
             })
             .collect();
         let mut targets: Vec<Target<'a>> = Vec::with_capacity(all.len());
+        let mut last_key = None;
         for (key, i) in keyed {
             let t = &all[i];
-            if targets
-                .last()
-                .is_some_and(|last| last.key == key && last.id == t.id)
-            {
+            if last_key == Some(key) && targets.last().is_some_and(|last| *last.id == t.id) {
                 self.warnings.push(Warning::DuplicateTarget {
-                    target: t.id.clone(),
+                    target: t.id.to_string(),
                 });
                 continue;
             }
+            last_key = Some(key);
             let (series, estimated) = match t.measured_series {
                 Some(series) => (series, false),
                 None => (
                     medians
-                        .get(t.job.as_str())
+                        .get(&*t.job)
                         .copied()
                         .unwrap_or(self.settings.default_target_series),
                     true,
@@ -282,16 +294,15 @@ impl<'a> Planner<'a> {
             };
             targets.push(Target {
                 id: &t.id,
-                key,
-                input: i,
                 job: &t.job,
                 series,
-                estimated,
-                home: None,
                 home_scrapes: 0,
-                draining: Vec::new(),
+                draining: Box::default(),
+                input: u32::try_from(i).unwrap_or(u32::MAX),
+                home: None,
                 need: Need::New,
                 reason: Reason::Pending,
+                estimated,
             });
         }
         self.targets = targets;
@@ -375,10 +386,14 @@ impl<'a> Planner<'a> {
 
     /// Rebuilds each target's home and handover state from the reports.
     fn reconcile(&mut self) {
+        if self.inputs.shards.iter().all(|s| s.targets.is_empty()) {
+            // A first placement: nothing to reconcile, no index to build.
+            return;
+        }
         // A hash map for lookups only: nothing iterates it.
         // Built in input order, which is also memory order: hashing the ids
         // in sorted order would visit them at random.
-        let mut by_input: Vec<(usize, u32)> = self
+        let mut by_input: Vec<(u32, u32)> = self
             .targets
             .iter()
             .enumerate()
@@ -389,7 +404,7 @@ impl<'a> Planner<'a> {
             IdMap::with_capacity_and_hasher(by_input.len(), BuildHasherDefault::default());
         let all = &self.inputs.targets;
         for (input, i) in by_input {
-            index.insert(all[input].id.as_str(), i);
+            index.insert(&*all[input as usize].id, i);
         }
         // (target, slot, group, active, scrapes, replica ready, assigned at)
         #[expect(
@@ -567,10 +582,10 @@ impl<'a> Planner<'a> {
             }
         }
         sizes.sort_unstable_by(|a, b| b.cmp(a));
-        let mut bins: BTreeSet<(u64, u32)> = BTreeSet::new();
+        let mut bins: SortedVec<(u64, u32)> = SortedVec::default();
         let mut count = 0u32;
         for size in sizes {
-            if let Some(&(room, bin)) = bins.range((size, 0)..).next() {
+            if let Some((room, bin)) = bins.first_at_least((size, 0)) {
                 bins.remove(&(room, bin));
                 bins.insert((room - size, bin));
             } else {
@@ -614,9 +629,9 @@ impl<'a> Planner<'a> {
             load: (0..self.slots.len()).map(|s| self.head_load(s)).collect(),
             level,
             target_cap: self.target_cap,
-            by_room: BTreeSet::new(),
-            by_load: BTreeSet::new(),
-            empty: BTreeSet::new(),
+            by_room: SortedVec::default(),
+            by_load: SortedVec::default(),
+            empty: SortedVec::default(),
         };
         for (i, slot) in self.slots.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
@@ -630,13 +645,25 @@ impl<'a> Planner<'a> {
 
         // Pass A: targets nobody scrapes (new, or on a failed shard), largest
         // first. Not subject to the move budget.
-        let mut order: Vec<usize> = (0..self.targets.len())
-            .filter(|&t| self.targets[t].need != Need::Nothing)
+        // Sort keys next to the indexes: sorting by a lookup into the targets
+        // would miss the cache on every comparison. Unique keys, so an
+        // unstable sort is deterministic.
+        let mut order: Vec<(Reverse<u64>, usize, bool)> = self
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(_, target)| target.need != Need::Nothing)
+            .map(|(t, target)| {
+                let failover = matches!(target.need, Need::Failover { .. });
+                (Reverse(target.series), t, failover)
+            })
             .collect();
-        order.sort_by_key(|&t| (Reverse(self.targets[t].series), t));
+        order.sort_unstable();
         let mut unplaced: Vec<usize> = Vec::new();
-        for t in order {
-            let series = self.targets[t].series;
+        // Decided in size order from the sort keys alone, recorded in target
+        // order: the targets are then visited once, in memory order.
+        let mut placements: Vec<(usize, u32, Reason)> = Vec::with_capacity(order.len());
+        for (Reverse(series), t, failover) in order {
             let placed = if series > self.target_cap {
                 bins.place_alone().map(|slot| {
                     bins.commit(slot, series);
@@ -649,7 +676,7 @@ impl<'a> Planner<'a> {
                     Reason::NewLeastLoaded
                 };
                 Some((slot, reason))
-            } else if matches!(self.targets[t].need, Need::Failover { .. }) {
+            } else if failover {
                 // Targets of a failed shard are not scraped at all: they may
                 // fill shards up to the high watermark rather than wait for
                 // a new shard.
@@ -659,9 +686,13 @@ impl<'a> Planner<'a> {
                 None
             };
             match placed {
-                Some((slot, reason)) => self.settle_placed(t, slot, reason),
+                Some((slot, reason)) => placements.push((t, slot, reason)),
                 None => unplaced.push(t),
             }
+        }
+        placements.sort_unstable_by_key(|&(t, _, _)| t);
+        for (t, slot, reason) in placements {
+            self.settle_placed(t, slot, reason);
         }
 
         // Pass B: shed overloaded shards and drain removed ones, within the
@@ -765,9 +796,7 @@ impl<'a> Planner<'a> {
             self.slots[from as usize].draining += series;
             self.slots[to as usize].steady += series;
             let target = &mut self.targets[t];
-            target.draining.retain(|&s| s != to);
-            target.draining.push(from);
-            target.draining.sort_unstable();
+            target.hand_over(from, to);
             target.home = Some(to);
             target.home_scrapes = 0;
             target.reason = match why {
@@ -775,7 +804,7 @@ impl<'a> Planner<'a> {
                 _ => Reason::Drained { from },
             };
             self.moves.push(Move {
-                target: target.id.to_owned(),
+                target: target.id.to_string(),
                 from,
                 to,
                 series,
@@ -954,7 +983,7 @@ impl<'a> Planner<'a> {
         let reason = match (target.need, reason) {
             (Need::Failover { from }, _) => {
                 self.moves.push(Move {
-                    target: target.id.to_owned(),
+                    target: target.id.to_string(),
                     from,
                     to: slot,
                     series,
@@ -962,10 +991,7 @@ impl<'a> Planner<'a> {
                 });
                 // The failed shard keeps it as draining: if it comes back
                 // before the handover completes, nothing is lost.
-                target.draining.retain(|&s| s != slot);
-                target.draining.push(from);
-                target.draining.sort_unstable();
-                target.draining.dedup();
+                target.hand_over(from, slot);
                 if reason == Reason::Overfilled {
                     reason
                 } else {
@@ -990,20 +1016,16 @@ impl<'a> Planner<'a> {
         let mut handovers_in_progress = 0usize;
         let mut estimated_targets = 0usize;
         let mut total = 0u64;
-        // One shared copy of each id and job for the whole plan.
-        let mut jobs: IdMap<&str, Arc<str>> = IdMap::default();
         for target in &self.targets {
-            let id: Arc<str> = Arc::from(target.id);
-            let job = Arc::clone(
-                jobs.entry(target.job)
-                    .or_insert_with(|| Arc::from(target.job)),
-            );
+            // The inputs' shared strings: no copy per target.
+            let id = Arc::clone(target.id);
+            let job = Arc::clone(target.job);
             total = total.saturating_add(target.series);
             estimated_targets += usize::from(target.estimated);
             let oversize = target.series > self.settings.max_series;
             if oversize {
                 self.warnings.push(Warning::Oversize {
-                    target: target.id.to_owned(),
+                    target: target.id.to_string(),
                     series: target.series,
                 });
             }
@@ -1028,7 +1050,7 @@ impl<'a> Planner<'a> {
                 oversize,
                 shard: target.home,
                 draining_on: if target.home.is_some() {
-                    target.draining.clone()
+                    target.draining.to_vec()
                 } else {
                     Vec::new()
                 },
@@ -1158,6 +1180,49 @@ fn fewest_covering(sorted: &[usize], size: impl Fn(usize) -> u64, excess: u64) -
         start += 1;
     }
     chosen
+}
+
+/// An ordered set kept as a sorted vector. The sets of the planner hold one
+/// entry per shard (tens, at most a few thousand) and change on every
+/// placement: a binary search and a short memmove beat a B-tree's node
+/// walks and rebalancing there.
+#[derive(Debug, Clone)]
+struct SortedVec<T> {
+    items: Vec<T>,
+}
+
+impl<T> Default for SortedVec<T> {
+    fn default() -> Self {
+        Self { items: Vec::new() }
+    }
+}
+
+impl<T: Ord + std::marker::Copy> SortedVec<T> {
+    fn insert(&mut self, item: T) {
+        if let Err(at) = self.items.binary_search(&item) {
+            self.items.insert(at, item);
+        }
+    }
+
+    fn remove(&mut self, item: &T) {
+        if let Ok(at) = self.items.binary_search(item) {
+            self.items.remove(at);
+        }
+    }
+
+    fn first(&self) -> Option<&T> {
+        self.items.first()
+    }
+
+    /// The smallest item not below `bound`.
+    fn first_at_least(&self, bound: T) -> Option<T> {
+        let at = self.items.partition_point(|item| *item < bound);
+        self.items.get(at).copied()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
 }
 
 /// Lookup-only hash maps keyed by ids and job names: nothing iterates them,

@@ -69,8 +69,8 @@ impl SyntheticTarget {
     /// The planner input for it (measured).
     pub fn input(&self) -> TargetInput {
         TargetInput {
-            id: self.id.clone(),
-            job: self.job.clone(),
+            id: self.id.as_str().into(),
+            job: self.job.as_str().into(),
             measured_series: Some(self.series),
         }
     }
@@ -274,7 +274,7 @@ impl Fleet {
         let sizes: BTreeMap<&str, u64> = self
             .targets
             .iter()
-            .map(|t| (t.id.as_str(), t.measured_series.unwrap_or(0)))
+            .map(|t| (&*t.id, t.measured_series.unwrap_or(0)))
             .collect();
         for shard in &mut self.shards {
             match shard.health {
@@ -306,7 +306,7 @@ impl Fleet {
         let sizes: BTreeMap<&str, u64> = self
             .targets
             .iter()
-            .map(|t| (t.id.as_str(), t.measured_series.unwrap_or(0)))
+            .map(|t| (&*t.id, t.measured_series.unwrap_or(0)))
             .collect();
         let mut loads = vec![0u64; self.shard_count() as usize];
         for shard in self.shards.iter().filter(|s| s.group == 0) {

@@ -61,12 +61,18 @@ pub struct PlanInputs {
 }
 
 /// One desired scrape target.
+///
+/// Its id and job are shared strings: the plan hands out clones of them
+/// (no copy per target and cycle), and a caller that keeps its inputs
+/// between cycles pays for them once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetInput {
     /// Stable id (hex hash of job, labels and URL).
-    pub id: String,
+    #[serde(with = "arc_str")]
+    pub id: Arc<str>,
     /// The scrape job it belongs to.
-    pub job: String,
+    #[serde(with = "arc_str")]
+    pub job: Arc<str>,
     /// Its size in series: the peak of its recent scrapes, as the sidecars
     /// (or the coordinator's explore scrape) measured it. `None` if it has
     /// never been measured: the planner then uses the job's median measured

@@ -57,8 +57,8 @@ fn inputs_strategy(settings: &PlanSettings) -> impl Strategy<Value = PlanInputs>
         prop::option::weighted(0.9, 0..cap + cap / 2),
     )
         .prop_map(|(i, job, size)| TargetInput {
-            id: id(i),
-            job: format!("job{job}"),
+            id: id(i).into(),
+            job: format!("job{job}").into(),
             measured_series: size,
         });
     let health = prop_oneof![
@@ -151,7 +151,7 @@ fn consistent_inputs(settings: &PlanSettings) -> impl Strategy<Value = PlanInput
             for (i, (size, slot, placed)) in targets.into_iter().enumerate() {
                 let id = format!("{i:03x}");
                 inputs.push(TargetInput {
-                    id: id.clone(),
+                    id: id.as_str().into(),
                     job: "j".into(),
                     measured_series: Some(size),
                 });
@@ -202,7 +202,7 @@ proptest! {
     #[test]
     fn every_target_is_active_exactly_once((settings, inputs) in case()) {
         let plan = plan(&inputs, &settings, NOW).unwrap();
-        let desired: BTreeSet<&str> = inputs.targets.iter().map(|t| t.id.as_str()).collect();
+        let desired: BTreeSet<&str> = inputs.targets.iter().map(|t| &*t.id).collect();
         let placed = placement(&plan);
         for id in placed.keys() {
             prop_assert!(desired.contains(id.as_str()), "{id} is not desired but assigned");

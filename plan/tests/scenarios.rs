@@ -46,7 +46,7 @@ fn assert_each_active_once(fleet: &Fleet) {
             .filter(|s| {
                 s.targets
                     .iter()
-                    .any(|r| r.id == t.id && r.role == Role::Active)
+                    .any(|r| *r.id == *t.id && r.role == Role::Active)
             })
             .map(|s| s.index)
             .collect();
@@ -113,7 +113,7 @@ fn growth_scales_up_before_placing_on_new_shards() {
     // take (two of 10k, not the grown one), without scaling.
     let heaviest = fleet.active_loads()[0];
     let grown = fleet.shards[0].targets[0].id.clone();
-    for t in fleet.targets.iter_mut().filter(|t| t.id == grown) {
+    for t in fleet.targets.iter_mut().filter(|t| *t.id == *grown) {
         t.measured_series = Some(10_000 + 91_000 - heaviest);
     }
     let shed = fleet.step().unwrap();
@@ -458,7 +458,7 @@ fn handover_completes_after_n_scrapes_without_a_gap() {
     assert!(fleet.settle(10).unwrap().is_some());
     // One target on shard 0 grows so that shard 0 sheds it.
     let grown = fleet.shards[0].targets[0].id.clone();
-    for t in fleet.targets.iter_mut().filter(|t| t.id == grown) {
+    for t in fleet.targets.iter_mut().filter(|t| *t.id == *grown) {
         t.measured_series = Some(70_000);
     }
     let plan = fleet.step().unwrap();

@@ -164,6 +164,42 @@ struct Memory {
     last_report: BTreeMap<(u32, u32), Arc<ShardStatus>>,
     scale_down_candidate_since: Option<Timestamp>,
     generation: u64,
+    names: SharedNames,
+}
+
+/// The desired targets' ids and jobs as the shared strings the planner
+/// takes, made once per change of the desired targets rather than once per
+/// target and cycle.
+#[derive(Debug, Default)]
+struct SharedNames {
+    /// The map they were made from (weak: identity only, the map itself
+    /// is not kept alive by this).
+    source: std::sync::Weak<BTreeMap<String, ScrapeTarget>>,
+    names: Arc<Vec<(Arc<str>, Arc<str>)>>,
+}
+
+impl SharedNames {
+    /// (id, job) of every target of `desired`, in its order.
+    fn for_targets(
+        &mut self,
+        desired: &Arc<BTreeMap<String, ScrapeTarget>>,
+    ) -> Arc<Vec<(Arc<str>, Arc<str>)>> {
+        if !std::ptr::eq(self.source.as_ptr(), Arc::as_ptr(desired)) {
+            let mut jobs: BTreeMap<&str, Arc<str>> = BTreeMap::new();
+            let names = desired
+                .iter()
+                .map(|(id, target)| {
+                    let job = jobs
+                        .entry(target.job.as_str())
+                        .or_insert_with(|| Arc::from(target.job.as_str()));
+                    (Arc::from(id.as_str()), Arc::clone(job))
+                })
+                .collect();
+            self.names = Arc::new(names);
+            self.source = Arc::downgrade(desired);
+        }
+        Arc::clone(&self.names)
+    }
 }
 
 /// The coordinator: owns the desired targets and runs cycles.
@@ -451,7 +487,7 @@ impl<B: ShardBackend> Coordinator<B> {
         now: Timestamp,
         endpoints: &[ShardEndpoint],
         statuses: Vec<Result<ShardStatus, String>>,
-        desired: &BTreeMap<String, ScrapeTarget>,
+        desired: &Arc<BTreeMap<String, ScrapeTarget>>,
         errors: &mut Vec<String>,
     ) -> Result<Prepared, Vec<ShardView>> {
         let mut guard = match self.memory.lock() {
@@ -561,8 +597,9 @@ impl<B: ShardBackend> Coordinator<B> {
 
         // Sizes: a sidecar's measurement wins; else an explore's; else the
         // planner estimates (job median) and an explore is started.
+        let names = memory.names.for_targets(desired);
         let mut target_inputs = Vec::with_capacity(desired.len());
-        for (id, target) in desired.iter() {
+        for ((id, target), (shared_id, shared_job)) in desired.iter().zip(names.iter()) {
             let size = measured
                 .get(id)
                 .copied()
@@ -573,8 +610,8 @@ impl<B: ShardBackend> Coordinator<B> {
                 self.explorer.request(target.clone(), job);
             }
             target_inputs.push(TargetInput {
-                id: id.clone(),
-                job: target.job.clone(),
+                id: Arc::clone(shared_id),
+                job: Arc::clone(shared_job),
                 measured_series: size,
             });
         }

@@ -236,21 +236,21 @@ impl<'a> Planner<'a> {
         let all = &self.inputs.targets;
         // Sorting on the ids' first bytes as an integer, then the full key on
         // ties: the same order as sorting the strings, with far fewer
-        // string comparisons.
-        let mut keyed: Vec<(u64, usize)> = all
+        // string comparisons. The size travels with the key, so that the
+        // inputs are read in their own order only (once sorted, a target
+        // is made from its key without touching its input).
+        let mut keyed: Vec<(u64, u32, Option<u64>)> = all
             .iter()
             .enumerate()
-            .map(|(i, t)| (prefix_key(&t.id), i))
+            .map(|(i, t)| {
+                let i = u32::try_from(i).unwrap_or(u32::MAX);
+                (prefix_key(&t.id), i, t.measured_series)
+            })
             .collect();
-        keyed.sort_unstable_by(|&(ka, a), &(kb, b)| {
+        keyed.sort_unstable_by(|&(ka, a, ma), &(kb, b, mb)| {
             ka.cmp(&kb).then_with(|| {
-                let (ta, tb) = (&all[a], &all[b]);
-                (&*ta.id, &*ta.job, ta.measured_series, a).cmp(&(
-                    &*tb.id,
-                    &*tb.job,
-                    tb.measured_series,
-                    b,
-                ))
+                let (ta, tb) = (&all[a as usize], &all[b as usize]);
+                (&*ta.id, &*ta.job, ma, a).cmp(&(&*tb.id, &*tb.job, mb, b))
             })
         });
 
@@ -273,8 +273,8 @@ impl<'a> Planner<'a> {
             .collect();
         let mut targets: Vec<Target<'a>> = Vec::with_capacity(all.len());
         let mut last_key = None;
-        for (key, i) in keyed {
-            let t = &all[i];
+        for (key, i, measured_series) in keyed {
+            let t = &all[i as usize];
             if last_key == Some(key) && targets.last().is_some_and(|last| *last.id == t.id) {
                 self.warnings.push(Warning::DuplicateTarget {
                     target: t.id.to_string(),
@@ -282,7 +282,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             last_key = Some(key);
-            let (series, estimated) = match t.measured_series {
+            let (series, estimated) = match measured_series {
                 Some(series) => (series, false),
                 None => (
                     medians
@@ -298,7 +298,7 @@ impl<'a> Planner<'a> {
                 series,
                 home_scrapes: 0,
                 draining: Box::default(),
-                input: u32::try_from(i).unwrap_or(u32::MAX),
+                input: i,
                 home: None,
                 need: Need::New,
                 reason: Reason::Pending,
@@ -1011,7 +1011,17 @@ impl<'a> Planner<'a> {
     }
 
     fn assemble(mut self, figures: PlanFigures) -> Plan {
-        let mut shard_targets: Vec<Vec<AssignedTarget>> = vec![Vec::new(); self.slots.len()];
+        let mut entries = vec![0usize; self.slots.len()];
+        for target in &self.targets {
+            if let Some(home) = target.home {
+                entries[home as usize] += 1;
+                for &slot in &target.draining {
+                    entries[slot as usize] += 1;
+                }
+            }
+        }
+        let mut shard_targets: Vec<Vec<AssignedTarget>> =
+            entries.into_iter().map(Vec::with_capacity).collect();
         let mut target_plans: Vec<TargetPlan> = Vec::with_capacity(self.targets.len());
         let mut handovers_in_progress = 0usize;
         let mut estimated_targets = 0usize;

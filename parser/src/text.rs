@@ -10,8 +10,6 @@
 
 use std::borrow::Cow;
 
-use memchr::memchr2;
-
 use crate::error::LineError;
 use crate::float::{digits_fit_i64, go_float_ok, parse_go_float, parse_i64_digits};
 
@@ -194,9 +192,25 @@ impl<'a> LabelStr<'a> {
     /// Prometheus does). Borrows unless an escape had to be resolved.
     pub fn to_str(&self) -> Cow<'a, str> {
         if self.needs_unescape() {
-            Cow::Owned(unescape(self.raw, true))
-        } else {
-            String::from_utf8_lossy(self.raw)
+            return Cow::Owned(unescape(self.raw, true));
+        }
+        // Parsed names and values are valid UTF-8 already: this is the
+        // fast check, the lossy conversion only a fallback.
+        match std::str::from_utf8(self.raw) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(self.raw),
+        }
+    }
+
+    /// Appends the bytes with escapes resolved (as [`to_str`](Self::to_str))
+    /// to `out`, without allocating a string of their own.
+    pub(crate) fn unescape_into(&self, out: &mut Vec<u8>) {
+        match memchr::memchr(b'\\', self.raw) {
+            Some(first) if self.escaped => {
+                out.extend_from_slice(&self.raw[..first]);
+                unescape_bytes(&self.raw[first..], true, out);
+            }
+            _ => out.extend_from_slice(self.raw),
         }
     }
 }
@@ -205,6 +219,14 @@ impl<'a> LabelStr<'a> {
 /// `strings.Replacer`s do: left to right, unknown escapes kept verbatim.
 pub(crate) fn unescape(raw: &[u8], quote: bool) -> String {
     let mut out = Vec::with_capacity(raw.len());
+    unescape_bytes(raw, quote, &mut out);
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+fn unescape_bytes(raw: &[u8], quote: bool, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < raw.len() {
         let b = raw[i];
@@ -230,10 +252,6 @@ pub(crate) fn unescape(raw: &[u8], quote: bool) -> String {
         }
         out.push(b);
         i += 1;
-    }
-    match String::from_utf8(out) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
 }
 
@@ -408,16 +426,28 @@ impl<'a> Iterator for Labels<'a> {
     }
 }
 
-/// Index just past the closing quote of the quoted string starting at `i`.
+/// Index just past the closing quote of the quoted string starting at `i`
+/// (eight bytes per step, as [`scan_quoted`]; the string was validated
+/// when its line was parsed).
 #[inline]
 fn quoted_end(line: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
     loop {
-        let k = j + memchr2(b'"', b'\\', line.get(j..)?)?;
-        if line[k] == b'"' {
-            return Some(k + 1);
+        if let Some(w) = line.get(j..j + 8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            let m = special_bytes(u64::from_le_bytes(a));
+            if m == 0 {
+                j += 8;
+                continue;
+            }
+            j += (m.trailing_zeros() / 8) as usize;
         }
-        j = k + 2;
+        match *line.get(j)? {
+            b'"' => return Some(j + 1),
+            b'\\' => j += 2,
+            _ => j += 1,
+        }
     }
 }
 

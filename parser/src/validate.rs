@@ -3,6 +3,7 @@
 //! "Counting vs validating", for the list).
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::count::Counts;
 use crate::error::ParseError;
@@ -10,7 +11,7 @@ use crate::float::parse_go_float;
 use crate::format::Format;
 use crate::sample::{SampleRef, SampleVisitor};
 use crate::stream::StreamCounter;
-use crate::text::{Entry, MetricType};
+use crate::text::{Entry, LabelStr, MetricType};
 
 /// The outcome of validating a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,12 +88,231 @@ pub fn validate(body: &[u8], format: Format) -> ValidationReport {
     v.finish()
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct HistGroup {
     last_le: Option<f64>,
     last_value: f64,
     inf: Option<f64>,
     count: Option<f64>,
+}
+
+/// A set of byte strings (series keys) with a value each: one arena for
+/// the bytes, a table from a fast hash to the entries with that hash. Bytes
+/// are compared only when hashes are equal, and nothing is allocated per
+/// key once the buffers have grown.
+#[derive(Debug, Default)]
+struct KeyTable<V> {
+    bytes: Vec<u8>,
+    entries: Vec<KeyEntry<V>>,
+    heads: HashMap<u64, u32, BuildHasherDefault<HashIsKey>>,
+}
+
+#[derive(Debug)]
+struct KeyEntry<V> {
+    start: usize,
+    len: usize,
+    /// The next entry with the same hash (`u32::MAX`: none).
+    next: u32,
+    value: V,
+}
+
+const NO_ENTRY: u32 = u32::MAX;
+
+/// The keys of [`KeyTable::heads`] are already hashes.
+#[derive(Debug, Default)]
+struct HashIsKey(u64);
+
+impl Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8)) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+fn key_hash(key: &[u8]) -> u64 {
+    static STATE: std::sync::LazyLock<ahash::RandomState> = std::sync::LazyLock::new(|| {
+        ahash::RandomState::with_seeds(
+            0x243f_6a88_85a3_08d3,
+            0x1319_8a2e_0370_7344,
+            0xa409_3822_299f_31d0,
+            0x082e_fa98_ec4e_6c89,
+        )
+    });
+    STATE.hash_one(key)
+}
+
+impl<V: Default> KeyTable<V> {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+        self.heads.clear();
+    }
+
+    /// The entry of `key`, added if new; `true` when it was added.
+    fn entry(&mut self, key: &[u8]) -> (usize, bool) {
+        let hash = key_hash(key);
+        let mut at = self.heads.get(&hash).copied().unwrap_or(NO_ENTRY);
+        let head = at;
+        while at != NO_ENTRY {
+            let e = &self.entries[at as usize];
+            if &self.bytes[e.start..e.start + e.len] == key {
+                return (at as usize, false);
+            }
+            at = e.next;
+        }
+        let index = self.entries.len();
+        let Ok(index32) = u32::try_from(index) else {
+            // Four billion series in one family: treat as new, unindexed.
+            return (index.saturating_sub(1), false);
+        };
+        self.entries.push(KeyEntry {
+            start: self.bytes.len(),
+            len: key.len(),
+            next: head,
+            value: V::default(),
+        });
+        self.bytes.extend_from_slice(key);
+        self.heads.insert(hash, index32);
+        (index, true)
+    }
+
+    fn key(&self, index: usize) -> &[u8] {
+        let e = &self.entries[index];
+        &self.bytes[e.start..e.start + e.len]
+    }
+}
+
+/// The labels of one sample, unescaped, in one reused buffer.
+#[derive(Debug, Default)]
+struct LabelSet {
+    bytes: Vec<u8>,
+    pairs: Vec<LabelPair>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LabelPair {
+    /// The first 8 bytes of the name, big-endian, zero-padded: most name
+    /// comparisons end here.
+    prefix: u64,
+    start: usize,
+    /// End of the name; the value follows it.
+    name_end: usize,
+    value_end: usize,
+}
+
+impl LabelSet {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.pairs.clear();
+    }
+
+    fn push_with(&mut self, name: impl FnOnce(&mut Vec<u8>), value: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        name(&mut self.bytes);
+        let name_end = self.bytes.len();
+        value(&mut self.bytes);
+        let mut head = [0u8; 8];
+        let n = (name_end - start).min(8);
+        head[..n].copy_from_slice(&self.bytes[start..start + n]);
+        self.pairs.push(LabelPair {
+            prefix: u64::from_be_bytes(head),
+            start,
+            name_end,
+            value_end: self.bytes.len(),
+        });
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        self.push_with(
+            |b| b.extend_from_slice(name.as_bytes()),
+            |b| b.extend_from_slice(value.as_bytes()),
+        );
+    }
+
+    /// A text-format label, unescaped straight into the buffer.
+    fn push_text(&mut self, name: LabelStr<'_>, value: LabelStr<'_>) {
+        self.push_with(|b| name.unescape_into(b), |b| value.unescape_into(b));
+    }
+
+    fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    fn name(&self, i: usize) -> &[u8] {
+        let p = self.pairs[i];
+        &self.bytes[p.start..p.name_end]
+    }
+
+    fn value(&self, i: usize) -> &[u8] {
+        let p = self.pairs[i];
+        &self.bytes[p.name_end..p.value_end]
+    }
+
+    /// Sorts by name, then value (as a `(String, String)` list sorts).
+    fn sort(&mut self) {
+        let bytes = &self.bytes;
+        self.pairs.sort_unstable_by(|a, b| {
+            a.prefix.cmp(&b.prefix).then_with(|| {
+                bytes[a.start..a.name_end]
+                    .cmp(&bytes[b.start..b.name_end])
+                    .then_with(|| {
+                        bytes[a.name_end..a.value_end].cmp(&bytes[b.name_end..b.value_end])
+                    })
+            })
+        });
+    }
+
+    /// After [`sort`](Self::sort): the first name that appears twice.
+    fn repeated_name(&self) -> Option<&[u8]> {
+        (1..self.len())
+            .find(|&i| {
+                self.pairs[i - 1].prefix == self.pairs[i].prefix && self.name(i - 1) == self.name(i)
+            })
+            .map(|i| self.name(i))
+    }
+
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        (0..self.len())
+            .find(|&i| self.name(i) == name.as_bytes())
+            .map(|i| self.value(i))
+    }
+
+    /// The sorted labels other than `skip` as a key: `name 0xFE value 0xFF`
+    /// per label (bytes that UTF-8 text never contains, so no two label
+    /// sets share a key).
+    fn key_into(&self, skip: &str, out: &mut Vec<u8>) {
+        for i in 0..self.len() {
+            if self.name(i) != skip.as_bytes() {
+                out.extend_from_slice(self.name(i));
+                out.push(0xFE);
+                out.extend_from_slice(self.value(i));
+                out.push(0xFF);
+            }
+        }
+    }
+}
+
+/// A key made by [`LabelSet::key_into`] (after an optional name and 0xFF),
+/// written as `name="value",...` for messages.
+fn key_text(key: &[u8]) -> String {
+    let mut out = String::new();
+    for pair in key.split(|&b| b == 0xFF).filter(|p| !p.is_empty()) {
+        let mut parts = pair.splitn(2, |&b| b == 0xFE);
+        let name = String::from_utf8_lossy(parts.next().unwrap_or_default());
+        let value = String::from_utf8_lossy(parts.next().unwrap_or_default());
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&format!("{name}={value:?}"));
+    }
+    out
 }
 
 #[derive(Debug)]
@@ -105,24 +325,41 @@ struct Family {
     has_unit: bool,
     samples: u64,
     last_line: u64,
-    series: HashSet<String>,
-    hist: HashMap<String, HistGroup>,
+    series: KeyTable<()>,
+    hist: KeyTable<HistGroup>,
 }
 
-impl Family {
-    fn new(name: String, ty: MetricType, declared: bool) -> Self {
+impl Default for Family {
+    fn default() -> Self {
         Self {
-            name,
-            ty,
-            declared,
+            name: String::new(),
+            ty: MetricType::Unknown,
+            declared: false,
             has_type: false,
             has_help: false,
             has_unit: false,
             samples: 0,
             last_line: 0,
-            series: HashSet::new(),
-            hist: HashMap::new(),
+            series: KeyTable::default(),
+            hist: KeyTable::default(),
         }
+    }
+}
+
+impl Family {
+    /// Starts family `name`, reusing the buffers of `self`.
+    fn reset(&mut self, name: &str, ty: MetricType, declared: bool) {
+        self.name.clear();
+        self.name.push_str(name);
+        self.ty = ty;
+        self.declared = declared;
+        self.has_type = false;
+        self.has_help = false;
+        self.has_unit = false;
+        self.samples = 0;
+        self.last_line = 0;
+        self.series.clear();
+        self.hist.clear();
     }
 }
 
@@ -134,8 +371,13 @@ const RESERVED_SUFFIXES: [&str; 8] = [
 struct Checker {
     format: Format,
     error: Option<ParseError>,
-    cur: Option<Family>,
+    /// The family being read (`open` says whether there is one); its
+    /// buffers are reused by the next family.
+    cur: Family,
+    open: bool,
     closed: HashSet<String>,
+    labels: LabelSet,
+    key: Vec<u8>,
 }
 
 impl Checker {
@@ -143,8 +385,11 @@ impl Checker {
         Self {
             format,
             error: None,
-            cur: None,
+            cur: Family::default(),
+            open: false,
             closed: HashSet::new(),
+            labels: LabelSet::default(),
+            key: Vec::new(),
         }
     }
 
@@ -173,30 +418,56 @@ impl Checker {
         }
     }
 
+    fn cur(&self) -> Option<&Family> {
+        self.open.then_some(&self.cur)
+    }
+
     fn close_family(&mut self) {
-        let Some(f) = self.cur.take() else { return };
-        let mut groups: Vec<_> = f.hist.iter().collect();
-        groups.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, g) in groups {
-            if g.last_le.is_some() && g.inf.is_none() {
-                self.fail(
-                    f.last_line,
-                    format!("a le=\"+Inf\" bucket in histogram {}{{{key}}}", f.name),
-                    "none",
-                );
+        if !self.open {
+            return;
+        }
+        self.open = false;
+        // The first problem in key order, as a report lists them.
+        let mut worst: Option<(String, String, String)> = None;
+        let f = &self.cur;
+        for (i, e) in f.hist.entries.iter().enumerate() {
+            let g = e.value;
+            let problem = if g.last_le.is_some() && g.inf.is_none() {
+                Some((String::new(), None))
+            } else {
+                match (g.inf, g.count) {
+                    (Some(inf), Some(count))
+                        if inf != count && !(inf.is_nan() && count.is_nan()) =>
+                    {
+                        Some((format!("{inf}"), Some(count)))
+                    }
+                    _ => None,
+                }
+            };
+            let Some((inf, count)) = problem else {
+                continue;
+            };
+            let key = key_text(f.hist.key(i));
+            if worst.as_ref().is_some_and(|w| w.0 <= key) {
+                continue;
             }
-            if let (Some(inf), Some(count)) = (g.inf, g.count)
-                && inf != count
-                && !(inf.is_nan() && count.is_nan())
-            {
-                self.fail(
-                    f.last_line,
+            let (expected, found) = match count {
+                None => (
+                    format!("a le=\"+Inf\" bucket in histogram {}{{{key}}}", f.name),
+                    "none".to_owned(),
+                ),
+                Some(count) => (
                     format!("{}_count{{{key}}} equal to its +Inf bucket ({inf})", f.name),
                     format!("{count}"),
-                );
-            }
+                ),
+            };
+            worst = Some((key, expected, found));
         }
-        self.closed.insert(f.name);
+        let line = self.cur.last_line;
+        if let Some((_, expected, found)) = worst {
+            self.fail(line, expected, found);
+        }
+        self.closed.insert(self.cur.name.clone());
     }
 
     fn open_family(&mut self, line: u64, name: &str, ty: MetricType, declared: bool) {
@@ -208,24 +479,27 @@ impl Checker {
                 "it again after another family (interleaved)",
             );
         }
-        self.cur = Some(Family::new(name.to_owned(), ty, declared));
+        self.cur.reset(name, ty, declared);
+        self.open = true;
     }
 
     fn family_of(&mut self, line: u64, name: &str, proto_family: Option<(&str, MetricType)>) {
         if let Some((base, ty)) = proto_family {
-            if self.cur.as_ref().is_none_or(|f| f.name != base) {
+            if self.cur().is_none_or(|f| f.name != base) {
                 self.open_family(line, base, ty, true);
             }
             return;
         }
-        if let Some(f) = &self.cur
+        if let Some(f) = self.cur()
             && let Some(rest) = name.strip_prefix(f.name.as_str())
         {
             let (ty, declared) = (f.ty, f.declared);
             if self.allowed_suffixes(ty).contains(&rest) {
                 return;
             }
-            if declared && RESERVED_SUFFIXES.contains(&rest) {
+            // A declared family's own name, or its name and a reserved
+            // suffix, belongs to it even when the type does not allow it.
+            if declared && (rest.is_empty() || RESERVED_SUFFIXES.contains(&rest)) {
                 let fam = f.name.clone();
                 self.fail(
                     line,
@@ -241,13 +515,6 @@ impl Checker {
         }
         self.open_family(line, name, MetricType::Unknown, false);
     }
-}
-
-fn exemplar_chars(labels: &[(String, String)]) -> usize {
-    labels
-        .iter()
-        .map(|(k, v)| k.chars().count() + v.chars().count())
-        .sum()
 }
 
 /// Strict label-set syntax of the text format: `name="value"` pairs
@@ -295,10 +562,10 @@ impl SampleVisitor for Checker {
         };
         let is_type = matches!(entry, Entry::Type { .. });
         let is_help = matches!(entry, Entry::Help { .. });
-        if self.cur.as_ref().is_none_or(|f| f.name != name) {
+        if self.cur().is_none_or(|f| f.name != name) {
             self.open_family(line, &name, kind.unwrap_or(MetricType::Unknown), true);
         }
-        let Some(f) = self.cur.as_mut() else { return };
+        let f = &mut self.cur;
         let what = if is_type {
             "TYPE"
         } else if is_help {
@@ -342,18 +609,34 @@ impl SampleVisitor for Checker {
         if self.error.is_some() {
             return;
         }
+        let mut labels = std::mem::take(&mut self.labels);
+        let mut key = std::mem::take(&mut self.key);
+        self.check_sample(s, &mut labels, &mut key);
+        self.labels = labels;
+        self.key = key;
+    }
+}
+
+impl Checker {
+    /// The spec checks of one sample; `labels` and `key` are scratch
+    /// buffers, reused from sample to sample.
+    fn check_sample(&mut self, s: &SampleRef<'_>, labels: &mut LabelSet, key: &mut Vec<u8>) {
         let line = s.position();
-        let name = s.metric_name();
-        let (base, _) = s.name_parts();
+        // Text: the whole name, no suffix. Protobuf: the family name and
+        // the suffix of the expanded series.
+        let (base, proto_suffix) = s.name_parts();
         let proto = s.family_type().map(|t| (base.as_ref(), t));
-        self.family_of(line, &name, proto);
-        if self.error.is_some() {
+        self.family_of(line, &base, proto);
+        if self.error.is_some() || !self.open {
             return;
         }
-        let Some(f) = self.cur.as_ref() else { return };
-        let fam = f.name.clone();
-        let ty = f.ty;
-        let suffix = name.strip_prefix(fam.as_str()).unwrap_or("").to_owned();
+        let ty = self.cur.ty;
+        let suffix = if proto.is_some() {
+            proto_suffix
+        } else {
+            base.strip_prefix(self.cur.name.as_str()).unwrap_or("")
+        };
+        let full_name = || format!("{base}{proto_suffix}");
 
         if let Some(t) = s.as_text()
             && self.format == Format::Text
@@ -366,47 +649,49 @@ impl SampleVisitor for Checker {
             );
             return;
         }
-        let mut labels: Vec<(String, String)> = s
-            .labels()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        labels.sort();
-        for w in labels.windows(2) {
-            if w[0].0 == w[1].0 {
-                self.fail(
-                    line,
-                    "distinct label names",
-                    format!("label {:?} twice", w[0].0),
-                );
-                return;
+        labels.clear();
+        match s.as_text() {
+            Some(t) => {
+                for (k, v) in t.labels() {
+                    labels.push_text(k, v);
+                }
+            }
+            None => {
+                for (k, v) in s.labels() {
+                    labels.push(&k, &v);
+                }
             }
         }
-        if let Some((k, _)) = labels.iter().find(|(k, _)| k.starts_with("__")) {
+        labels.sort();
+        if let Some(name) = labels.repeated_name() {
+            let twice = format!("label {:?} twice", String::from_utf8_lossy(name));
+            self.fail(line, "distinct label names", twice);
+            return;
+        }
+        if let Some(i) = (0..labels.len()).find(|&i| labels.name(i).starts_with(b"__")) {
+            let found = format!("{:?}", String::from_utf8_lossy(labels.name(i)));
             self.fail(
                 line,
                 "label names not starting with \"__\" (reserved)",
-                format!("{k:?}"),
+                found,
             );
             return;
         }
         let value = s.value();
-        let label = |k: &str| labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let key_without = |skip: &str| {
-            labels
-                .iter()
-                .filter(|(k, _)| k != skip)
-                .map(|(k, v)| format!("{k}={v:?}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let series_key = format!("{name}{{{}}}", key_without(""));
-        if let Some(f) = self.cur.as_mut() {
-            f.samples += 1;
-            f.last_line = line;
-            if !f.series.insert(series_key.clone()) {
-                self.fail(line, "each series once", format!("{series_key} again"));
-                return;
-            }
+
+        key.clear();
+        key.extend_from_slice(base.as_bytes());
+        key.extend_from_slice(proto_suffix.as_bytes());
+        key.push(0xFF);
+        let name_len = key.len();
+        labels.key_into("", key);
+        let f = &mut self.cur;
+        f.samples += 1;
+        f.last_line = line;
+        if !f.series.entry(key).1 {
+            let again = format!("{}{{{}}} again", full_name(), key_text(&key[name_len..]));
+            self.fail(line, "each series once", again);
+            return;
         }
         let non_negative = |v: f64| v >= 0.0;
         match ty {
@@ -414,17 +699,21 @@ impl SampleVisitor for Checker {
                 self.fail(line, "a counter value >= 0", format!("{value}"));
             }
             MetricType::Histogram | MetricType::GaugeHistogram if suffix == "_bucket" => {
-                let Some(le) = label("le") else {
+                let Some(le) = labels.get("le") else {
                     self.fail(line, "an le label on a histogram bucket", "none");
                     return;
                 };
+                let le = String::from_utf8_lossy(le);
                 let Some(le_v) = parse_go_float(le.as_bytes()).filter(|v| !v.is_nan()) else {
-                    self.fail(line, "a float le value", format!("{le:?}"));
+                    let found = format!("{le:?}");
+                    self.fail(line, "a float le value", found);
                     return;
                 };
-                let key = key_without("le");
-                let Some(f) = self.cur.as_mut() else { return };
-                let g = f.hist.entry(key).or_default();
+                key.clear();
+                labels.key_into("le", key);
+                let hist = &mut self.cur.hist;
+                let (i, _) = hist.entry(key);
+                let g = &mut hist.entries[i].value;
                 let (prev, prev_value) = (g.last_le, g.last_value);
                 g.last_le = Some(le_v);
                 g.last_value = value;
@@ -432,11 +721,8 @@ impl SampleVisitor for Checker {
                     g.inf = Some(value);
                 }
                 if prev.is_some_and(|p| le_v <= p) {
-                    self.fail(
-                        line,
-                        "histogram buckets in increasing le order",
-                        format!("le={le:?} after le={}", prev.unwrap_or(0.0)),
-                    );
+                    let found = format!("le={le:?} after le={}", prev.unwrap_or(0.0));
+                    self.fail(line, "histogram buckets in increasing le order", found);
                 } else if prev.is_some() && value < prev_value {
                     self.fail(
                         line,
@@ -454,31 +740,33 @@ impl SampleVisitor for Checker {
                     self.fail(line, "a count >= 0", format!("{value}"));
                 }
                 if ty != MetricType::Summary {
-                    let key = key_without("");
-                    if let Some(f) = self.cur.as_mut() {
-                        f.hist.entry(key).or_default().count = Some(value);
-                    }
+                    key.clear();
+                    labels.key_into("", key);
+                    let hist = &mut self.cur.hist;
+                    let (i, _) = hist.entry(key);
+                    hist.entries[i].value.count = Some(value);
                 }
             }
             MetricType::Summary if suffix.is_empty() => {
-                let Some(q) = label("quantile") else {
+                let Some(q) = labels.get("quantile") else {
                     self.fail(line, "a quantile label on a summary sample", "none");
                     return;
                 };
-                match parse_go_float(q.as_bytes()) {
+                match parse_go_float(q) {
                     Some(v) if (0.0..=1.0).contains(&v) => {}
-                    _ => self.fail(line, "a quantile between 0 and 1", format!("{q:?}")),
+                    _ => {
+                        let found = format!("{:?}", String::from_utf8_lossy(q));
+                        self.fail(line, "a quantile between 0 and 1", found);
+                    }
                 }
             }
             MetricType::Stateset => {
                 if value != 0.0 && value != 1.0 {
                     self.fail(line, "a stateset value of 0 or 1", format!("{value}"));
-                } else if label(&fam).is_none() {
-                    self.fail(
-                        line,
-                        format!("a label named {fam:?} on a stateset sample"),
-                        "none",
-                    );
+                } else if labels.get(&self.cur.name).is_none() {
+                    let expected =
+                        format!("a label named {:?} on a stateset sample", self.cur.name);
+                    self.fail(line, expected, "none");
                 }
             }
             MetricType::Info if value != 1.0 => {
@@ -491,28 +779,30 @@ impl SampleVisitor for Checker {
                 || (matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram)
                     && suffix == "_bucket");
             if !allowed {
+                let found = format!("one on {}", full_name());
                 self.fail(
                     line,
                     "exemplars only on counter _total and histogram _bucket samples",
-                    format!("one on {name}"),
+                    found,
                 );
                 return;
             }
-            let ex_labels: Vec<(String, String)> = ex
-                .labels()
-                .map(|(k, v)| (k.to_str().into_owned(), v.to_str().into_owned()))
-                .collect();
-            let n = exemplar_chars(&ex_labels);
-            if n > 128 {
+            labels.clear();
+            let mut chars = 0;
+            for (k, v) in ex.labels() {
+                let (k, v) = (k.to_str(), v.to_str());
+                chars += k.chars().count() + v.chars().count();
+                labels.push(&k, "");
+            }
+            if chars > 128 {
                 self.fail(
                     line,
                     "exemplar labels of at most 128 UTF-8 characters",
-                    format!("{n} characters"),
+                    format!("{chars} characters"),
                 );
             }
-            let mut names: Vec<&str> = ex_labels.iter().map(|(k, _)| k.as_str()).collect();
-            names.sort_unstable();
-            if names.windows(2).any(|w| w[0] == w[1]) {
+            labels.sort();
+            if labels.repeated_name().is_some() {
                 self.fail(line, "distinct exemplar label names", "a repeated name");
             }
         }

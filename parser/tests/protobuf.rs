@@ -444,3 +444,66 @@ fn a_large_family_is_walked_as_it_arrives_in_bounded_memory() {
     assert_eq!(c.finish(), whole);
     assert_eq!(seen, 3001);
 }
+
+#[test]
+fn validator_rules_on_protobuf_series() {
+    let report = |b: &[u8]| {
+        let r = promshard_parser::validate(b, Format::Protobuf);
+        assert_eq!(r.counts, count(b, Format::Protobuf));
+        r.error.map(|e| e.to_string())
+    };
+    let hist = |buckets: &[(f64, u64)], count: u64| {
+        family(
+            "h",
+            4,
+            &[metric(&[], 7, &histogram(buckets, count, 1.0, false))],
+        )
+    };
+    assert_eq!(report(&body()), None);
+    assert_eq!(
+        report(&family("c", 0, &[metric(&[], 3, &value_msg(-1.0))])).as_deref(),
+        Some("message 1 (byte 0): expected a counter value >= 0, found -1")
+    );
+    let twice = family(
+        "c",
+        0,
+        &[
+            metric(&[("a", "1")], 3, &value_msg(1.0)),
+            metric(&[("a", "1")], 3, &value_msg(2.0)),
+        ],
+    );
+    assert_eq!(
+        report(&twice).as_deref(),
+        Some("message 1 (byte 0): expected each series once, found c{a=\"1\"} again")
+    );
+    assert_eq!(
+        report(&hist(&[(2.0, 1), (1.0, 2), (f64::INFINITY, 2)], 2)).as_deref(),
+        Some(
+            "message 1 (byte 0): expected histogram buckets in increasing le order, found le=\"1.0\" after le=2"
+        )
+    );
+    assert_eq!(
+        report(&hist(&[(1.0, 1), (f64::INFINITY, 2)], 3)).as_deref(),
+        Some("message 1 (byte 0): expected h_count{} equal to its +Inf bucket (2), found 3")
+    );
+    let mut interleaved = family("a", 1, &[metric(&[], 2, &value_msg(1.0))]);
+    interleaved.extend(family("b", 1, &[metric(&[], 2, &value_msg(1.0))]));
+    interleaved.extend(family("a", 1, &[metric(&[], 2, &value_msg(1.0))]));
+    assert_eq!(
+        report(&interleaved).as_deref(),
+        Some(
+            "message 3 (byte 0): expected all of family a in one group, found it again after another family (interleaved)"
+        )
+    );
+    assert_eq!(
+        report(&family(
+            "a",
+            1,
+            &[metric(&[("__x", "1")], 2, &value_msg(1.0))]
+        ))
+        .as_deref(),
+        Some(
+            "message 1 (byte 0): expected label names not starting with \"__\" (reserved), found \"__x\""
+        )
+    );
+}

@@ -1,0 +1,170 @@
+//! The strict validator: one body per rule, with the exact report a user
+//! sees, checked whole, in every split, and in 1-byte chunks.
+
+// Test helpers outside #[test] fns: a panic there is a test failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
+
+use promshard_parser::{Format, ValidationReport, Validator, count, validate};
+
+/// (name, body, samples counted, the report's error).
+type Case = (&'static str, &'static [u8], u64, Option<&'static str>);
+
+const TEXT_CASES: &[Case] = &[
+    ("buckets_not_increasing", b"# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"0.5\"} 2\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 2\n", 5, Some("line 3, column 1: expected histogram buckets in increasing le order, found le=\"0.5\" after le=1")),
+    ("count_not_inf", b"# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 3\nh_sum 1\nh_count 4\n", 4, Some("line 5, column 1: expected h_count{} equal to its +Inf bucket (3), found 4")),
+    ("decreasing_counts", b"# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_bucket{le=\"+Inf\"} 3\nh_sum 1\nh_count 3\n", 4, Some("line 3, column 1: expected non-decreasing cumulative bucket counts, found 3 after 5")),
+    ("distinct_series", b"a{x=\"1\"} 1\na{x=\"2\"} 1\na 3\na{x=\"1\",y=\"\"} 4\n", 4, None),
+    ("duplicate_label", b"a{x=\"1\",x=\"2\"} 1\n", 1, Some("line 1, column 1: expected distinct label names, found label \"x\" twice")),
+    ("escaped_group_key", b"# TYPE h histogram\nh_bucket{p=\"q\\\"x\\\\y\\nz\",le=\"1\"} 1\nh_count{p=\"q\\\"x\\\\y\\nz\"} 1\n", 2, Some("line 3, column 1: expected a le=\"+Inf\" bucket in histogram h{p=\"q\\\"x\\\\y\\nz\"}, found none")),
+    ("help_twice", b"# HELP a x\n# HELP a y\na 1\n", 1, Some("line 2, column 1: expected one # HELP line for a, found a second one")),
+    ("histogram_bad_suffix", b"# TYPE h histogram\nh_total 1\n", 1, Some("line 2, column 1: expected a sample name allowed for histogram family h (suffixes [\"_bucket\", \"_count\", \"_sum\"]), found \"h_total\"")),
+    ("interleaved", b"a 1\nb 1\na 2\n", 3, Some("line 3, column 1: expected all of family a in one group, found it again after another family (interleaved)")),
+    ("le_missing", b"# TYPE h histogram\nh_bucket{x=\"1\"} 1\n", 1, Some("line 2, column 1: expected an le label on a histogram bucket, found none")),
+    ("le_not_float", b"# TYPE h histogram\nh_bucket{le=\"abc\"} 1\n", 1, Some("line 2, column 1: expected a float le value, found \"abc\"")),
+    ("missing_inf", b"# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n", 3, Some("line 4, column 1: expected a le=\"+Inf\" bucket in histogram h{}, found none")),
+    ("nan_counter", b"# TYPE c counter\nc NaN\n", 1, Some("line 2, column 1: expected a counter value >= 0, found NaN")),
+    ("negative_bucket", b"# TYPE h histogram\nh_bucket{le=\"1\"} -1\n", 1, Some("line 2, column 1: expected a bucket count >= 0, found -1")),
+    ("negative_count", b"# TYPE s summary\ns_count -1\n", 1, Some("line 2, column 1: expected a count >= 0, found -1")),
+    ("negative_counter", b"# TYPE c counter\nc -1\n", 1, Some("line 2, column 1: expected a counter value >= 0, found -1")),
+    ("quantile_missing", b"# TYPE s summary\ns{x=\"2\"} 1\n", 1, Some("line 2, column 1: expected a quantile label on a summary sample, found none")),
+    ("quantile_outside", b"# TYPE s summary\ns{quantile=\"2\"} 1\n", 1, Some("line 2, column 1: expected a quantile between 0 and 1, found \"2\"")),
+    ("quoted_names", b"{\"my.metric\",\"a.b\"=\"1\"} 1\n{\"my.metric\",\"a.b\"=\"1\"} 2\n", 2, Some("line 2, column 1: expected each series once, found my.metric{a.b=\"1\"} again")),
+    ("reserved_label", b"a{__x=\"1\"} 1\n", 1, Some("line 1, column 1: expected label names not starting with \"__\" (reserved), found \"__x\"")),
+    ("same_series_after_unescape", b"a{x=\"\\\\x\"} 1\na{x=\"\\x\"} 2\n", 2, Some("line 2, column 1: expected each series once, found a{x=\"\\\\x\"} again")),
+    ("same_series_reordered", b"a{x=\"1\",y=\"2\"} 1\na{y=\"2\",x=\"1\"} 1\n", 2, Some("line 2, column 1: expected each series once, found a{x=\"1\",y=\"2\"} again")),
+    ("same_series_twice", b"a{x=\"1\"} 1\na{x=\"1\"} 2\n", 2, Some("line 2, column 1: expected each series once, found a{x=\"1\"} again")),
+    ("summary_ok", b"# TYPE s summary\ns{quantile=\"0.5\"} 1\ns{quantile=\"1\"} 2\ns_sum 3\ns_count 4\n", 4, None),
+    ("two_bad_groups", b"# TYPE h histogram\nh_bucket{p=\"b\",le=\"1\"} 1\nh_sum{p=\"b\"} 1\nh_count{p=\"b\"} 1\nh_bucket{p=\"a\",le=\"+Inf\"} 2\nh_sum{p=\"a\"} 1\nh_count{p=\"a\"} 3\n", 6, Some("line 7, column 1: expected h_count{p=\"a\"} equal to its +Inf bucket (2), found 3")),
+    ("type_after_samples", b"a 1\n# TYPE a gauge\n", 1, Some("line 2, column 1: expected # TYPE a before the family's samples, found it after them")),
+    ("type_twice", b"# TYPE a gauge\n# TYPE a gauge\na 1\n", 1, Some("line 2, column 1: expected one # TYPE line for a, found a second one")),
+    ("untyped_suffixes", b"x_total 1\nx_bucket 1\n", 2, None),
+    ("utf8_group_key", b"# TYPE h histogram\nh_bucket{p=\"\xc3\xa9\xe2\x9c\x93\",le=\"1\"} 1\n", 1, Some("line 2, column 1: expected a le=\"+Inf\" bucket in histogram h{p=\"é✓\"}, found none")),
+    ("valid_groups", b"# TYPE h histogram\nh_bucket{p=\"a\",le=\"1\"} 1\nh_bucket{p=\"a\",le=\"+Inf\"} 2\nh_sum{p=\"a\"} 1\nh_count{p=\"a\"} 2\nh_bucket{p=\"b\",le=\"1\"} 0\nh_bucket{p=\"b\",le=\"+Inf\"} 0\nh_sum{p=\"b\"} 0\nh_count{p=\"b\"} 0\n", 8, None),
+    ("whitespace", b"a{x=\"1\" , y=\"2\"} 1\n", 1, Some("line 1, column 1: expected labels written as name=\"value\" pairs separated by ',', found blanks or a missing ','")),
+];
+const OM_CASES: &[Case] = &[
+    ("counter_created_negative", b"# TYPE c counter\nc_total 1\nc_created -5\n# EOF\n", 2, None),
+    ("counter_no_total", b"# TYPE c counter\nc 1\n# EOF\n", 1, Some("line 2, column 1: expected a sample name allowed for counter family c (suffixes [\"_total\", \"_created\"]), found \"c\"")),
+    ("duplicate_series", b"# TYPE g gauge\ng{a=\"1\"} 1\ng{a=\"1\"} 1\n# EOF\n", 2, Some("line 3, column 1: expected each series once, found g{a=\"1\"} again")),
+    ("exemplar_dup_names", b"# TYPE c counter\nc_total 1 # {a=\"1\",a=\"2\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected distinct exemplar label names, found a repeated name")),
+    ("exemplar_ok_bucket", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1 # {a=\"1\"} 1\nh_count 1\nh_sum 1\n# EOF\n", 3, None),
+    ("exemplar_on_gauge", b"# TYPE g gauge\ng 1 # {a=\"b\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected exemplars only on counter _total and histogram _bucket samples, found one on g")),
+    ("exemplar_too_long", b"# TYPE c counter\nc_total 1 # {trace_id=\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected exemplar labels of at most 128 UTF-8 characters, found 138 characters")),
+    ("gaugehistogram", b"# TYPE g gaugehistogram\ng_bucket{le=\"1\"} 1\ng_bucket{le=\"+Inf\"} 2\ng_gcount 3\ng_gsum 1\n# EOF\n", 4, Some("line 5, column 1: expected g_count{} equal to its +Inf bucket (2), found 3")),
+    ("gaugehistogram_ok", b"# TYPE g gaugehistogram\ng_bucket{le=\"1\"} 1\ng_bucket{le=\"+Inf\"} 2\ng_gcount 2\ng_gsum 1\n# EOF\n", 4, None),
+    ("info_value", b"# TYPE i info\ni_info{v=\"1\"} 2\n# EOF\n", 1, Some("line 2, column 1: expected an info value of 1, found 2")),
+    ("stateset_label", b"# TYPE s stateset\ns{x=\"a\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected a label named \"s\" on a stateset sample, found none")),
+    ("stateset_value", b"# TYPE s stateset\ns{s=\"a\"} 2\n# EOF\n", 1, Some("line 2, column 1: expected a stateset value of 0 or 1, found 2")),
+    ("unit_after", b"# TYPE c_seconds counter\nc_seconds_total 1\n# UNIT c_seconds seconds\n# EOF\n", 1, Some("line 3, column 1: expected # UNIT c_seconds before the family's samples, found it after them")),
+];
+
+fn check(format: Format, name: &str, body: &[u8], samples: u64, error: Option<&str>) {
+    let report = validate(body, format);
+    assert_eq!(report.counts, count(body, format), "{name}: counts");
+    assert_eq!(report.counts.samples, samples, "{name}: samples");
+    assert_eq!(
+        report.error.as_ref().map(ToString::to_string).as_deref(),
+        error,
+        "{name}"
+    );
+    let chunked = |cuts: &mut dyn Iterator<Item = usize>| -> ValidationReport {
+        let mut v = Validator::new(format);
+        let mut start = 0;
+        for end in cuts {
+            v.feed(&body[start..end]);
+            start = end;
+        }
+        v.feed(&body[start..]);
+        v.finish()
+    };
+    for split in 0..=body.len() {
+        assert_eq!(
+            chunked(&mut std::iter::once(split)),
+            report,
+            "{name}: split {split}"
+        );
+    }
+    assert_eq!(
+        chunked(&mut (1..body.len())),
+        report,
+        "{name}: 1-byte chunks"
+    );
+}
+
+#[test]
+fn text_rules() {
+    for &(name, body, samples, error) in TEXT_CASES {
+        check(Format::Text, name, body, samples, error);
+    }
+}
+
+#[test]
+fn openmetrics_rules() {
+    for &(name, body, samples, error) in OM_CASES {
+        check(Format::OpenMetrics, name, body, samples, error);
+    }
+    let long = |value: &str| format!("# TYPE c counter\nc_total 1 # {{t=\"{value}\"}} 1\n# EOF\n");
+    // 128 characters (not bytes) of exemplar labels are allowed.
+    let at_limit = long(&"\u{e9}".repeat(127));
+    check(
+        Format::OpenMetrics,
+        "exemplar at 128",
+        at_limit.as_bytes(),
+        1,
+        None,
+    );
+    let over = long(&"x".repeat(128));
+    check(
+        Format::OpenMetrics,
+        "exemplar over 128",
+        over.as_bytes(),
+        1,
+        Some(
+            "line 2, column 1: expected exemplar labels of at most 128 UTF-8 characters, found 129 characters",
+        ),
+    );
+}
+
+#[test]
+fn many_series_and_groups() {
+    // Enough series for the key table to grow and see hash-bucket reuse;
+    // the duplicate is the very first series, found at the end.
+    let mut body = String::from("# TYPE h histogram\n");
+    for i in 0..2000 {
+        for le in ["0.1", "1", "+Inf"] {
+            body.push_str(&format!("h_bucket{{path=\"/p/{i}\",le=\"{le}\"}} {i}\n"));
+        }
+        body.push_str(&format!(
+            "h_sum{{path=\"/p/{i}\"}} 1\nh_count{{path=\"/p/{i}\"}} {i}\n"
+        ));
+    }
+    let ok = validate(body.as_bytes(), Format::Text);
+    assert_eq!(ok.error, None);
+    assert_eq!(ok.counts.samples, 10_000);
+    body.push_str("h_bucket{le=\"0.1\",path=\"/p/0\"} 0\n");
+    let dup = validate(body.as_bytes(), Format::Text);
+    assert_eq!(
+        dup.error.unwrap().to_string(),
+        "line 10002, column 1: expected each series once, found h_bucket{le=\"0.1\",path=\"/p/0\"} again"
+    );
+    // Two groups break a rule: the report names the first in key order.
+    let mut body = String::from("# TYPE h histogram\n");
+    for p in ["c", "a", "b"] {
+        body.push_str(&format!(
+            "h_bucket{{p=\"{p}\",le=\"+Inf\"}} 2\nh_count{{p=\"{p}\"}} "
+        ));
+        body.push_str(if p == "c" { "2\n" } else { "3\n" });
+    }
+    assert_eq!(
+        validate(body.as_bytes(), Format::Text)
+            .error
+            .unwrap()
+            .to_string(),
+        "line 7, column 1: expected h_count{p=\"a\"} equal to its +Inf bucket (2), found 3"
+    );
+}

@@ -10,8 +10,8 @@ use promshard_config::discovery::{DiscoveryEvent, DiscoveryManager, TargetIndex}
 use promshard_config::target::Compat;
 use promshard_config::{Config, ConfigError};
 use promshard_plan::{
-    Plan, PlanInputs, PlanSettings, ReportedTarget, Role as PlanRole, ScaleDecision, ShardHealth,
-    ShardInput, TargetInput, Timestamp,
+    Plan, PlanInputs, PlanSettings, Reason, ReportedTarget, Role as PlanRole, ScaleDecision,
+    ShardHealth, ShardInput, TargetInput, Timestamp,
 };
 use serde::Serialize;
 use tokio::sync::watch;
@@ -19,6 +19,12 @@ use tokio::sync::watch;
 use crate::coordinator::backend::{ShardBackend, ShardEndpoint};
 use crate::coordinator::explore::{Explore, Explorer, scrape_target};
 use crate::sidecar::api::ShardStatus;
+use crate::sidecar::stats::{ScrapeOutcome, TargetStatsSnapshot};
+
+/// What a sidecar reports, with each target's stats in their summary form
+/// (the latest scrape, peaks and totals): what the coordinator keeps of
+/// every shard between cycles.
+pub type ShardReport = ShardStatus<TargetStatsSnapshot>;
 use crate::sidecar::assignment::{Assignment, Role, ScrapeTarget};
 use crate::sidecar::client::SidecarClient;
 use crate::sidecar::jobs::JobTable;
@@ -125,8 +131,9 @@ pub struct TargetView {
     pub id: String,
     /// Job.
     pub job: String,
-    /// Final labels.
-    pub labels: BTreeMap<String, String>,
+    /// Final labels (shared between cycles while the target set is the same).
+    #[serde(serialize_with = "serialize_shared")]
+    pub labels: Arc<BTreeMap<String, String>>,
     /// Home shard.
     pub shard: Option<u32>,
     /// Shards still scraping it during a handover.
@@ -142,15 +149,16 @@ pub struct TargetView {
     /// The explore state, while the target is unmeasured.
     pub explore: Option<Explore>,
     /// Why it is where it is.
-    pub reason: Option<serde_json::Value>,
+    pub reason: Reason,
 }
 
 /// What the synchronous part of a cycle produced.
 struct Prepared {
+    names: Arc<Vec<SharedTarget>>,
     generation: u64,
     views: Vec<ShardView>,
     health: BTreeMap<String, (bool, Option<String>)>,
-    reports: BTreeMap<(u32, u32), Arc<ShardStatus>>,
+    reports: BTreeMap<(u32, u32), Arc<ShardReport>>,
     plan: Plan,
 }
 
@@ -161,7 +169,7 @@ struct Memory {
     idle_since: BTreeMap<(u32, u32), Timestamp>,
     // Shared with the push step of the same cycle: a status holds every
     // target's stats, too much to copy once per cycle.
-    last_report: BTreeMap<(u32, u32), Arc<ShardStatus>>,
+    last_report: BTreeMap<(u32, u32), Arc<ShardReport>>,
     scale_down_candidate_since: Option<Timestamp>,
     generation: u64,
     names: SharedNames,
@@ -175,15 +183,25 @@ struct SharedNames {
     /// The map they were made from (weak: identity only, the map itself
     /// is not kept alive by this).
     source: std::sync::Weak<BTreeMap<String, ScrapeTarget>>,
-    names: Arc<Vec<(Arc<str>, Arc<str>)>>,
+    names: Arc<Vec<SharedTarget>>,
+}
+
+/// One desired target's strings, shared by every cycle's planner inputs and
+/// API views while the desired targets do not change.
+#[derive(Debug)]
+struct SharedTarget {
+    id: Arc<str>,
+    job: Arc<str>,
+    /// The labels the API shows (no `__` names).
+    labels: Arc<BTreeMap<String, String>>,
 }
 
 impl SharedNames {
-    /// (id, job) of every target of `desired`, in its order.
+    /// Every target of `desired`, in its order (by id).
     fn for_targets(
         &mut self,
         desired: &Arc<BTreeMap<String, ScrapeTarget>>,
-    ) -> Arc<Vec<(Arc<str>, Arc<str>)>> {
+    ) -> Arc<Vec<SharedTarget>> {
         if !std::ptr::eq(self.source.as_ptr(), Arc::as_ptr(desired)) {
             let mut jobs: BTreeMap<&str, Arc<str>> = BTreeMap::new();
             let names = desired
@@ -192,7 +210,18 @@ impl SharedNames {
                     let job = jobs
                         .entry(target.job.as_str())
                         .or_insert_with(|| Arc::from(target.job.as_str()));
-                    (Arc::from(id.as_str()), Arc::clone(job))
+                    SharedTarget {
+                        id: Arc::from(id.as_str()),
+                        job: Arc::clone(job),
+                        labels: Arc::new(
+                            target
+                                .labels
+                                .iter()
+                                .filter(|(k, _)| !k.starts_with("__"))
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                        ),
+                    }
                 })
                 .collect();
             self.names = Arc::new(names);
@@ -200,6 +229,14 @@ impl SharedNames {
         }
         Arc::clone(&self.names)
     }
+}
+
+/// Serializes a shared value as the value itself.
+fn serialize_shared<S: serde::Serializer, T: Serialize>(
+    value: &Arc<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    T::serialize(value, serializer)
 }
 
 /// The coordinator: owns the desired targets and runs cycles.
@@ -399,6 +436,7 @@ impl<B: ShardBackend> Coordinator<B> {
         let statuses = self.poll_sidecars(&endpoints).await;
 
         let Prepared {
+            names,
             generation,
             views,
             health,
@@ -430,11 +468,14 @@ impl<B: ShardBackend> Coordinator<B> {
         )
         .await;
 
+        // Both sorted by id: walk them together.
+        let mut shared = names.iter().peekable();
         let targets = plan
             .targets
             .iter()
             .filter_map(|t| {
-                let target = desired.get(&*t.id)?;
+                while shared.next_if(|s| *s.id < *t.id).is_some() {}
+                let target = shared.next_if(|s| *s.id == *t.id)?;
                 let (up, last_error) = health
                     .get(&*t.id)
                     .cloned()
@@ -442,12 +483,7 @@ impl<B: ShardBackend> Coordinator<B> {
                 Some(TargetView {
                     id: t.id.to_string(),
                     job: t.job.to_string(),
-                    labels: target
-                        .labels
-                        .iter()
-                        .filter(|(k, _)| !k.starts_with("__"))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
+                    labels: Arc::clone(&target.labels),
                     shard: t.shard,
                     draining_on: t.draining_on.clone(),
                     series: Some(t.series),
@@ -459,7 +495,7 @@ impl<B: ShardBackend> Coordinator<B> {
                     },
                     last_error,
                     explore: self.explorer.state(&t.id),
-                    reason: serde_json::to_value(t.reason).ok(),
+                    reason: t.reason,
                 })
             })
             .collect();
@@ -486,7 +522,7 @@ impl<B: ShardBackend> Coordinator<B> {
         &self,
         now: Timestamp,
         endpoints: &[ShardEndpoint],
-        statuses: Vec<Result<ShardStatus, String>>,
+        statuses: Vec<Result<ShardReport, String>>,
         desired: &Arc<BTreeMap<String, ScrapeTarget>>,
         errors: &mut Vec<String>,
     ) -> Result<Prepared, Vec<ShardView>> {
@@ -548,17 +584,16 @@ impl<B: ShardBackend> Coordinator<B> {
                 reported_generation = reported_generation.max(report.generation);
                 for t in &report.targets {
                     let Some(stats) = &t.stats else { continue };
-                    let peak = stats["peak_kept"]
-                        .as_u64()
-                        .or_else(|| stats["peak_samples"].as_u64());
-                    if let Some(peak) = peak {
+                    if let Some(peak) = stats.peak_kept.or(stats.peak_samples) {
                         let entry = measured.entry(t.id.0.clone()).or_default();
                         *entry = (*entry).max(peak);
                     }
                     if t.role == Role::Active {
-                        let last = stats["history"].as_array().and_then(|h| h.last());
-                        let up = last.is_some_and(|r| r["outcome"] == "success");
-                        let err = stats["last_error"]["message"].as_str().map(str::to_owned);
+                        let up = stats
+                            .history
+                            .last()
+                            .is_some_and(|r| r.outcome == ScrapeOutcome::Success);
+                        let err = stats.last_error.as_ref().map(|e| e.message.clone());
                         health.insert(t.id.0.clone(), (up, if up { None } else { err }));
                     }
                 }
@@ -599,7 +634,7 @@ impl<B: ShardBackend> Coordinator<B> {
         // planner estimates (job median) and an explore is started.
         let names = memory.names.for_targets(desired);
         let mut target_inputs = Vec::with_capacity(desired.len());
-        for ((id, target), (shared_id, shared_job)) in desired.iter().zip(names.iter()) {
+        for ((id, target), shared) in desired.iter().zip(names.iter()) {
             let size = measured
                 .get(id)
                 .copied()
@@ -610,8 +645,8 @@ impl<B: ShardBackend> Coordinator<B> {
                 self.explorer.request(target.clone(), job);
             }
             target_inputs.push(TargetInput {
-                id: Arc::clone(shared_id),
-                job: Arc::clone(shared_job),
+                id: Arc::clone(&shared.id),
+                job: Arc::clone(&shared.job),
                 measured_series: size,
             });
         }
@@ -640,6 +675,7 @@ impl<B: ShardBackend> Coordinator<B> {
         let memory_generation = memory.generation;
         drop(guard);
         Ok(Prepared {
+            names,
             generation: memory_generation,
             views,
             health,
@@ -657,14 +693,14 @@ impl<B: ShardBackend> Coordinator<B> {
         report
     }
 
-    async fn poll_sidecars(&self, endpoints: &[ShardEndpoint]) -> Vec<Result<ShardStatus, String>> {
+    async fn poll_sidecars(&self, endpoints: &[ShardEndpoint]) -> Vec<Result<ShardReport, String>> {
         let calls = endpoints.iter().map(|e| {
             let client = SidecarClient::new(
                 &e.api_url,
                 self.settings.token.clone(),
                 self.settings.sidecar_timeout,
             );
-            async move { client.status().await.map_err(|e| e.to_string()) }
+            async move { client.status_summary().await.map_err(|e| e.to_string()) }
         });
         futures_util::future::join_all(calls).await
     }
@@ -703,7 +739,7 @@ impl<B: ShardBackend> Coordinator<B> {
         &self,
         plan: &Plan,
         endpoints: &[ShardEndpoint],
-        reports: &BTreeMap<(u32, u32), Arc<ShardStatus>>,
+        reports: &BTreeMap<(u32, u32), Arc<ShardReport>>,
         desired: &BTreeMap<String, ScrapeTarget>,
         generation: u64,
         errors: &mut Vec<String>,
@@ -780,11 +816,8 @@ impl<B: ShardBackend> Coordinator<B> {
 }
 
 /// Successful scrapes in a target's stats (handover progress).
-fn successes(stats: Option<&serde_json::Value>) -> u64 {
-    let Some(stats) = stats else { return 0 };
-    let total = stats["scrapes_total"].as_u64().unwrap_or(0);
-    let failed = stats["failures_total"].as_u64().unwrap_or(0);
-    total.saturating_sub(failed)
+fn successes(stats: Option<&TargetStatsSnapshot>) -> u64 {
+    stats.map_or(0, |s| s.scrapes_total.saturating_sub(s.failures_total))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /api/v1/shard` | identity, config hash, generation, head series, per-target stats |
+//! | `GET /api/v1/shard?stats=summary` | the same with each target's stats cut to what the coordinator reads |
 //! | `PUT /api/v1/shard/targets` | the full desired assignment (needs the token if one is set) |
 //! | `GET /metrics` | the sidecar's own metrics |
 //! | `GET /-/healthy`, `GET /-/ready` | liveness; readiness = assignment restored and config written |
@@ -63,9 +64,11 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
-/// The answer of `GET /api/v1/shard`.
+/// The answer of `GET /api/v1/shard`. `S` is how a client reads each
+/// target's stats: as JSON, or typed
+/// ([`TargetStatsSnapshot`](crate::sidecar::stats::TargetStatsSnapshot)).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct ShardStatus {
+pub struct ShardStatus<S = serde_json::Value> {
     /// The shard's name.
     pub shard: String,
     /// Hash of the user's config.
@@ -75,12 +78,12 @@ pub struct ShardStatus {
     /// Prometheus head series, if known.
     pub head_series: Option<u64>,
     /// Every assigned target with its stats.
-    pub targets: Vec<TargetStatus>,
+    pub targets: Vec<TargetStatus<S>>,
 }
 
 /// One target in [`ShardStatus`].
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct TargetStatus {
+pub struct TargetStatus<S = serde_json::Value> {
     /// Stable id.
     pub id: TargetId,
     /// Job name.
@@ -92,7 +95,7 @@ pub struct TargetStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_at: Option<u64>,
     /// Scrape statistics (absent before the first scrape).
-    pub stats: Option<serde_json::Value>,
+    pub stats: Option<S>,
 }
 
 /// Why an API call failed.
@@ -159,7 +162,13 @@ async fn route(
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     match (path.as_str(), method) {
-        ("/api/v1/shard", Method::GET) => Ok(json(StatusCode::OK, &status(state))),
+        ("/api/v1/shard", Method::GET) => {
+            let summary = req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "stats=summary"));
+            Ok(json(StatusCode::OK, &status(state, summary)))
+        }
         ("/api/v1/shard/targets", Method::PUT) => {
             authorize(state, &req)?;
             let body = read_body_limited(req.into_body(), MAX_ASSIGNMENT_BYTES).await?;
@@ -200,7 +209,11 @@ async fn route(
     }
 }
 
-fn status(state: &ApiState) -> ShardStatus {
+/// The shard's status; with `summary`, each target's stats keep only what
+/// the coordinator reads (peaks, totals, the last scrape and error): a
+/// tenth of the size, for a coordinator polling many shards with many
+/// targets.
+fn status(state: &ApiState, summary: bool) -> ShardStatus {
     let snapshot = state.control.snapshot();
     ShardStatus {
         shard: state.info.shard(),
@@ -215,9 +228,33 @@ fn status(state: &ApiState) -> ShardStatus {
                 job: t.job.clone(),
                 role: t.role,
                 assigned_at: snapshot.assigned_at.get(&t.id).copied(),
-                stats: state.info.target_stats(&t.id),
+                stats: state.info.target_stats(&t.id).map(|mut stats| {
+                    if summary {
+                        summarize(&mut stats);
+                    }
+                    stats
+                }),
             })
             .collect(),
+    }
+}
+
+/// Cuts a target's stats to the latest scrape and no top families, in the
+/// same shape, so that one reader handles both forms.
+fn summarize(stats: &mut serde_json::Value) {
+    if let Some(history) = stats
+        .get_mut("history")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        let last = history.pop();
+        history.clear();
+        history.extend(last);
+    }
+    if let Some(families) = stats
+        .get_mut("top_families")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        families.clear();
     }
 }
 
@@ -250,6 +287,36 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_keeps_the_latest_scrape_and_the_totals_in_the_same_shape() {
+        use crate::sidecar::assignment::{Role, ScrapeTarget};
+        use crate::sidecar::stats::{ScrapeRecord, StatsRegistry, TargetStatsSnapshot};
+
+        let target = ScrapeTarget {
+            id: TargetId("t1".into()),
+            job: "node".into(),
+            url: "http://a/metrics".into(),
+            labels: Default::default(),
+            role: Role::Active,
+        };
+        let registry = StatsRegistry::default();
+        for samples in [30, 50, 40] {
+            let record = ScrapeRecord {
+                samples: Some(samples),
+                ..ScrapeRecord::default()
+            };
+            registry.record(&target, record, Vec::new());
+        }
+        let full = registry.snapshot("t1").unwrap();
+        let mut value = serde_json::to_value(&full).unwrap();
+        summarize(&mut value);
+        let summary: TargetStatsSnapshot = serde_json::from_value(value).unwrap();
+        assert_eq!(summary.peak_samples, Some(50));
+        assert_eq!(summary.scrapes_total, 3);
+        assert_eq!(summary.history, full.history[2..]);
+        assert!(summary.top_families.is_empty());
+    }
 
     #[test]
     fn token_comparison() {

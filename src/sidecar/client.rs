@@ -14,6 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::http::{error_chain, read_body_limited};
 use crate::sidecar::api::{MAX_ASSIGNMENT_BYTES, ShardStatus};
 use crate::sidecar::assignment::Assignment;
+use crate::sidecar::stats::TargetStatsSnapshot;
 
 /// A call to a sidecar failed.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +95,20 @@ impl SidecarClient {
     pub async fn status(&self) -> Result<ShardStatus, SidecarCallError> {
         let body = self
             .call(Method::GET, "/api/v1/shard", Bytes::new())
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| SidecarCallError::Decode {
+            base: self.base.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// `GET /api/v1/shard?stats=summary`, each target's stats typed: what
+    /// the coordinator polls (compact on the wire and in memory).
+    pub async fn status_summary(
+        &self,
+    ) -> Result<ShardStatus<TargetStatsSnapshot>, SidecarCallError> {
+        let body = self
+            .call(Method::GET, "/api/v1/shard?stats=summary", Bytes::new())
             .await?;
         serde_json::from_slice(&body).map_err(|e| SidecarCallError::Decode {
             base: self.base.clone(),

@@ -15,6 +15,9 @@ pub(crate) fn go_float_ok(s: &[u8]) -> bool {
 
 /// The value Prometheus's `parseFloat` gives `s`, or `None` if it rejects it.
 pub(crate) fn parse_go_float(s: &[u8]) -> Option<f64> {
+    if let Some(v) = parse_short_decimal(s) {
+        return Some(v);
+    }
     match classify(s) {
         FloatSyntax::Invalid => None,
         FloatSyntax::Special => {
@@ -33,6 +36,45 @@ pub(crate) fn parse_go_float(s: &[u8]) -> Option<f64> {
         }
         FloatSyntax::Decimal { .. } => parse_finite(s),
     }
+}
+
+/// Powers of ten exact in an `f64`.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// `[+-]digits[.digits]` with at most 15 digits (counts, bucket bounds,
+/// most values), without the general conversion: the digits as an integer
+/// and the power of ten are exact in an `f64`, so one correctly rounded
+/// division gives the correctly rounded value (Clinger's fast path).
+#[inline]
+fn parse_short_decimal(s: &[u8]) -> Option<f64> {
+    let (neg, body) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.len() > 16 {
+        return None;
+    }
+    let (mut mantissa, mut digits, mut dot) = (0u64, 0usize, None);
+    for (i, &b) in body.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if dot.is_none() => dot = Some(i),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let scale = dot.map_or(0, |d| body.len() - d - 1);
+    #[allow(clippy::cast_precision_loss)] // below 10^15 < 2^53: exact
+    let v = mantissa as f64 / POW10[scale];
+    Some(if neg { -v } else { v })
 }
 
 fn parse_finite(s: &[u8]) -> Option<f64> {
@@ -256,6 +298,56 @@ mod tests {
             "-1e309", "1,5", " 1",
         ] {
             assert!(!go_float_ok(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn short_decimals_parse_exactly_like_the_general_path() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let digits = usize::try_from(next() % 16).unwrap_or(0) + 1;
+            let mut s = String::new();
+            match next() % 3 {
+                0 => s.push('-'),
+                1 => s.push('+'),
+                _ => {}
+            }
+            let dot = usize::try_from(next() % 18).unwrap_or(0);
+            for i in 0..digits {
+                if i == dot {
+                    s.push('.');
+                }
+                s.push(char::from(b'0' + u8::try_from(next() % 10).unwrap_or(0)));
+            }
+            if dot == digits {
+                s.push('.');
+            }
+            let want: f64 = s.parse().unwrap();
+            let got = parse_go_float(s.as_bytes()).unwrap();
+            assert_eq!(got.to_bits(), want.to_bits(), "{s}");
+        }
+        for s in [
+            "0",
+            "-0",
+            "0.1",
+            "0.005",
+            "9007199254740993",
+            "123456789012345.6",
+            "1.",
+            ".1",
+        ] {
+            let want: f64 = s.parse().unwrap();
+            assert_eq!(
+                parse_go_float(s.as_bytes()).unwrap().to_bits(),
+                want.to_bits(),
+                "{s}"
+            );
         }
     }
 

@@ -160,11 +160,22 @@ impl MetricType {
 
 /// A name or label value as it appears in the input: the bytes between the
 /// quotes (still escaped) for quoted strings, the bare bytes otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Two are equal when their bytes are, and both or neither have escapes to
+/// resolve.
+#[derive(Debug, Clone, Copy)]
 pub struct LabelStr<'a> {
     raw: &'a [u8],
     escaped: bool,
 }
+
+impl PartialEq for LabelStr<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw && self.needs_unescape() == other.needs_unescape()
+    }
+}
+
+impl Eq for LabelStr<'_> {}
 
 impl<'a> LabelStr<'a> {
     pub(crate) fn bare(raw: &'a [u8]) -> Self {
@@ -205,12 +216,17 @@ impl<'a> LabelStr<'a> {
     /// Appends the bytes with escapes resolved (as [`to_str`](Self::to_str))
     /// to `out`, without allocating a string of their own.
     pub(crate) fn unescape_into(&self, out: &mut Vec<u8>) {
-        match memchr::memchr(b'\\', self.raw) {
-            Some(first) if self.escaped => {
+        let first = if self.escaped {
+            memchr::memchr(b'\\', self.raw)
+        } else {
+            None
+        };
+        match first {
+            Some(first) => {
                 out.extend_from_slice(&self.raw[..first]);
                 unescape_bytes(&self.raw[first..], true, out);
             }
-            _ => out.extend_from_slice(self.raw),
+            None => out.extend_from_slice(self.raw),
         }
     }
 }
@@ -333,10 +349,7 @@ pub struct Exemplar<'a> {
 impl<'a> Exemplar<'a> {
     /// The exemplar's labels.
     pub fn labels(&self) -> Labels<'a> {
-        Labels {
-            raw: self.labels_raw,
-            pos: 0,
-        }
+        Labels::new(self.labels_raw)
     }
 
     /// The exemplar value.
@@ -353,10 +366,7 @@ impl<'a> Sample<'a> {
 
     /// The labels, without the metric name, in input order.
     pub fn labels(&self) -> Labels<'a> {
-        Labels {
-            raw: self.labels_raw,
-            pos: 0,
-        }
+        Labels::new(self.labels_raw)
     }
 
     /// The sample value (NaN if the token is not a float: cannot happen for
@@ -384,25 +394,56 @@ impl<'a> Sample<'a> {
 pub struct Labels<'a> {
     raw: &'a [u8],
     pos: usize,
+    started: bool,
+    lenient: bool,
 }
 
-impl<'a> Iterator for Labels<'a> {
-    type Item = (LabelStr<'a>, LabelStr<'a>);
+impl<'a> Labels<'a> {
+    pub(crate) fn new(raw: &'a [u8]) -> Self {
+        Self {
+            raw,
+            pos: 0,
+            started: false,
+            lenient: false,
+        }
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Whether the pairs read so far use the text format's whitespace and
+    /// comma leniency (blanks around names, `=` and commas, missing or
+    /// doubled commas) that the strict validator rejects.
+    pub(crate) fn lenient(&self) -> bool {
+        self.lenient
+    }
+
+    /// The next pair with the byte offsets of its name and value in the
+    /// label set.
+    #[inline]
+    pub(crate) fn next_at(&mut self) -> Option<(usize, LabelStr<'a>, usize, LabelStr<'a>)> {
         let raw = self.raw;
         loop {
-            let mut i = self.pos;
+            let sep = self.pos;
+            let mut i = sep;
             while i < raw.len() && matches!(raw[i], b' ' | b'\t' | b',') {
                 i += 1;
             }
+            // Strict syntax: nothing before the first pair, exactly one
+            // ',' between pairs, and at most one after the last.
+            let strict = match (self.started, i - sep) {
+                (false, 0) => true,
+                (true, 0) => i >= raw.len(),
+                (true, 1) => raw[sep] == b',',
+                _ => false,
+            };
+            self.lenient |= !strict;
             if i >= raw.len() {
                 self.pos = i;
                 return None;
             }
+            self.started = true;
+            // Where the name's bytes start (inside the quotes when quoted).
+            let name_at = i + usize::from(raw[i] == b'"');
             let name = if raw[i] == b'"' {
-                let end = quoted_end(raw, i)?;
-                let n = LabelStr::quoted(&raw[i + 1..end - 1]);
+                let (end, n) = quoted_str(raw, i)?;
                 i = end;
                 n
             } else {
@@ -411,18 +452,29 @@ impl<'a> Iterator for Labels<'a> {
                 i = end;
                 n
             };
+            let name_end = i;
             i = skip_ws(raw, i);
+            self.lenient |= i != name_end;
             if i >= raw.len() || raw[i] != b'=' {
                 // A quoted metric name inside the braces: not a label.
                 self.pos = i;
                 continue;
             }
+            let eq = i;
             i = skip_ws(raw, i + 1);
-            let end = quoted_end(raw, i)?;
-            let value = LabelStr::quoted(&raw[i + 1..end - 1]);
+            self.lenient |= i != eq + 1;
+            let (end, value) = quoted_str(raw, i)?;
             self.pos = end;
-            return Some((name, value));
+            return Some((name_at, name, i + 1, value));
         }
+    }
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = (LabelStr<'a>, LabelStr<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_at().map(|(_, name, _, value)| (name, value))
     }
 }
 
@@ -431,7 +483,14 @@ impl<'a> Iterator for Labels<'a> {
 /// when its line was parsed).
 #[inline]
 fn quoted_end(line: &[u8], i: usize) -> Option<usize> {
+    quoted_str(line, i).map(|(end, _)| end)
+}
+
+/// [`quoted_end`], and the string between the quotes (escapes unresolved).
+#[inline]
+fn quoted_str(line: &[u8], i: usize) -> Option<(usize, LabelStr<'_>)> {
     let mut j = i + 1;
+    let mut escapes = false;
     loop {
         if let Some(w) = line.get(j..j + 8) {
             let mut a = [0u8; 8];
@@ -444,8 +503,20 @@ fn quoted_end(line: &[u8], i: usize) -> Option<usize> {
             j += (m.trailing_zeros() / 8) as usize;
         }
         match *line.get(j)? {
-            b'"' => return Some(j + 1),
-            b'\\' => j += 2,
+            b'"' => {
+                let raw = &line[i + 1..j];
+                // Only a string with a backslash has escapes to resolve.
+                let s = if escapes {
+                    LabelStr::quoted(raw)
+                } else {
+                    LabelStr::bare(raw)
+                };
+                return Some((j + 1, s));
+            }
+            b'\\' => {
+                escapes = true;
+                j += 2;
+            }
             _ => j += 1,
         }
     }
@@ -956,15 +1027,6 @@ fn scan_om_labels(
         }
         i = scan_quoted(line, i)?;
     }
-}
-
-/// Index past the closing quote of the quoted string at `i`, for the
-/// validator's strict re-scan.
-pub(crate) fn quoted_end_pub(line: &[u8], i: usize) -> Option<usize> {
-    if line.get(i) != Some(&b'"') {
-        return None;
-    }
-    quoted_end(line, i)
 }
 
 #[cfg(test)]

@@ -155,30 +155,37 @@ impl<V: Default> KeyTable<V> {
         self.heads.clear();
     }
 
-    /// The entry of `key`, added if new; `true` when it was added.
-    fn entry(&mut self, key: &[u8]) -> (usize, bool) {
+    /// The entry of the key `build` appends, added if new; `true` when it
+    /// was added. The key is written straight into the arena, and taken
+    /// back out when it is already there.
+    fn entry_with(&mut self, build: impl FnOnce(&mut Vec<u8>)) -> (usize, bool) {
+        let start = self.bytes.len();
+        build(&mut self.bytes);
+        let key = &self.bytes[start..];
         let hash = key_hash(key);
-        let mut at = self.heads.get(&hash).copied().unwrap_or(NO_ENTRY);
-        let head = at;
+        let head = self.heads.get(&hash).copied().unwrap_or(NO_ENTRY);
+        let mut at = head;
         while at != NO_ENTRY {
             let e = &self.entries[at as usize];
             if &self.bytes[e.start..e.start + e.len] == key {
+                self.bytes.truncate(start);
                 return (at as usize, false);
             }
             at = e.next;
         }
+        let len = key.len();
         let index = self.entries.len();
         let Ok(index32) = u32::try_from(index) else {
-            // Four billion series in one family: treat as new, unindexed.
+            // Four billion keys in one family: not indexed any more.
+            self.bytes.truncate(start);
             return (index.saturating_sub(1), false);
         };
         self.entries.push(KeyEntry {
-            start: self.bytes.len(),
-            len: key.len(),
+            start,
+            len,
             next: head,
             value: V::default(),
         });
-        self.bytes.extend_from_slice(key);
         self.heads.insert(hash, index32);
         (index, true)
     }
@@ -189,10 +196,12 @@ impl<V: Default> KeyTable<V> {
     }
 }
 
-/// The labels of one sample, unescaped, in one reused buffer.
+/// The labels of one sample, unescaped. Names and values without escapes
+/// are spans of the sample's label text; the others are resolved into one
+/// reused buffer.
 #[derive(Debug, Default)]
 struct LabelSet {
-    bytes: Vec<u8>,
+    arena: Vec<u8>,
     pairs: Vec<LabelPair>,
 }
 
@@ -201,102 +210,156 @@ struct LabelPair {
     /// The first 8 bytes of the name, big-endian, zero-padded: most name
     /// comparisons end here.
     prefix: u64,
+    name: Span,
+    value: Span,
+}
+
+/// Bytes of the sample's label text, or of [`LabelSet::arena`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
     start: usize,
-    /// End of the name; the value follows it.
-    name_end: usize,
-    value_end: usize,
+    end: usize,
+    in_arena: bool,
+}
+
+/// A [`LabelSet`] with the label text its spans point into.
+#[derive(Clone, Copy)]
+struct Labeled<'s> {
+    set: &'s LabelSet,
+    raw: &'s [u8],
 }
 
 impl LabelSet {
     fn clear(&mut self) {
-        self.bytes.clear();
+        self.arena.clear();
         self.pairs.clear();
     }
 
-    fn push_with(&mut self, name: impl FnOnce(&mut Vec<u8>), value: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.bytes.len();
-        name(&mut self.bytes);
-        let name_end = self.bytes.len();
-        value(&mut self.bytes);
+    fn arena_span(&mut self, bytes: impl FnOnce(&mut Vec<u8>)) -> Span {
+        let start = self.arena.len();
+        bytes(&mut self.arena);
+        Span {
+            start,
+            end: self.arena.len(),
+            in_arena: true,
+        }
+    }
+
+    fn add(&mut self, name: Span, value: Span, raw: &[u8]) {
+        let bytes = if name.in_arena { &self.arena } else { raw };
+        let name_bytes = &bytes[name.start..name.end];
         let mut head = [0u8; 8];
-        let n = (name_end - start).min(8);
-        head[..n].copy_from_slice(&self.bytes[start..start + n]);
+        let n = name_bytes.len().min(8);
+        head[..n].copy_from_slice(&name_bytes[..n]);
         self.pairs.push(LabelPair {
             prefix: u64::from_be_bytes(head),
-            start,
-            name_end,
-            value_end: self.bytes.len(),
+            name,
+            value,
         });
     }
 
+    /// A label given as text (protobuf series, exemplars).
     fn push(&mut self, name: &str, value: &str) {
-        self.push_with(
-            |b| b.extend_from_slice(name.as_bytes()),
-            |b| b.extend_from_slice(value.as_bytes()),
-        );
+        let n = self.arena_span(|a| a.extend_from_slice(name.as_bytes()));
+        let v = self.arena_span(|a| a.extend_from_slice(value.as_bytes()));
+        self.add(n, v, &[]);
     }
 
-    /// A text-format label, unescaped straight into the buffer.
-    fn push_text(&mut self, name: LabelStr<'_>, value: LabelStr<'_>) {
-        self.push_with(|b| name.unescape_into(b), |b| value.unescape_into(b));
+    /// A text-format label found at these offsets of `raw`.
+    fn push_text(
+        &mut self,
+        raw: &[u8],
+        (name_at, name): (usize, LabelStr<'_>),
+        (value_at, value): (usize, LabelStr<'_>),
+    ) {
+        let mut span = |at: usize, s: LabelStr<'_>| {
+            if s.needs_unescape() {
+                self.arena_span(|a| s.unescape_into(a))
+            } else {
+                Span {
+                    start: at,
+                    end: at + s.raw().len(),
+                    in_arena: false,
+                }
+            }
+        };
+        let n = span(name_at, name);
+        let v = span(value_at, value);
+        self.add(n, v, raw);
+    }
+
+    fn with<'s>(&'s self, raw: &'s [u8]) -> Labeled<'s> {
+        Labeled { set: self, raw }
+    }
+}
+
+impl<'s> Labeled<'s> {
+    fn bytes(&self, span: Span) -> &'s [u8] {
+        let b = if span.in_arena {
+            &self.set.arena
+        } else {
+            self.raw
+        };
+        &b[span.start..span.end]
     }
 
     fn len(&self) -> usize {
-        self.pairs.len()
+        self.set.pairs.len()
     }
 
-    fn name(&self, i: usize) -> &[u8] {
-        let p = self.pairs[i];
-        &self.bytes[p.start..p.name_end]
+    fn name(&self, i: usize) -> &'s [u8] {
+        self.bytes(self.set.pairs[i].name)
     }
 
-    fn value(&self, i: usize) -> &[u8] {
-        let p = self.pairs[i];
-        &self.bytes[p.name_end..p.value_end]
+    fn value(&self, i: usize) -> &'s [u8] {
+        self.bytes(self.set.pairs[i].value)
     }
 
-    /// Sorts by name, then value (as a `(String, String)` list sorts).
-    fn sort(&mut self) {
-        let bytes = &self.bytes;
-        self.pairs.sort_unstable_by(|a, b| {
-            a.prefix.cmp(&b.prefix).then_with(|| {
-                bytes[a.start..a.name_end]
-                    .cmp(&bytes[b.start..b.name_end])
-                    .then_with(|| {
-                        bytes[a.name_end..a.value_end].cmp(&bytes[b.name_end..b.value_end])
-                    })
-            })
-        });
-    }
-
-    /// After [`sort`](Self::sort): the first name that appears twice.
-    fn repeated_name(&self) -> Option<&[u8]> {
+    /// After [`sort`]: the first name that appears twice.
+    fn repeated_name(&self) -> Option<&'s [u8]> {
+        let pairs = &self.set.pairs;
         (1..self.len())
-            .find(|&i| {
-                self.pairs[i - 1].prefix == self.pairs[i].prefix && self.name(i - 1) == self.name(i)
-            })
+            .find(|&i| pairs[i - 1].prefix == pairs[i].prefix && self.name(i - 1) == self.name(i))
             .map(|i| self.name(i))
     }
 
-    fn get(&self, name: &str) -> Option<&[u8]> {
+    fn get(&self, name: &[u8]) -> Option<&'s [u8]> {
         (0..self.len())
-            .find(|&i| self.name(i) == name.as_bytes())
+            .find(|&i| self.name(i) == name)
             .map(|i| self.value(i))
     }
 
     /// The sorted labels other than `skip` as a key: `name 0xFE value 0xFF`
     /// per label (bytes that UTF-8 text never contains, so no two label
     /// sets share a key).
-    fn key_into(&self, skip: &str, out: &mut Vec<u8>) {
+    fn key_into(&self, skip: &[u8], out: &mut Vec<u8>) {
         for i in 0..self.len() {
-            if self.name(i) != skip.as_bytes() {
-                out.extend_from_slice(self.name(i));
+            let name = self.name(i);
+            if name != skip {
+                out.extend_from_slice(name);
                 out.push(0xFE);
                 out.extend_from_slice(self.value(i));
                 out.push(0xFF);
             }
         }
     }
+}
+
+/// Sorts the pairs of `set` by name, then value (as a `(String, String)`
+/// list sorts).
+fn sort(set: &mut LabelSet, raw: &[u8]) {
+    let LabelSet { arena, pairs } = set;
+    let bytes = |s: Span| {
+        let b: &[u8] = if s.in_arena { arena } else { raw };
+        &b[s.start..s.end]
+    };
+    pairs.sort_unstable_by(|a, b| {
+        a.prefix.cmp(&b.prefix).then_with(|| {
+            bytes(a.name)
+                .cmp(bytes(b.name))
+                .then_with(|| bytes(a.value).cmp(bytes(b.value)))
+        })
+    });
 }
 
 /// A key made by [`LabelSet::key_into`] (after an optional name and 0xFF),
@@ -377,7 +440,7 @@ struct Checker {
     open: bool,
     closed: HashSet<String>,
     labels: LabelSet,
-    key: Vec<u8>,
+    exemplar_names: LabelSet,
 }
 
 impl Checker {
@@ -389,7 +452,7 @@ impl Checker {
             open: false,
             closed: HashSet::new(),
             labels: LabelSet::default(),
-            key: Vec::new(),
+            exemplar_names: LabelSet::default(),
         }
     }
 
@@ -517,42 +580,6 @@ impl Checker {
     }
 }
 
-/// Strict label-set syntax of the text format: `name="value"` pairs
-/// separated by single commas, no blanks, optional trailing comma.
-fn strict_text_labels(raw: &[u8]) -> bool {
-    let mut i = 0;
-    while i < raw.len() {
-        let start = i;
-        if raw[i] == b'"' {
-            match crate::text::quoted_end_pub(raw, i) {
-                Some(e) => i = e,
-                None => return false,
-            }
-        } else {
-            while i < raw.len() && (raw[i].is_ascii_alphanumeric() || raw[i] == b'_') {
-                i += 1;
-            }
-        }
-        if i == start {
-            return false;
-        }
-        if i < raw.len() && raw[i] == b'=' {
-            i += 1;
-            match crate::text::quoted_end_pub(raw, i) {
-                Some(e) if raw.get(i) == Some(&b'"') => i = e,
-                _ => return false,
-            }
-        }
-        if i < raw.len() {
-            if raw[i] != b',' {
-                return false;
-            }
-            i += 1;
-        }
-    }
-    true
-}
-
 impl SampleVisitor for Checker {
     fn metadata(&mut self, line: u64, entry: &Entry<'_>) {
         let (name, kind) = match entry {
@@ -610,17 +637,15 @@ impl SampleVisitor for Checker {
             return;
         }
         let mut labels = std::mem::take(&mut self.labels);
-        let mut key = std::mem::take(&mut self.key);
-        self.check_sample(s, &mut labels, &mut key);
+        self.check_sample(s, &mut labels);
         self.labels = labels;
-        self.key = key;
     }
 }
 
 impl Checker {
-    /// The spec checks of one sample; `labels` and `key` are scratch
-    /// buffers, reused from sample to sample.
-    fn check_sample(&mut self, s: &SampleRef<'_>, labels: &mut LabelSet, key: &mut Vec<u8>) {
+    /// The spec checks of one sample; `labels` is a scratch buffer, reused
+    /// from sample to sample.
+    fn check_sample(&mut self, s: &SampleRef<'_>, labels: &mut LabelSet) {
         let line = s.position();
         // Text: the whole name, no suffix. Protobuf: the family name and
         // the suffix of the expanded series.
@@ -638,31 +663,32 @@ impl Checker {
         };
         let full_name = || format!("{base}{proto_suffix}");
 
-        if let Some(t) = s.as_text()
-            && self.format == Format::Text
-            && !strict_text_labels(t.labels_raw)
-        {
-            self.fail(
-                line,
-                "labels written as name=\"value\" pairs separated by ','",
-                "blanks or a missing ','",
-            );
-            return;
-        }
         labels.clear();
-        match s.as_text() {
+        let raw = match s.as_text() {
             Some(t) => {
-                for (k, v) in t.labels() {
-                    labels.push_text(k, v);
+                let mut pairs = t.labels();
+                while let Some((name_at, name, value_at, value)) = pairs.next_at() {
+                    labels.push_text(t.labels_raw, (name_at, name), (value_at, value));
                 }
+                if self.format == Format::Text && pairs.lenient() {
+                    self.fail(
+                        line,
+                        "labels written as name=\"value\" pairs separated by ','",
+                        "blanks or a missing ','",
+                    );
+                    return;
+                }
+                t.labels_raw
             }
             None => {
                 for (k, v) in s.labels() {
                     labels.push(&k, &v);
                 }
+                &[]
             }
-        }
-        labels.sort();
+        };
+        sort(labels, raw);
+        let labels = labels.with(raw);
         if let Some(name) = labels.repeated_name() {
             let twice = format!("label {:?} twice", String::from_utf8_lossy(name));
             self.fail(line, "distinct label names", twice);
@@ -677,19 +703,26 @@ impl Checker {
             );
             return;
         }
-        let value = s.value();
+        // Gauges and untyped samples have no rule on their value.
+        let value = if matches!(ty, MetricType::Gauge | MetricType::Unknown) {
+            0.0
+        } else {
+            s.value()
+        };
 
-        key.clear();
-        key.extend_from_slice(base.as_bytes());
-        key.extend_from_slice(proto_suffix.as_bytes());
-        key.push(0xFF);
-        let name_len = key.len();
-        labels.key_into("", key);
         let f = &mut self.cur;
         f.samples += 1;
         f.last_line = line;
-        if !f.series.entry(key).1 {
-            let again = format!("{}{{{}}} again", full_name(), key_text(&key[name_len..]));
+        let (series, new) = f.series.entry_with(|key| {
+            key.extend_from_slice(base.as_bytes());
+            key.extend_from_slice(proto_suffix.as_bytes());
+            key.push(0xFF);
+            labels.key_into(b"", key);
+        });
+        if !new {
+            let key = f.series.key(series);
+            let labels_at = key.iter().position(|&b| b == 0xFF).map_or(0, |p| p + 1);
+            let again = format!("{}{{{}}} again", full_name(), key_text(&key[labels_at..]));
             self.fail(line, "each series once", again);
             return;
         }
@@ -699,7 +732,7 @@ impl Checker {
                 self.fail(line, "a counter value >= 0", format!("{value}"));
             }
             MetricType::Histogram | MetricType::GaugeHistogram if suffix == "_bucket" => {
-                let Some(le) = labels.get("le") else {
+                let Some(le) = labels.get(b"le") else {
                     self.fail(line, "an le label on a histogram bucket", "none");
                     return;
                 };
@@ -709,10 +742,8 @@ impl Checker {
                     self.fail(line, "a float le value", found);
                     return;
                 };
-                key.clear();
-                labels.key_into("le", key);
                 let hist = &mut self.cur.hist;
-                let (i, _) = hist.entry(key);
+                let (i, _) = hist.entry_with(|key| labels.key_into(b"le", key));
                 let g = &mut hist.entries[i].value;
                 let (prev, prev_value) = (g.last_le, g.last_value);
                 g.last_le = Some(le_v);
@@ -740,15 +771,13 @@ impl Checker {
                     self.fail(line, "a count >= 0", format!("{value}"));
                 }
                 if ty != MetricType::Summary {
-                    key.clear();
-                    labels.key_into("", key);
                     let hist = &mut self.cur.hist;
-                    let (i, _) = hist.entry(key);
+                    let (i, _) = hist.entry_with(|key| labels.key_into(b"", key));
                     hist.entries[i].value.count = Some(value);
                 }
             }
             MetricType::Summary if suffix.is_empty() => {
-                let Some(q) = labels.get("quantile") else {
+                let Some(q) = labels.get(b"quantile") else {
                     self.fail(line, "a quantile label on a summary sample", "none");
                     return;
                 };
@@ -763,7 +792,7 @@ impl Checker {
             MetricType::Stateset => {
                 if value != 0.0 && value != 1.0 {
                     self.fail(line, "a stateset value of 0 or 1", format!("{value}"));
-                } else if labels.get(&self.cur.name).is_none() {
+                } else if labels.get(self.cur.name.as_bytes()).is_none() {
                     let expected =
                         format!("a label named {:?} on a stateset sample", self.cur.name);
                     self.fail(line, expected, "none");
@@ -787,12 +816,13 @@ impl Checker {
                 );
                 return;
             }
-            labels.clear();
+            let mut names = std::mem::take(&mut self.exemplar_names);
+            names.clear();
             let mut chars = 0;
             for (k, v) in ex.labels() {
                 let (k, v) = (k.to_str(), v.to_str());
                 chars += k.chars().count() + v.chars().count();
-                labels.push(&k, "");
+                names.push(&k, "");
             }
             if chars > 128 {
                 self.fail(
@@ -801,10 +831,11 @@ impl Checker {
                     format!("{chars} characters"),
                 );
             }
-            labels.sort();
-            if labels.repeated_name().is_some() {
+            sort(&mut names, &[]);
+            if names.with(&[]).repeated_name().is_some() {
                 self.fail(line, "distinct exemplar label names", "a repeated name");
             }
+            self.exemplar_names = names;
         }
     }
 }

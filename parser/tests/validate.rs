@@ -46,6 +46,9 @@ const TEXT_CASES: &[Case] = &[
     ("utf8_group_key", b"# TYPE h histogram\nh_bucket{p=\"\xc3\xa9\xe2\x9c\x93\",le=\"1\"} 1\n", 1, Some("line 2, column 1: expected a le=\"+Inf\" bucket in histogram h{p=\"é✓\"}, found none")),
     ("valid_groups", b"# TYPE h histogram\nh_bucket{p=\"a\",le=\"1\"} 1\nh_bucket{p=\"a\",le=\"+Inf\"} 2\nh_sum{p=\"a\"} 1\nh_count{p=\"a\"} 2\nh_bucket{p=\"b\",le=\"1\"} 0\nh_bucket{p=\"b\",le=\"+Inf\"} 0\nh_sum{p=\"b\"} 0\nh_count{p=\"b\"} 0\n", 8, None),
     ("whitespace", b"a{x=\"1\" , y=\"2\"} 1\n", 1, Some("line 1, column 1: expected labels written as name=\"value\" pairs separated by ',', found blanks or a missing ','")),
+    ("quoted_escaped_names", b"{\"my.metric\",\"a\\\"b\"=\"1\",\"c\"=\"x\\\\y\"} 1\n{\"c\"=\"x\\\\y\",\"my.metric\",\"a\\\"b\"=\"1\"} 2\n", 2, Some("line 2, column 1: expected each series once, found my.metric{a\"b=\"1\",c=\"x\\\\y\"} again")),
+    ("quoted_group", b"# TYPE h histogram\nh_bucket{\"p.q\"=\"\\\"\",le=\"1\"} 1\nh_bucket{\"p.q\"=\"\\\"\",le=\"+Inf\"} 1\nh_count{\"p.q\"=\"\\\"\"} 2\n", 3, Some("line 4, column 1: expected h_count{p.q=\"\\\"\"} equal to its +Inf bucket (1), found 2")),
+    ("dup_and_blank", b"a{x=\"1\",x=\"2\" } 1\n", 1, Some("line 1, column 1: expected labels written as name=\"value\" pairs separated by ',', found blanks or a missing ','")),
 ];
 const OM_CASES: &[Case] = &[
     ("counter_created_negative", b"# TYPE c counter\nc_total 1\nc_created -5\n# EOF\n", 2, None),

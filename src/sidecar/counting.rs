@@ -31,6 +31,7 @@
 //! assert_eq!((counts.samples, counts.kept, counts.decoded_bytes), (Some(2), Some(2), 17));
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -122,6 +123,124 @@ pub trait ScrapeObserver: Send {
     fn finish(self: Box<Self>, complete: bool) -> Counts;
 }
 
+/// Counting moved off the forwarding path: a blocking-pool thread feeds the
+/// scrape's observer while the proxy goes on forwarding, so a large body
+/// reaches Prometheus at forwarding speed instead of forwarding plus
+/// counting speed when a core is free.
+///
+/// Chunks are `Bytes` handed over by reference count (never copied). The
+/// proxy must not forward while more than [`LANE_BACKLOG`] bytes wait to be
+/// counted ([`CountingLane::is_full`], [`CountingLane::poll_room`]), so a
+/// scrape holds at most that much extra memory.
+pub struct CountingLane {
+    to_counter: std::sync::mpsc::Sender<LaneMessage>,
+    backlog: Arc<Backlog>,
+}
+
+/// Most bytes a scrape may have forwarded but not yet counted.
+pub const LANE_BACKLOG: usize = 512 << 10;
+
+/// What the proxy calls with the scrape's counts once counting has ended.
+pub type CountsDone = Box<dyn FnOnce(Counts) + Send>;
+
+enum LaneMessage {
+    Chunk(Bytes),
+    End { complete: bool, done: CountsDone },
+}
+
+#[derive(Default)]
+struct Backlog {
+    bytes: std::sync::atomic::AtomicUsize,
+    room: futures_util::task::AtomicWaker,
+}
+
+impl fmt::Debug for CountingLane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountingLane")
+            .field("backlog", &self.backlog.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CountingLane {
+    /// Moves `observer` to a blocking-pool thread of the current tokio
+    /// runtime; gives it back when there is no runtime to run it on.
+    pub fn start(mut observer: Box<dyn ScrapeObserver>) -> Result<Self, Box<dyn ScrapeObserver>> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(observer);
+        };
+        let (to_counter, from_proxy) = std::sync::mpsc::channel::<LaneMessage>();
+        let backlog = Arc::new(Backlog::default());
+        let counted = Arc::clone(&backlog);
+        runtime.spawn_blocking(move || {
+            while let Ok(message) = from_proxy.recv() {
+                match message {
+                    LaneMessage::Chunk(chunk) => {
+                        observer.chunk(&chunk);
+                        counted
+                            .bytes
+                            .fetch_sub(chunk.len(), std::sync::atomic::Ordering::AcqRel);
+                        counted.room.wake();
+                    }
+                    LaneMessage::End { complete, done } => {
+                        done(observer.finish(complete));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            to_counter,
+            backlog,
+        })
+    }
+
+    /// Hands one forwarded chunk to the counter.
+    pub fn chunk(&self, chunk: &Bytes) {
+        self.backlog
+            .bytes
+            .fetch_add(chunk.len(), std::sync::atomic::Ordering::AcqRel);
+        // The counter thread only ends after `End`, so this cannot fail
+        // before `end`; if it ever did, `end` reports the lost counts.
+        let _ = self.to_counter.send(LaneMessage::Chunk(chunk.clone()));
+    }
+
+    /// Whether forwarding must wait for the counter.
+    pub fn is_full(&self) -> bool {
+        self.backlog
+            .bytes
+            .load(std::sync::atomic::Ordering::Acquire)
+            >= LANE_BACKLOG
+    }
+
+    /// Ready when there is room to forward another chunk; otherwise wakes
+    /// `cx` when the counter has caught up some.
+    pub fn poll_room(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if !self.is_full() {
+            return std::task::Poll::Ready(());
+        }
+        self.backlog.room.register(cx.waker());
+        if self.is_full() {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    }
+
+    /// The body ended (`complete`: cleanly); `done` gets the counts once the
+    /// counter has seen every chunk.
+    pub fn end(self, complete: bool, done: CountsDone) {
+        if let Err(std::sync::mpsc::SendError(LaneMessage::End { done, .. })) =
+            self.to_counter.send(LaneMessage::End { complete, done })
+        {
+            done(Counts {
+                error: Some("counting stopped before the body ended".to_owned()),
+                ..Counts::default()
+            });
+        }
+    }
+}
+
 /// Makes the observer for each scrape of a job's targets.
 pub trait CountingHooks: Send + Sync + fmt::Debug {
     /// An observer for a successful (HTTP 200) response of `target`.
@@ -167,11 +286,10 @@ impl CountingHooks for ExpositionCounting {
         Box::new(ParserObserver {
             counter: DecodingCounter::new(parser_format, encoding),
             format,
-            relabel: self.metric_relabel.clone().map(|rules| Relabel {
-                rules,
-                target: Arc::clone(target),
-                kept: 0,
-            }),
+            relabel: self
+                .metric_relabel
+                .clone()
+                .map(|rules| Relabel::new(rules, Arc::clone(target))),
         })
     }
 }
@@ -188,18 +306,44 @@ struct Relabel {
     rules: Arc<dyn MetricRelabel>,
     target: Arc<ScrapeTarget>,
     kept: u64,
+    /// Label buffers kept between samples (empty in between), so a sample
+    /// costs no allocation once they have grown to the widest label set.
+    unescaped: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    labels: Vec<(&'static str, &'static str)>,
+}
+
+impl Relabel {
+    fn new(rules: Arc<dyn MetricRelabel>, target: Arc<ScrapeTarget>) -> Self {
+        Self {
+            rules,
+            target,
+            kept: 0,
+            unescaped: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+}
+
+/// Empties `buffer` and gives its allocation back typed for other
+/// lifetimes: collecting a `vec::IntoIter` into a `Vec` of a type with the
+/// same size and alignment reuses the allocation in place.
+fn recycle<T, U>(mut buffer: Vec<T>) -> Vec<U> {
+    buffer.clear();
+    buffer.into_iter().filter_map(|_| None).collect()
 }
 
 impl SampleVisitor for Relabel {
     fn sample(&mut self, sample: &SampleRef<'_>) {
-        let owned: Vec<_> = sample.labels_with_name().collect();
-        let labels: Vec<(&str, &str)> = owned
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_ref()))
-            .collect();
+        let mut unescaped: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+            recycle(std::mem::take(&mut self.unescaped));
+        unescaped.extend(sample.labels_with_name());
+        let mut labels: Vec<(&str, &str)> = recycle(std::mem::take(&mut self.labels));
+        labels.extend(unescaped.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
         if self.rules.keeps(&self.target, &labels) {
             self.kept += 1;
         }
+        self.labels = recycle(labels);
+        self.unescaped = recycle(unescaped);
     }
 }
 
@@ -375,6 +519,85 @@ mod tests {
         };
         let counts = observe(&hooks, None, b"a 1\nb{x=\"y\"} 2\nb 3\nc 4", 5);
         assert_eq!((counts.samples, counts.kept), (Some(4), Some(2)));
+    }
+
+    /// Counts chunk bytes, but only as fast as the test lets it.
+    struct Gated {
+        gate: std::sync::mpsc::Receiver<()>,
+        bytes: u64,
+    }
+
+    impl ScrapeObserver for Gated {
+        fn chunk(&mut self, wire: &Bytes) {
+            let _ = self.gate.recv();
+            self.bytes += wire.len() as u64;
+        }
+
+        fn finish(self: Box<Self>, complete: bool) -> Counts {
+            Counts {
+                decoded_bytes: self.bytes,
+                error: (!complete).then(|| "cut".to_owned()),
+                ..Counts::default()
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lane_counts_every_chunk_in_order_and_bounds_the_backlog() {
+        let hooks = ExpositionCounting::default();
+        let meta = ResponseMeta {
+            content_type: Some("text/plain; version=0.0.4"),
+            content_encoding: Some("gzip"),
+        };
+        let plain = b"a 1\nb{x=\"y\"} 2\n".repeat(50_000);
+        let wire = gzip(&plain);
+        let lane = CountingLane::start(hooks.observer(&target(), &meta))
+            .unwrap_or_else(|_| panic!("inside a runtime"));
+        for piece in wire.chunks(1000) {
+            std::future::poll_fn(|cx| lane.poll_room(cx)).await;
+            lane.chunk(&Bytes::copy_from_slice(piece));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lane.end(true, Box::new(move |counts| drop(tx.send(counts))));
+        let counts = rx.await.unwrap();
+        assert_eq!(counts.samples, Some(100_000));
+        assert_eq!(counts.decoded_bytes, plain.len() as u64);
+        assert_eq!(counts.error, None);
+
+        // A counter that does not keep up makes the proxy wait.
+        let (open, gate) = std::sync::mpsc::channel();
+        let slow = Box::new(Gated { gate, bytes: 0 });
+        let lane = CountingLane::start(slow).unwrap_or_else(|_| panic!("inside a runtime"));
+        let chunk = Bytes::from(vec![b'x'; 256 * 1024]);
+        while !lane.is_full() {
+            lane.chunk(&chunk);
+        }
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        assert!(lane.poll_room(&mut cx).is_pending());
+        for _ in 0..LANE_BACKLOG / chunk.len() {
+            open.send(()).unwrap();
+        }
+        std::future::poll_fn(|cx| lane.poll_room(cx)).await;
+        drop(open);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lane.end(false, Box::new(move |counts| drop(tx.send(counts))));
+        let counts = rx.await.unwrap();
+        assert_eq!(counts.decoded_bytes, LANE_BACKLOG as u64);
+        assert_eq!(counts.error.as_deref(), Some("cut"));
+    }
+
+    #[test]
+    fn relabel_buffers_are_reused_between_samples() {
+        let unescaped: Vec<(Cow<'static, str>, Cow<'static, str>)> = Vec::with_capacity(8);
+        let at = unescaped.as_ptr() as usize;
+        let mut borrowed: Vec<(Cow<'_, str>, Cow<'_, str>)> = recycle(unescaped);
+        let local = String::from("v");
+        borrowed.push((Cow::Borrowed("k"), Cow::Borrowed(local.as_str())));
+        assert_eq!(borrowed.as_ptr() as usize, at);
+        assert!(borrowed.capacity() >= 8);
+        let back: Vec<(Cow<'static, str>, Cow<'static, str>)> = recycle(borrowed);
+        assert_eq!((back.as_ptr() as usize, back.len()), (at, 0));
     }
 
     #[test]

@@ -7,14 +7,18 @@
 //!   `X-Prometheus-Scrape-Timeout-Seconds` are passed through; the timeout
 //!   (capped by the job's) is enforced on the whole scrape.
 //! - The body is forwarded frame by frame as Prometheus polls for it
-//!   ([`ScrapeBody`]), so the target is read no faster than Prometheus reads
-//!   and at most one chunk per scrape is held. Each chunk is shown to the
-//!   job's counter in the same poll; counting never changes the bytes.
-//!   Counting inline beat handing chunks to a per-scrape counting task over
-//!   a bounded queue: on two busy cores the queue's cross-task wake-ups cost
-//!   more than the overlap saved (one 67 MB scrape, release build: about
-//!   550 MB/s inline, 370-390 MB/s with the queue), and inline needs no
-//!   extra buffering at all.
+//!   ([`ScrapeBody`]), so the target is read no faster than Prometheus reads.
+//!   Counting never changes the bytes. The first [`COUNT_INLINE_UP_TO`]
+//!   bytes are counted in the same poll that forwards them: most scrapes end
+//!   there, and a hand-over would cost more than it saves. A larger body's
+//!   chunks go to a [`CountingLane`] (a blocking-pool thread, chunks passed
+//!   by reference count), so forwarding and counting overlap when a core is
+//!   free; forwarding waits while more than
+//!   [`LANE_BACKLOG`](super::counting::LANE_BACKLOG) bytes are
+//!   uncounted, which bounds the memory per scrape. (An earlier version
+//!   counted every scrape on a tokio task fed by a bounded queue of small
+//!   chunks; its cross-task wake-ups on the runtime's two threads made it
+//!   slower than counting inline.)
 //! - Before the first byte, failures become the target's own status, or 502 /
 //!   504 with a one-line reason (also in the HTTP reason phrase, which
 //!   Prometheus shows as the target's last error). After it, the body stream
@@ -55,7 +59,7 @@ use tokio::net::TcpListener;
 use tokio::time::Sleep;
 
 use super::assignment::{AssignmentTable, ScrapeTarget};
-use super::counting::{ResponseMeta, ScrapeObserver};
+use super::counting::{CountingLane, Counts, ResponseMeta, ScrapeObserver};
 use super::jobs::JobTable;
 use super::metrics::{InFlight, ProxyMetrics};
 use super::stats::{ErrorCause, ScrapeOutcome, ScrapeRecord, StatsRegistry};
@@ -71,6 +75,10 @@ pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 
 /// Used when neither Prometheus nor the job gives a timeout.
 pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes of a body counted inline, in the forwarding poll; the rest of a
+/// larger body is counted on a [`CountingLane`].
+pub const COUNT_INLINE_UP_TO: u64 = 1 << 20;
 
 /// Longest reason phrase sent back; Prometheus shows it as the last error.
 const MAX_REASON: usize = 240;
@@ -325,6 +333,7 @@ pub async fn handle_scrape<B>(
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             timeout,
             observer,
+            lane: None,
             status: parts.status,
             wire_bytes: 0,
             recorder: Some(recorder),
@@ -404,11 +413,26 @@ impl Recorder {
             error: Some(error.to_string()),
             ..ScrapeRecord::default()
         };
-        self.finish(record, Vec::new());
+        self.finish(record, Vec::new(), Instant::now());
     }
 
-    fn finish(self, mut record: ScrapeRecord, top_families: Vec<super::counting::FamilyCount>) {
-        let elapsed = self.started.elapsed();
+    /// Records a scrape whose body ended at `ended`, with what counting found.
+    fn counted(self, mut record: ScrapeRecord, counts: Counts, ended: Instant) {
+        record.samples = counts.samples;
+        record.kept = counts.kept;
+        record.decoded_bytes = counts.decoded_bytes;
+        record.format = counts.format;
+        record.count_error = counts.error;
+        self.finish(record, counts.top_families, ended);
+    }
+
+    fn finish(
+        self,
+        mut record: ScrapeRecord,
+        top_families: Vec<super::counting::FamilyCount>,
+        ended: Instant,
+    ) {
+        let elapsed = ended.saturating_duration_since(self.started);
         record.started_unix_ms = self.started_unix_ms;
         record.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let metrics = &self.state.metrics;
@@ -452,7 +476,10 @@ struct Streaming {
     body: Incoming,
     deadline: Pin<Box<Sleep>>,
     timeout: Duration,
+    /// Counts the first chunks in the forwarding poll.
     observer: Option<Box<dyn ScrapeObserver>>,
+    /// Counts the rest of a large body off the forwarding path.
+    lane: Option<CountingLane>,
     status: StatusCode,
     wire_bytes: u64,
     /// `Some` until the scrape is recorded.
@@ -470,15 +497,34 @@ impl std::fmt::Debug for Streaming {
 }
 
 impl Streaming {
+    /// Shows a forwarded chunk to the counter: inline for the first bytes,
+    /// then on a counting lane.
+    fn count(&mut self, data: &Bytes) {
+        if let Some(lane) = &self.lane {
+            lane.chunk(data);
+            return;
+        }
+        let Some(observer) = self.observer.as_mut() else {
+            return;
+        };
+        observer.chunk(data);
+        if self.wire_bytes >= COUNT_INLINE_UP_TO
+            && !self.body.is_end_stream()
+            && let Some(observer) = self.observer.take()
+        {
+            match CountingLane::start(observer) {
+                Ok(lane) => self.lane = Some(lane),
+                Err(observer) => self.observer = Some(observer),
+            }
+        }
+    }
+
     fn finish(&mut self, failure: Option<(ErrorCause, String)>) {
         let Some(recorder) = self.recorder.take() else {
             return;
         };
+        let ended = Instant::now();
         let complete = failure.is_none();
-        let counts = self
-            .observer
-            .take()
-            .map(|observer| observer.finish(complete));
         let (outcome, cause, error) = match failure {
             Some((cause, message)) => (ScrapeOutcome::Failed, Some(cause), Some(message)),
             None if self.status != StatusCode::OK => (
@@ -488,21 +534,28 @@ impl Streaming {
             ),
             None => (ScrapeOutcome::Success, None, None),
         };
-        let counts = counts.unwrap_or_default();
         let record = ScrapeRecord {
             outcome,
             cause,
             error,
             status: Some(self.status.as_u16()),
-            samples: counts.samples,
-            kept: counts.kept,
             wire_bytes: self.wire_bytes,
-            decoded_bytes: counts.decoded_bytes,
-            format: counts.format,
-            count_error: counts.error,
             ..ScrapeRecord::default()
         };
-        recorder.finish(record, counts.top_families);
+        if let Some(lane) = self.lane.take() {
+            // Recorded when the lane has counted the last chunk.
+            lane.end(
+                complete,
+                Box::new(move |counts| recorder.counted(record, counts, ended)),
+            );
+        } else {
+            let counts = self
+                .observer
+                .take()
+                .map(|observer| observer.finish(complete))
+                .unwrap_or_default();
+            recorder.counted(record, counts, ended);
+        }
     }
 
     fn authority(&self) -> String {
@@ -546,14 +599,17 @@ impl Body for ScrapeBody {
             stream.finish(Some((ErrorCause::BodyTimeout, message.clone())));
             return Poll::Ready(Some(Err(ScrapeBodyError(message))));
         }
+        if let Some(lane) = &stream.lane
+            && lane.poll_room(cx).is_pending()
+        {
+            return Poll::Pending;
+        }
         match Pin::new(&mut stream.body).poll_frame(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     stream.wire_bytes += data.len() as u64;
-                    if let Some(observer) = stream.observer.as_mut() {
-                        observer.chunk(data);
-                    }
+                    stream.count(data);
                 }
                 // With a Content-Length, hyper stops polling once it has
                 // written that many bytes; the end is known now.

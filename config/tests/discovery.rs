@@ -139,6 +139,48 @@ async fn file_sd_follows_create_change_break_rename_delete() {
     assert_eq!(removes(&events), [a0]);
 }
 
+/// The provider's own reads are file events too; if it took them for
+/// changes it would rescan its files in a loop while nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_sd_does_not_reread_files_nobody_changed() {
+    use notify::Watcher;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    std::fs::write(format!("{d}/a.json"), r#"[{"targets": ["x:1"]}]"#).unwrap();
+    let yaml = format!(
+        "scrape_configs:\n- job_name: f\n  file_sd_configs:\n  - files: ['{d}/*.json']\n    refresh_interval: 1h\n"
+    );
+    let config = Config::from_yaml_str(&yaml, format!("{d}/prometheus.yml")).unwrap();
+    let (_handle, mut rx) = DiscoveryManager::new().start(&config).unwrap();
+    events_until(&mut rx, |e| !upserts(e).is_empty()).await;
+    // Let the first scan's own events settle, then count opens.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let opens = Arc::new(Mutex::new(0usize));
+    let counted = Arc::clone(&opens);
+    let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+        if let Ok(e) = e
+            && matches!(e.kind, notify::EventKind::Access(_))
+        {
+            *counted.lock().unwrap() += 1;
+        }
+    })
+    .unwrap();
+    watcher
+        .watch(dir.path(), notify::RecursiveMode::NonRecursive)
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let opens = *opens.lock().unwrap();
+    assert_eq!(
+        opens, 0,
+        "the file was read {opens} times in a second with no change"
+    );
+    let later = quiet(&mut rx, Duration::from_millis(100)).await;
+    assert!(
+        upserts(&later).is_empty() && removes(&later).is_empty(),
+        "{later:#?}"
+    );
+}
+
 /// A one-connection-at-a-time HTTP/1.1 server answering with whatever
 /// `reply` holds; it records the Authorization headers it saw.
 async fn http_server(

@@ -190,7 +190,9 @@ impl Discoverer for FileDiscoverer {
             let (dirty_tx, mut dirty_rx) = mpsc::channel::<()>(1);
             let watcher =
                 notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                    if event.is_ok() {
+                    // Opening and reading a file (our own rescans included)
+                    // changes nothing: reacting to it would rescan forever.
+                    if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
                         let _ = dirty_tx.try_send(());
                     }
                 });

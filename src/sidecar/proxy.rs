@@ -656,6 +656,89 @@ impl Body for ScrapeBody {
 mod tests {
     use super::*;
 
+    /// A body much larger than [`COUNT_INLINE_UP_TO`] is counted partly
+    /// inline and partly on a lane; the recorded count is still exact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_body_is_counted_exactly_across_inline_and_lane() {
+        use http_body_util::BodyExt as _;
+
+        use crate::sidecar::assignment::{Assignment, Role, TargetId};
+        use crate::sidecar::counting::ExpositionCounting;
+        use crate::sidecar::jobs::Job;
+        use crate::sidecar::upstream::{UpstreamClient, UpstreamSettings};
+
+        const LINES: usize = 400_000;
+        let line = b"m{a=\"x\"} 1\n";
+        let body = Bytes::from(line.repeat(LINES));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = body.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let body = served.clone();
+                let service = hyper::service::service_fn(move |_req| {
+                    let body = body.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
+                            body,
+                        )))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        let assignment = Arc::new(AssignmentTable::default());
+        assignment.replace(&Assignment {
+            generation: 1,
+            targets: vec![ScrapeTarget {
+                id: TargetId("big".into()),
+                job: "j".into(),
+                url: format!("http://{addr}/metrics"),
+                labels: Default::default(),
+                role: Role::Active,
+            }],
+            ..Assignment::default()
+        });
+        let jobs = Arc::new(JobTable::default());
+        jobs.replace([Job {
+            name: "j".into(),
+            upstream: UpstreamClient::new(UpstreamSettings::default()).unwrap(),
+            scrape_timeout: Duration::from_secs(30),
+            counting: Arc::new(ExpositionCounting::default()),
+        }]);
+        let state = Arc::new(ProxyState::new(assignment, jobs));
+        let request = Request::get("/scrape/big").body(()).unwrap();
+        let response = handle_scrape(&state, &request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut received = Vec::new();
+        let mut body_stream = response.into_body();
+        while let Some(frame) = body_stream.frame().await {
+            if let Some(data) = frame.unwrap().data_ref() {
+                received.extend_from_slice(data);
+            }
+        }
+        assert_eq!(received, body);
+        assert!(body.len() as u64 > 3 * COUNT_INLINE_UP_TO);
+        let mut record = None;
+        for _ in 0..1000 {
+            if let Some(stats) = state.stats.snapshot("big")
+                && stats.scrapes_total == 1
+            {
+                record = stats.history.last().cloned();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let record = record.expect("the scrape is recorded once counting ends");
+        assert_eq!(record.samples, Some(LINES as u64));
+        assert_eq!(record.decoded_bytes, body.len() as u64);
+        assert_eq!(record.wire_bytes, body.len() as u64);
+        assert_eq!(record.outcome, ScrapeOutcome::Success);
+    }
+
     #[test]
     fn timeout_is_prometheus_capped_by_the_job() {
         let mut headers = HeaderMap::new();

@@ -329,19 +329,24 @@ impl<'s> Labeled<'s> {
             .map(|i| self.value(i))
     }
 
-    /// The sorted labels other than `skip` as a key: `name 0xFE value 0xFF`
-    /// per label (bytes that UTF-8 text never contains, so no two label
-    /// sets share a key).
-    fn key_into(&self, skip: &[u8], out: &mut Vec<u8>) {
+    /// Appends the sorted labels as a key, `name 0xFE value 0xFF` per label
+    /// (bytes that UTF-8 text never contains, so no two label sets share a
+    /// key). Returns where the pair named `mark` went in `out`, if there is
+    /// one, so that the key without it can be cut from this one.
+    fn key_into(&self, out: &mut Vec<u8>, mark: &[u8]) -> Option<(usize, usize)> {
+        let mut marked = None;
         for i in 0..self.len() {
-            let name = self.name(i);
-            if name != skip {
-                out.extend_from_slice(name);
-                out.push(0xFE);
-                out.extend_from_slice(self.value(i));
-                out.push(0xFF);
+            let (name, value) = (self.name(i), self.value(i));
+            let start = out.len();
+            out.extend_from_slice(name);
+            out.push(0xFE);
+            out.extend_from_slice(value);
+            out.push(0xFF);
+            if name == mark {
+                marked = Some((start, out.len()));
             }
         }
+        marked
     }
 }
 
@@ -713,19 +718,40 @@ impl Checker {
         let f = &mut self.cur;
         f.samples += 1;
         f.last_line = line;
+        // The series key: name, 0xFF, labels. A histogram's group key (its
+        // labels but `le`) is cut from it below.
+        let (mut labels_at, mut le_at) = (0, None);
         let (series, new) = f.series.entry_with(|key| {
+            let start = key.len();
             key.extend_from_slice(base.as_bytes());
             key.extend_from_slice(proto_suffix.as_bytes());
             key.push(0xFF);
-            labels.key_into(b"", key);
+            labels_at = key.len() - start;
+            le_at = labels
+                .key_into(key, b"le")
+                .map(|(a, b)| (a - start - labels_at, b - start - labels_at));
         });
         if !new {
-            let key = f.series.key(series);
-            let labels_at = key.iter().position(|&b| b == 0xFF).map_or(0, |p| p + 1);
-            let again = format!("{}{{{}}} again", full_name(), key_text(&key[labels_at..]));
+            let key = &f.series.key(series)[labels_at..];
+            let again = format!("{}{{{}}} again", full_name(), key_text(key));
             self.fail(line, "each series once", again);
             return;
         }
+        // The group of a histogram bucket (without `le`) or `_count`.
+        let group = |f: &mut Family, without: Option<(usize, usize)>| {
+            let Family {
+                series: all, hist, ..
+            } = f;
+            let key = &all.key(series)[labels_at..];
+            let (i, _) = hist.entry_with(|out| match without {
+                Some((a, b)) => {
+                    out.extend_from_slice(&key[..a]);
+                    out.extend_from_slice(&key[b..]);
+                }
+                None => out.extend_from_slice(key),
+            });
+            i
+        };
         let non_negative = |v: f64| v >= 0.0;
         match ty {
             MetricType::Counter if suffix != "_created" && !non_negative(value) => {
@@ -742,9 +768,8 @@ impl Checker {
                     self.fail(line, "a float le value", found);
                     return;
                 };
-                let hist = &mut self.cur.hist;
-                let (i, _) = hist.entry_with(|key| labels.key_into(b"le", key));
-                let g = &mut hist.entries[i].value;
+                let i = group(&mut self.cur, le_at);
+                let g = &mut self.cur.hist.entries[i].value;
                 let (prev, prev_value) = (g.last_le, g.last_value);
                 g.last_le = Some(le_v);
                 g.last_value = value;
@@ -771,9 +796,8 @@ impl Checker {
                     self.fail(line, "a count >= 0", format!("{value}"));
                 }
                 if ty != MetricType::Summary {
-                    let hist = &mut self.cur.hist;
-                    let (i, _) = hist.entry_with(|key| labels.key_into(b"", key));
-                    hist.entries[i].value.count = Some(value);
+                    let i = group(&mut self.cur, None);
+                    self.cur.hist.entries[i].value.count = Some(value);
                 }
             }
             MetricType::Summary if suffix.is_empty() => {

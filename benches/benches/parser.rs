@@ -12,14 +12,15 @@ use std::hint::black_box;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use criterion::measurement::WallTime;
 use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main,
 };
 use promshard_benches::{
     Corpus, gzip, inflate_only, large_corpora, peers, promshard_count, promshard_gzip_count,
     promshard_stream_count, real_corpora,
 };
-use promshard_parser::Format;
 
 static LARGE: LazyLock<(Vec<Corpus>, Vec<Corpus>, Vec<Corpus>)> = LazyLock::new(large_corpora);
 
@@ -64,56 +65,78 @@ fn check_peer(peer: &str, corpus: &Corpus, run: impl FnOnce() -> Option<u64>) ->
     true
 }
 
-fn count_text(c: &mut Criterion) {
-    let mut corpora = real_corpora();
-    corpora.extend(LARGE.0.iter().cloned());
-    let mut group = c.benchmark_group("count_text");
-    group.sampling_mode(SamplingMode::Flat);
-    for corpus in &corpora {
-        assert_eq!(
-            promshard_count(corpus),
-            corpus.samples,
-            "promshard on {}",
-            corpus.name
-        );
+/// Asserts promshard's count on `corpus` (and, with `stream`, its count in
+/// 64 KiB chunks), then times the same calls.
+fn bench_promshard(group: &mut BenchmarkGroup<'_, WallTime>, corpus: &Corpus, stream: bool) {
+    assert_eq!(
+        promshard_count(corpus),
+        corpus.samples,
+        "promshard on {}",
+        corpus.name
+    );
+    if stream {
         assert_eq!(
             promshard_stream_count(corpus, CHUNK),
             corpus.samples,
             "{}",
             corpus.name
         );
-        group.throughput(Throughput::Bytes(corpus.bytes.len() as u64));
-        group.bench_with_input(
-            BenchmarkId::new("promshard", &corpus.name),
-            corpus,
-            |b, c| {
-                b.iter(|| promshard_parser::count(black_box(&c.bytes), c.format).samples);
-            },
-        );
+    }
+    group.throughput(Throughput::Bytes(corpus.bytes.len() as u64));
+    group.bench_with_input(
+        BenchmarkId::new("promshard", &corpus.name),
+        corpus,
+        |b, c| {
+            b.iter(|| promshard_parser::count(black_box(&c.bytes), c.format).samples);
+        },
+    );
+    if stream {
         group.bench_with_input(
             BenchmarkId::new("promshard-stream-64k", &corpus.name),
             corpus,
             |b, c| b.iter(|| promshard_stream_count(black_box(c), CHUNK)),
         );
+    }
+}
+
+/// Times `run` on `input` (the body of `corpus`, as the peer takes it) when
+/// [`check_peer`] finds its count right and its speed measurable.
+fn bench_peer<I: ?Sized>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    peer: &str,
+    corpus: &Corpus,
+    input: &I,
+    run: impl Fn(&I) -> Option<u64>,
+) {
+    if check_peer(peer, corpus, || run(input)) {
+        group.bench_with_input(BenchmarkId::new(peer, &corpus.name), input, |b, i| {
+            b.iter(|| run(black_box(i)));
+        });
+    }
+}
+
+fn count_text(c: &mut Criterion) {
+    let mut corpora = real_corpora();
+    corpora.extend(LARGE.0.iter().cloned());
+    let mut group = c.benchmark_group("count_text");
+    group.sampling_mode(SamplingMode::Flat);
+    for corpus in &corpora {
+        bench_promshard(&mut group, corpus, true);
         let text = text_of(corpus);
-        if check_peer("prometheus-parse", corpus, || peers::prometheus_parse(text)) {
-            group.bench_with_input(
-                BenchmarkId::new("prometheus-parse", &corpus.name),
-                text,
-                |b, t| {
-                    b.iter(|| peers::prometheus_parse(black_box(t)));
-                },
-            );
-        }
-        if check_peer("openmetrics-parser", corpus, || {
-            peers::openmetrics_parser_text(text)
-        }) {
-            group.bench_with_input(
-                BenchmarkId::new("openmetrics-parser", &corpus.name),
-                text,
-                |b, t| b.iter(|| peers::openmetrics_parser_text(black_box(t))),
-            );
-        }
+        bench_peer(
+            &mut group,
+            "prometheus-parse",
+            corpus,
+            text,
+            peers::prometheus_parse,
+        );
+        bench_peer(
+            &mut group,
+            "openmetrics-parser",
+            corpus,
+            text,
+            peers::openmetrics_parser_text,
+        );
     }
     group.finish();
 }
@@ -122,32 +145,14 @@ fn count_openmetrics(c: &mut Criterion) {
     let mut group = c.benchmark_group("count_openmetrics");
     group.sampling_mode(SamplingMode::Flat);
     for corpus in &LARGE.1 {
-        assert_eq!(
-            promshard_count(corpus),
-            corpus.samples,
-            "promshard on {}",
-            corpus.name
-        );
-        group.throughput(Throughput::Bytes(corpus.bytes.len() as u64));
-        group.bench_with_input(
-            BenchmarkId::new("promshard", &corpus.name),
+        bench_promshard(&mut group, corpus, false);
+        bench_peer(
+            &mut group,
+            "openmetrics-parser",
             corpus,
-            |b, c| {
-                b.iter(|| {
-                    promshard_parser::count(black_box(&c.bytes), Format::OpenMetrics).samples
-                });
-            },
+            text_of(corpus),
+            peers::openmetrics_parser_om,
         );
-        let text = text_of(corpus);
-        if check_peer("openmetrics-parser", corpus, || {
-            peers::openmetrics_parser_om(text)
-        }) {
-            group.bench_with_input(
-                BenchmarkId::new("openmetrics-parser", &corpus.name),
-                text,
-                |b, t| b.iter(|| peers::openmetrics_parser_om(black_box(t))),
-            );
-        }
     }
     group.finish();
 }
@@ -156,40 +161,14 @@ fn count_protobuf(c: &mut Criterion) {
     let mut group = c.benchmark_group("count_protobuf");
     group.sampling_mode(SamplingMode::Flat);
     for corpus in &LARGE.2 {
-        assert_eq!(
-            promshard_count(corpus),
-            corpus.samples,
-            "promshard on {}",
-            corpus.name
-        );
-        assert_eq!(
-            promshard_stream_count(corpus, CHUNK),
-            corpus.samples,
-            "{}",
-            corpus.name
-        );
-        group.throughput(Throughput::Bytes(corpus.bytes.len() as u64));
-        group.bench_with_input(
-            BenchmarkId::new("promshard", &corpus.name),
+        bench_promshard(&mut group, corpus, true);
+        bench_peer(
+            &mut group,
+            "prost",
             corpus,
-            |b, c| {
-                b.iter(|| promshard_parser::count(black_box(&c.bytes), Format::Protobuf).samples);
-            },
+            corpus.bytes.as_slice(),
+            peers::prost,
         );
-        group.bench_with_input(
-            BenchmarkId::new("promshard-stream-64k", &corpus.name),
-            corpus,
-            |b, c| b.iter(|| promshard_stream_count(black_box(c), CHUNK)),
-        );
-        if check_peer("prost", corpus, || peers::prost(&corpus.bytes)) {
-            group.bench_with_input(
-                BenchmarkId::new("prost", &corpus.name),
-                &corpus.bytes,
-                |b, bytes| {
-                    b.iter(|| peers::prost(black_box(bytes)));
-                },
-            );
-        }
     }
     group.finish();
 }

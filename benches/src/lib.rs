@@ -225,6 +225,10 @@ pub mod peers {
         h.buckets.len() as u64 + u64::from(h.sum.is_some()) + u64::from(h.count.is_some())
     }
 
+    fn summary_samples(q: &openmetrics_parser::SummaryValue) -> u64 {
+        q.quantiles.len() as u64 + u64::from(q.sum.is_some()) + u64::from(q.count.is_some())
+    }
+
     /// `openmetrics-parser` 0.5 (pest grammar), Prometheus text mode.
     pub fn openmetrics_parser_text(text: &str) -> Option<u64> {
         let exposition = openmetrics_parser::prometheus::parse_prometheus(text).ok()?;
@@ -235,11 +239,7 @@ pub mod peers {
                 .flat_map(|f| f.iter_samples())
                 .map(|s| match &s.value {
                     PrometheusValue::Histogram(h) => histogram_samples(h),
-                    PrometheusValue::Summary(q) => {
-                        q.quantiles.len() as u64
-                            + u64::from(q.sum.is_some())
-                            + u64::from(q.count.is_some())
-                    }
+                    PrometheusValue::Summary(q) => summary_samples(q),
                     _ => 1,
                 })
                 .sum(),
@@ -260,10 +260,7 @@ pub mod peers {
                         histogram_samples(h) + u64::from(h.created.is_some())
                     }
                     OpenMetricsValue::Summary(q) => {
-                        q.quantiles.len() as u64
-                            + u64::from(q.sum.is_some())
-                            + u64::from(q.count.is_some())
-                            + u64::from(q.created.is_some())
+                        summary_samples(q) + u64::from(q.created.is_some())
                     }
                     OpenMetricsValue::Counter(c) => 1 + u64::from(c.created.is_some()),
                     _ => 1,

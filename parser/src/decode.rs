@@ -205,19 +205,9 @@ impl DecodingCounter {
             Dec::Raw(d) => &mut d.get_mut().0,
             Dec::Identity | Dec::DeflatePending(_) => return,
         };
-        if out.is_empty() {
-            return;
-        }
-        let buf = std::mem::take(out);
-        self.counter.feed_with(&buf, visitor);
-        let mut buf = buf;
-        buf.clear();
-        if let Dec::Gzip(d) = &mut self.dec {
-            d.get_mut().0 = buf;
-        } else if let Dec::Zlib(d) = &mut self.dec {
-            d.get_mut().0 = buf;
-        } else if let Dec::Raw(d) = &mut self.dec {
-            d.get_mut().0 = buf;
+        if !out.is_empty() {
+            self.counter.feed_with(out, visitor);
+            out.clear();
         }
     }
 

@@ -2,6 +2,8 @@
 //! `strconv.ParseFloat` without hex floats and underscores), and Go's float
 //! formatting for the `le`/`quantile` labels protobuf series get.
 
+use std::fmt::Write as _;
+
 /// Whether Prometheus's `parseFloat` accepts `s`. Only builds the value when
 /// it could overflow (Go reports an out-of-range error where Rust gives
 /// infinity), so the counting path pays a byte scan, not a conversion.
@@ -222,15 +224,31 @@ impl FloatStr {
     /// shortest round-trip digits, exponent form when the decimal exponent is
     /// below -4 or at least 6, exponent written with at least two digits.
     fn go_g(&mut self, v: f64) {
-        // Rust's `{:e}` gives the shortest round-trip digits: "d.ddde±x".
-        let sci = format!("{v:e}");
-        let (mant, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+        // Rust's `{:e}` gives the shortest round-trip digits: "d.ddde±x"
+        // (at most 24 bytes), written inline rather than into a `String`.
+        let mut sci = Self {
+            buf: [0; 32],
+            len: 0,
+        };
+        let _ = write!(Inline(&mut sci), "{v:e}");
+        let sci = sci.as_str();
+        let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
         let exp: i32 = exp.parse().unwrap_or(0);
         let (neg, mant) = match mant.strip_prefix('-') {
             Some(m) => (true, m),
             None => (false, mant),
         };
-        let digits: Vec<u8> = mant.bytes().filter(u8::is_ascii_digit).collect();
+        // At most 17 significant digits.
+        let mut digit_buf = [0u8; 32];
+        let mut n = 0;
+        for (slot, d) in digit_buf
+            .iter_mut()
+            .zip(mant.bytes().filter(u8::is_ascii_digit))
+        {
+            *slot = d;
+            n += 1;
+        }
+        let digits = &digit_buf[..n];
         if neg {
             self.push(b"-");
         }
@@ -246,17 +264,17 @@ impl FloatStr {
             if e < 10 {
                 self.push(b"0");
             }
-            self.push(e.to_string().as_bytes());
+            let _ = write!(Inline(self), "{e}");
         } else if exp < 0 {
             self.push(b"0.");
             for _ in 0..(-exp - 1) {
                 self.push(b"0");
             }
-            self.push(&digits);
+            self.push(digits);
         } else {
             let int_len = usize::try_from(exp).unwrap_or(0) + 1;
             if digits.len() <= int_len {
-                self.push(&digits);
+                self.push(digits);
                 for _ in digits.len()..int_len {
                     self.push(b"0");
                 }
@@ -266,6 +284,17 @@ impl FloatStr {
                 self.push(&digits[int_len..]);
             }
         }
+    }
+}
+
+/// Formats into a [`FloatStr`]'s inline buffer (text past its 32 bytes is
+/// dropped, as [`FloatStr::push`] does).
+struct Inline<'a>(&'a mut FloatStr);
+
+impl std::fmt::Write for Inline<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.push(s.as_bytes());
+        Ok(())
     }
 }
 

@@ -342,7 +342,9 @@ fn check_label_pair(b: &[u8]) -> WResult<(&[u8], &[u8])> {
     Ok((name, value))
 }
 
-fn check_timestamp(b: &[u8]) -> WResult<()> {
+/// A message whose fields 1 and 2 are varints: `google.protobuf.Timestamp`
+/// (seconds, nanos) and `BucketSpan` (offset, length).
+fn check_two_varints(b: &[u8]) -> WResult<()> {
     walk(b, |f, v, at| {
         if f == 1 || f == 2 {
             varint(v, at)?;
@@ -360,7 +362,7 @@ fn check_exemplar(b: &[u8]) -> WResult<()> {
             2 => {
                 double(v, at)?;
             }
-            3 => check_timestamp(bytes(v, at)?)?,
+            3 => check_two_varints(bytes(v, at)?)?,
             _ => {}
         }
         Ok(())
@@ -378,15 +380,6 @@ fn check_value_msg(b: &[u8], with_exemplar: bool) -> WResult<f64> {
         Ok(())
     })?;
     Ok(value)
-}
-
-fn check_span(b: &[u8]) -> WResult<()> {
-    walk(b, |f, v, at| {
-        if f == 1 || f == 2 {
-            varint(v, at)?;
-        }
-        Ok(())
-    })
 }
 
 /// Scalars of one bucket.
@@ -475,7 +468,7 @@ fn check_histogram(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
             5 => {
                 varint(v, at)?;
             }
-            9 | 12 => check_span(bytes(v, at)?)?,
+            9 | 12 => check_two_varints(bytes(v, at)?)?,
             10 | 13 if repeated_scalar(v, at, false)? > 0 => {
                 scan.sparse = true;
             }
@@ -772,18 +765,17 @@ pub(crate) fn for_each_series<'a>(
     scan: &FamilyScan,
     mut emit: impl FnMut(&ProtoSeries<'a>),
 ) {
-    let mut metrics = Vec::new();
+    let mut left = scan.metrics_ok;
     let _ = walk(msg, |f, v, _| {
-        if f == 4
-            && let Wire::Bytes(b) = v
+        if left > 0
+            && f == 4
+            && let Wire::Bytes(m) = v
         {
-            metrics.push(b);
+            left -= 1;
+            emit_metric(family, scan, m, &mut emit);
         }
         Ok(())
     });
-    for m in metrics.into_iter().take(scan.metrics_ok) {
-        emit_metric(family, scan, m, &mut emit);
-    }
 }
 
 #[derive(Default)]

@@ -478,15 +478,10 @@ impl<'a> Iterator for Labels<'a> {
     }
 }
 
-/// Index just past the closing quote of the quoted string starting at `i`
-/// (eight bytes per step, as [`scan_quoted`]; the string was validated
-/// when its line was parsed).
-#[inline]
-fn quoted_end(line: &[u8], i: usize) -> Option<usize> {
-    quoted_str(line, i).map(|(end, _)| end)
-}
-
-/// [`quoted_end`], and the string between the quotes (escapes unresolved).
+/// Index just past the closing quote of the quoted string starting at `i`,
+/// and the string between the quotes (escapes unresolved). Eight bytes per
+/// step, as [`scan_quoted`]; the string was validated when its line was
+/// parsed.
 #[inline]
 fn quoted_str(line: &[u8], i: usize) -> Option<(usize, LabelStr<'_>)> {
     let mut j = i + 1;
@@ -602,14 +597,10 @@ pub(crate) fn parse_prom(line: &[u8]) -> Result<Entry<'_>, LineError> {
     i = skip_ws(line, i);
     let mut labels_raw: &[u8] = &[];
     if i < n && line[i] == b'{' {
-        let (close, qname) = scan_prom_labels(line, i + 1, name.is_none())?;
+        let (close, qname) = scan_prom_labels(line, i + 1)?;
         if let Some(q) = qname {
             if name.is_some() {
-                return Err(LineError::found(
-                    i,
-                    "one metric name",
-                    "a second metric name",
-                ));
+                return Err(second_name(i));
             }
             name = Some(q);
         }
@@ -669,11 +660,7 @@ pub(crate) fn parse_prom(line: &[u8]) -> Result<Entry<'_>, LineError> {
 
 /// Labels after `{` in Prometheus text: returns the index of `}` and the
 /// quoted metric name found inside, if any.
-fn scan_prom_labels(
-    line: &[u8],
-    mut i: usize,
-    _name_missing: bool,
-) -> Result<(usize, Option<LabelStr<'_>>), LineError> {
+fn scan_prom_labels(line: &[u8], mut i: usize) -> Result<(usize, Option<LabelStr<'_>>), LineError> {
     let n = line.len();
     let mut qname = None;
     loop {
@@ -695,18 +682,13 @@ fn scan_prom_labels(
         } else {
             return Err(LineError::new(i, "a label name"));
         };
+        let end = i;
         i = skip_ws(line, i);
         if quoted && i < n && (line[i] == b',' || line[i] == b'}') {
             if qname.is_some() {
-                return Err(LineError::found(
-                    start,
-                    "one metric name",
-                    "a second metric name",
-                ));
+                return Err(second_name(start));
             }
-            qname = Some(LabelStr::quoted(
-                &line[start + 1..line_quote_end(line, start)],
-            ));
+            qname = Some(LabelStr::quoted(&line[start + 1..end - 1]));
             if line[i] == b',' {
                 i += 1;
             }
@@ -727,8 +709,10 @@ fn scan_prom_labels(
     }
 }
 
-fn line_quote_end(line: &[u8], start: usize) -> usize {
-    quoted_end(line, start).map_or(start + 1, |e| e - 1)
+/// The error for a sample that names its metric twice (before the braces
+/// and quoted inside them, or quoted twice).
+fn second_name(col: usize) -> LineError {
+    LineError::found(col, "one metric name", "a second metric name")
 }
 
 fn parse_prom_comment(line: &[u8], hash: usize) -> Result<Entry<'_>, LineError> {
@@ -861,11 +845,7 @@ pub(crate) fn parse_om(line: &[u8], terminated: bool) -> Result<Entry<'_>, LineE
         let (close, qname) = scan_om_labels(line, i + 1, false)?;
         if let Some(q) = qname {
             if name.is_some() {
-                return Err(LineError::found(
-                    i,
-                    "one metric name",
-                    "a second metric name",
-                ));
+                return Err(second_name(i));
             }
             name = Some(q);
         }
@@ -1009,11 +989,7 @@ fn scan_om_labels(
                 ));
             }
             if qname.is_some() {
-                return Err(LineError::found(
-                    start,
-                    "one metric name",
-                    "a second metric name",
-                ));
+                return Err(second_name(start));
             }
             qname = Some(LabelStr::quoted(&line[start + 1..i - 1]));
             continue;

@@ -76,6 +76,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::cluster::{ClusterError, ShardCluster};
+use crate::sd::meta::join_host_port;
 
 /// StatefulSet label naming its replica group (`"0"`, `"1"`, ...).
 pub const REPLICA_GROUP_LABEL: &str = "promshard.io/replica-group";
@@ -250,11 +251,7 @@ fn pod_ip(pod: &Pod) -> Option<&str> {
 }
 
 fn http_url(host: &str, port: impl std::fmt::Display) -> String {
-    if host.contains(':') {
-        format!("http://[{host}]:{port}")
-    } else {
-        format!("http://{host}:{port}")
-    }
+    format!("http://{}", join_host_port(host, port))
 }
 
 fn web_port(pod: &Pod) -> Option<i32> {

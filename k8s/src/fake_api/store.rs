@@ -126,17 +126,18 @@ impl Store {
 
     /// Changes after `resource_version`, oldest first, or `None` when some
     /// of them are no longer kept.
-    pub(crate) fn changes_since(&self, resource_version: u64) -> Option<Vec<Change>> {
+    pub(crate) fn changes_since(
+        &self,
+        resource_version: u64,
+    ) -> Option<impl Iterator<Item = &Change>> {
         if resource_version < self.oldest_resumable {
             return None;
         }
-        Some(
-            self.history
-                .iter()
-                .filter(|change| change.resource_version > resource_version)
-                .cloned()
-                .collect(),
-        )
+        // The history is in resourceVersion order.
+        let first = self
+            .history
+            .partition_point(|change| change.resource_version <= resource_version);
+        Some(self.history.range(first..))
     }
 
     /// Stores `object` under `key`, stamping a new resourceVersion and the

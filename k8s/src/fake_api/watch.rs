@@ -173,51 +173,47 @@ impl Watch {
             self.done = true;
             return;
         };
-        for change in &changes {
-            if let Some(line) = self.event_for(change) {
-                self.pending.push_back(line);
-            }
-        }
+        self.pending
+            .extend(changes.filter_map(|change| event_for(&self.request, change)));
         self.cursor = self.cursor.max(store.resource_version());
     }
+}
 
-    /// The event this watch sees for `change`: objects moving into or out
-    /// of the selectors are ADDED or DELETED, as the API server does.
-    fn event_for(&self, change: &Change) -> Option<Bytes> {
-        let request = &self.request;
-        if change.resource != request.resource {
-            return None;
+/// The event a watch for `request` sees for `change`: objects moving into
+/// or out of the selectors are ADDED or DELETED, as the API server does.
+fn event_for(request: &WatchRequest, change: &Change) -> Option<Bytes> {
+    if change.resource != request.resource {
+        return None;
+    }
+    if request.namespace.is_some() && change.key.namespace != request.namespace {
+        return None;
+    }
+    let selected =
+        |object: &Value| request.labels.matches(object) && request.fields.matches(object);
+    let was = change.old.as_ref().is_some_and(selected);
+    let partial = request.partial_metadata;
+    match &change.new {
+        Some(new) => {
+            let is = selected(new);
+            let event = match (was, is) {
+                (true, true) => "MODIFIED",
+                (false, true) => "ADDED",
+                (true, false) => "DELETED",
+                (false, false) => return None,
+            };
+            Some(event_line(event, new.clone(), partial))
         }
-        if request.namespace.is_some() && change.key.namespace != request.namespace {
-            return None;
-        }
-        let selected =
-            |object: &Value| request.labels.matches(object) && request.fields.matches(object);
-        let was = change.old.as_ref().is_some_and(selected);
-        let partial = request.partial_metadata;
-        match &change.new {
-            Some(new) => {
-                let is = selected(new);
-                let event = match (was, is) {
-                    (true, true) => "MODIFIED",
-                    (false, true) => "ADDED",
-                    (true, false) => "DELETED",
-                    (false, false) => return None,
-                };
-                Some(event_line(event, new.clone(), partial))
+        None if was => {
+            let mut last = change.old.clone()?;
+            if let Some(metadata) = metadata_mut(&mut last) {
+                metadata.insert(
+                    "resourceVersion".to_owned(),
+                    Value::String(change.resource_version.to_string()),
+                );
             }
-            None if was => {
-                let mut last = change.old.clone()?;
-                if let Some(metadata) = metadata_mut(&mut last) {
-                    metadata.insert(
-                        "resourceVersion".to_owned(),
-                        Value::String(change.resource_version.to_string()),
-                    );
-                }
-                Some(event_line("DELETED", last, partial))
-            }
-            None => None,
+            Some(event_line("DELETED", last, partial))
         }
+        None => None,
     }
 }
 

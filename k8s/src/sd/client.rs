@@ -13,6 +13,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use promshard_config::http_client::HttpClientConfig;
 
 use super::config::{KubernetesSdConfig, SERVICE_ACCOUNT_DIR};
+use crate::cluster::{ClientSource, ClusterError, config_from};
 
 /// Where in-cluster settings come from; tests point it elsewhere.
 #[derive(Debug, Clone)]
@@ -212,12 +213,13 @@ impl KubernetesSdConfig {
     /// The API client for this entry. Must run inside a Tokio runtime.
     pub async fn client(&self, in_cluster: &InCluster) -> Result<kube::Client, String> {
         if let Some(path) = &self.kubeconfig_file {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .map_err(|e| format!("kubeconfig_file {}: {e}", path.display()))?;
-            let config =
-                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                    .await
-                    .map_err(|e| format!("kubeconfig_file {}: {e}", path.display()))?;
+            let config = config_from(&ClientSource::Kubeconfig(path.clone()))
+                .await
+                .map_err(|e| match e {
+                    // Already names the file; say which field gave it.
+                    ClusterError::Config(message) => format!("kubeconfig_file {message}"),
+                    other => other.to_string(),
+                })?;
             return kube::Client::try_from(config).map_err(|e| e.to_string());
         }
         match &self.api_server {

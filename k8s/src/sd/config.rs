@@ -1,6 +1,7 @@
-//! `kubernetes_sd_configs` entries: parsing with Prometheus's validation,
-//! and the API client each entry talks through (in-cluster service account,
-//! a kubeconfig file, or `api_server` with the entry's HTTP client settings).
+//! `kubernetes_sd_configs` entries: parsing with Prometheus's validation.
+//! The API client each entry talks through (in-cluster service account, a
+//! kubeconfig file, or `api_server` with the entry's HTTP client settings)
+//! is built by [`super::client`].
 //!
 //! ```
 //! use promshard_k8s::sd::config::KubernetesSdConfig;
@@ -195,7 +196,7 @@ impl<'a> Fields<'a> {
 }
 
 fn role_list() -> String {
-    "pod, service, endpoints, endpointslice, node, ingress".to_owned()
+    Role::ALL.map(Role::as_str).join(", ")
 }
 
 /// Roles whose selectors a config of `role` may set (Prometheus's

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{Stream, StreamExt, select_all};
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use kube::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -94,39 +94,15 @@ where
     )
 }
 
-fn namespaced<K>(
-    client: &kube::Client,
-    namespace: Option<&str>,
-    config: watcher::Config,
-    id: usize,
-) -> EventStream
+/// `K`s in `namespace`, or in every namespace for `None`.
+fn namespaced<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
 where
-    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + 'static
-        + Into<KubeObject>,
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
 {
-    let api = match namespace {
-        Some(ns) => Api::<K>::namespaced(client.clone(), ns),
-        None => Api::<K>::all(client.clone()),
-    };
-    watch_stream(api, config, id)
-}
-
-fn cluster<K>(client: &kube::Client, config: watcher::Config, id: usize) -> EventStream
-where
-    K: kube::Resource<Scope = ClusterResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + 'static
-        + Into<KubeObject>,
-{
-    watch_stream(Api::<K>::all(client.clone()), config, id)
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }
 
 /// The kinds a role watches besides its own (lookups for labels).
@@ -235,13 +211,15 @@ impl KubernetesDiscoverer {
             }
             let ns = namespace.as_deref();
             streams.push(match kind {
-                Kind::Pod => namespaced::<Pod>(client, ns, config, id),
-                Kind::Service => namespaced::<Service>(client, ns, config, id),
-                Kind::Endpoints => namespaced::<Endpoints>(client, ns, config, id),
-                Kind::EndpointSlice => namespaced::<EndpointSlice>(client, ns, config, id),
-                Kind::Ingress => namespaced::<Ingress>(client, ns, config, id),
-                Kind::Node => cluster::<Node>(client, config, id),
-                Kind::Namespace => cluster::<Namespace>(client, config, id),
+                Kind::Pod => watch_stream(namespaced::<Pod>(client, ns), config, id),
+                Kind::Service => watch_stream(namespaced::<Service>(client, ns), config, id),
+                Kind::Endpoints => watch_stream(namespaced::<Endpoints>(client, ns), config, id),
+                Kind::EndpointSlice => {
+                    watch_stream(namespaced::<EndpointSlice>(client, ns), config, id)
+                }
+                Kind::Ingress => watch_stream(namespaced::<Ingress>(client, ns), config, id),
+                Kind::Node => watch_stream(Api::<Node>::all(client.clone()), config, id),
+                Kind::Namespace => watch_stream(Api::<Namespace>::all(client.clone()), config, id),
             });
         }
         let engine = Engine::new(self.config.role, self.config.attach_metadata, &specs);
@@ -269,14 +247,11 @@ impl KubernetesDiscoverer {
     /// Watches until `tx` closes. Returns `false` when the client could not
     /// be built (the caller retries).
     async fn watch(&self, tx: &ProviderSender) -> bool {
-        let client = match self.client().await {
-            Ok(client) => client,
-            Err(e) => {
-                let _ = tx.send(ProviderMessage::Error(e)).await;
-                return false;
-            }
+        let watches = match self.client().await {
+            Ok(client) => self.watches(&client),
+            Err(e) => Err(e),
         };
-        let (mut engine, streams) = match self.watches(&client) {
+        let (mut engine, streams) = match watches {
             Ok(w) => w,
             Err(e) => {
                 let _ = tx.send(ProviderMessage::Error(e)).await;

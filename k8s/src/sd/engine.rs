@@ -108,7 +108,7 @@ impl KubeObject {
 }
 
 /// An object another group depends on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Dependency {
     Pod(ObjectKey),
     Service(ObjectKey),
@@ -184,11 +184,6 @@ impl Engine {
     /// Whether every watch has completed its first list.
     pub fn synced(&self) -> bool {
         self.watches.iter().all(|w| w.synced)
-    }
-
-    /// The objects seen so far.
-    pub fn index(&self) -> &ObjectIndex {
-        &self.index
     }
 
     /// Applies what watch `watch` delivered; returns the groups to rebuild.
@@ -415,7 +410,7 @@ impl Engine {
                 }
             }
         }
-        out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        out.sort_unstable();
         out.dedup();
         out
     }
@@ -514,7 +509,8 @@ impl Engine {
                 continue;
             }
             let hash = group_hash(&group);
-            if self.sent.insert(group.source.clone(), hash) != Some(hash) {
+            if self.sent.get(&group.source) != Some(&hash) {
+                self.sent.insert(group.source.clone(), hash);
                 out.push(group);
             }
         }

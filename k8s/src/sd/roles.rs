@@ -22,7 +22,7 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, Endpoints, Node, ObjectReference, Pod, Service,
@@ -508,39 +508,71 @@ fn resolve_pod<'a>(ctx: &Context<'a>, reference: Option<&ObjectReference>) -> Op
     )
 }
 
-/// Pods seen behind the addresses of one endpoints object, with the ports
-/// their endpoint targets covered, in first-seen order.
+/// A pod seen behind an endpoint: its labels (built once, however many
+/// addresses and ports it backs) and the ports its endpoint targets covered.
+struct SeenPod<'a> {
+    pod: &'a Pod,
+    labels: LabelSet,
+    covered: Vec<i32>,
+}
+
+/// Pods seen behind the addresses of one endpoints object or endpoint
+/// slice, in first-seen order.
 #[derive(Default)]
 struct SeenPods<'a> {
-    pods: Vec<(&'a Pod, Vec<i32>)>,
+    pods: Vec<SeenPod<'a>>,
+    by_name: HashMap<(&'a str, &'a str), usize>,
 }
 
 impl<'a> SeenPods<'a> {
-    fn saw(&mut self, pod: &'a Pod, port: Option<i32>) {
-        let index = match self
-            .pods
-            .iter()
-            .position(|(p, _)| name_of(&p.metadata) == name_of(&pod.metadata))
-        {
-            Some(i) => i,
-            None => {
-                self.pods.push((pod, Vec::new()));
+    /// Adds the labels of `pod`, backing an endpoint target on `port`, to
+    /// `target` (with its matching container port's labels; the protocol is
+    /// `endpoint_protocol`, or the container port's when `None`), and notes
+    /// `port` as covered.
+    fn add_pod_labels(
+        &mut self,
+        target: &mut LabelSet,
+        pod: &'a Pod,
+        port: Option<i32>,
+        endpoint_protocol: Option<&str>,
+    ) {
+        let index = *self
+            .by_name
+            .entry(name_of(&pod.metadata))
+            .or_insert_with(|| {
+                self.pods.push(SeenPod {
+                    pod,
+                    labels: pod_labels(pod),
+                    covered: Vec::new(),
+                });
                 self.pods.len() - 1
-            }
-        };
+            });
+        let seen = &mut self.pods[index];
+        merge(target, &seen.labels);
+        if let Some((container, container_port, init)) =
+            port.and_then(|p| matching_container_port(pod, p))
+        {
+            let protocol = endpoint_protocol
+                .unwrap_or_else(|| container_port.protocol.as_deref().unwrap_or_default());
+            container_port_labels(target, container, container_port, protocol, init);
+        }
         if let Some(port) = port {
-            self.pods[index].1.push(port);
+            seen.covered.push(port);
         }
     }
 
     /// Targets for the container ports of seen pods no endpoint covered.
     fn uncovered_targets(&self, targets: &mut Vec<LabelSet>) {
-        for (pod, covered) in &self.pods {
+        for SeenPod {
+            pod,
+            labels,
+            covered,
+        } in &self.pods
+        {
             let ip = pod_ip(pod);
             if ip.is_empty() {
                 continue;
             }
-            let pod_labels = pod_labels(pod);
             for (container, init) in containers(pod) {
                 for port in container.ports.iter().flatten() {
                     if covered.contains(&port.container_port) {
@@ -555,7 +587,7 @@ impl<'a> SeenPods<'a> {
                         port.protocol.as_deref().unwrap_or_default(),
                         init,
                     );
-                    merge(&mut target, &pod_labels);
+                    merge(&mut target, labels);
                     targets.push(target);
                 }
             }
@@ -637,23 +669,14 @@ pub fn endpoints_group(endpoints: &Endpoints, ctx: &Context<'_>) -> TargetGroup 
                     });
                     add_node_labels(&mut target, ctx, node);
                 }
-                let Some(pod) = resolve_pod(ctx, address.target_ref.as_ref()) else {
-                    targets.push(target);
-                    continue;
-                };
-                merge(&mut target, &pod_labels(pod));
-                if let Some((container, container_port, init)) =
-                    matching_container_port(pod, port.port)
-                {
-                    container_port_labels(
+                if let Some(pod) = resolve_pod(ctx, address.target_ref.as_ref()) {
+                    seen.add_pod_labels(
                         &mut target,
-                        container,
-                        container_port,
-                        port.protocol.as_deref().unwrap_or_default(),
-                        init,
+                        pod,
+                        Some(port.port),
+                        Some(port.protocol.as_deref().unwrap_or_default()),
                     );
                 }
-                seen.saw(pod, Some(port.port));
                 targets.push(target);
             }
         }
@@ -786,23 +809,9 @@ pub fn endpoint_slice_group(slice: &EndpointSlice, ctx: &Context<'_>) -> TargetG
                     };
                     add_node_labels(&mut target, ctx, node);
                 }
-                let Some(pod) = resolve_pod(ctx, endpoint.target_ref.as_ref()) else {
-                    targets.push(target);
-                    continue;
-                };
-                merge(&mut target, &pod_labels(pod));
-                if let Some((container, container_port, init)) =
-                    port.port.and_then(|p| matching_container_port(pod, p))
-                {
-                    container_port_labels(
-                        &mut target,
-                        container,
-                        container_port,
-                        container_port.protocol.as_deref().unwrap_or_default(),
-                        init,
-                    );
+                if let Some(pod) = resolve_pod(ctx, endpoint.target_ref.as_ref()) {
+                    seen.add_pod_labels(&mut target, pod, port.port, None);
                 }
-                seen.saw(pod, port.port);
                 targets.push(target);
             }
         }

@@ -21,7 +21,7 @@
 //! # Ok::<(), promshard_config::relabel::RelabelError>(())
 //! ```
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use md5::{Digest, Md5};
 use regex::Regex;
@@ -623,41 +623,30 @@ pub fn mutate_sample_labels(sample: &mut LabelSet, target_labels: &LabelSet, hon
         }
         return;
     }
+    // Allocates only for a clash: a sample carrying one of the target's labels.
     let mut conflicts: Vec<(String, String)> = Vec::new();
-    for (name, _) in target_labels.iter() {
+    for (name, value) in target_labels.iter() {
         let existing = sample.get_or_empty(name);
         if !existing.is_empty() {
             conflicts.push((name.to_owned(), existing.to_owned()));
         }
-    }
-    if conflicts.is_empty() {
-        for (name, value) in target_labels.iter() {
-            sample.set(name, value);
-        }
-        return;
-    }
-    let exposed = sample.clone();
-    for (name, value) in target_labels.iter() {
         sample.set(name, value);
     }
     // Shortest names first, like Prometheus, so renames are deterministic.
     conflicts.sort_by_key(|(name, _)| name.len());
-    let mut renamed: Vec<String> = Vec::with_capacity(conflicts.len());
-    for (name, _) in &conflicts {
+    for (name, value) in &conflicts {
         let mut candidate = name.clone();
         loop {
             candidate.insert_str(0, "exported_");
-            if !exposed.contains(&candidate)
-                && !target_labels.contains(&candidate)
-                && !renamed.contains(&candidate)
-            {
+            // The sample now holds the exposed labels, the target's and the
+            // renames so far: a name taken by any of them is not free. A
+            // target label set to empty is gone from the sample, but still
+            // taken.
+            if !sample.contains(&candidate) && !target_labels.contains(&candidate) {
                 break;
             }
         }
-        renamed.push(candidate);
-    }
-    for (new_name, (_, value)) in renamed.iter().zip(&conflicts) {
-        sample.set(new_name, value);
+        sample.set(&candidate, value);
     }
 }
 
@@ -745,8 +734,12 @@ impl Rule {
                 labels.scratch_target = out;
             }
             Action::HashMod => {
-                let m = hashmod(value, c.modulus);
-                labels.set(&c.target_label, &m.to_string());
+                let mut out = std::mem::take(&mut labels.scratch_target);
+                out.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{}", hashmod(value, c.modulus));
+                labels.set(&c.target_label, &out);
+                labels.scratch_target = out;
             }
             Action::LabelMap => {
                 let mut mapped: Vec<(String, String)> = Vec::new();

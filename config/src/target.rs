@@ -186,17 +186,51 @@ fn split_host_port(s: &str) -> Option<(&str, &str)> {
     Some((host, &s[i + 1..]))
 }
 
+/// What [`populate_labels`] adds to every target of a job, formatted once
+/// per job rather than once per target.
+struct JobDefaults<'a> {
+    job: &'a ScrapeConfig,
+    interval: String,
+    timeout: String,
+    /// `__param_<name>` with the param's first value.
+    params: Vec<(String, &'a str)>,
+}
+
+impl<'a> JobDefaults<'a> {
+    fn new(job: &'a ScrapeConfig) -> Self {
+        Self {
+            job,
+            interval: job.scrape_interval.to_string(),
+            timeout: job.scrape_timeout.to_string(),
+            params: job
+                .params
+                .iter()
+                .filter_map(|(name, values)| {
+                    Some((format!("__param_{name}"), values.first()?.as_str()))
+                })
+                .collect(),
+        }
+    }
+}
+
 /// `PopulateLabels`: job defaults, relabeling, address/port handling,
 /// interval checks, `__meta_*` removal, `instance` default.
-pub fn populate_labels(mut labels: LabelSet, job: &ScrapeConfig, compat: Compat) -> Populated {
+pub fn populate_labels(labels: LabelSet, job: &ScrapeConfig, compat: Compat) -> Populated {
+    populate_with_defaults(labels, &JobDefaults::new(job), compat)
+}
+
+fn populate_with_defaults(
+    mut labels: LabelSet,
+    defaults: &JobDefaults<'_>,
+    compat: Compat,
+) -> Populated {
+    let job = defaults.job;
     // Prometheus's label builder treats an empty value as absent.
     labels.retain(|_, value| !value.is_empty());
-    let interval = job.scrape_interval.to_string();
-    let timeout = job.scrape_timeout.to_string();
     for (name, value) in [
         ("job", job.job_name.as_str()),
-        ("__scrape_interval__", interval.as_str()),
-        ("__scrape_timeout__", timeout.as_str()),
+        ("__scrape_interval__", defaults.interval.as_str()),
+        ("__scrape_timeout__", defaults.timeout.as_str()),
         ("__metrics_path__", job.metrics_path.as_str()),
         ("__scheme__", job.scheme.as_str()),
     ] {
@@ -204,10 +238,8 @@ pub fn populate_labels(mut labels: LabelSet, job: &ScrapeConfig, compat: Compat)
             labels.set(name, value);
         }
     }
-    for (name, values) in &job.params {
-        if let Some(first) = values.first() {
-            labels.set(&format!("__param_{name}"), first);
-        }
+    for (name, first) in &defaults.params {
+        labels.set(name, first);
     }
     let discovered = labels.clone();
     if !job.relabel_configs.process(&mut labels) {
@@ -277,9 +309,17 @@ fn escape_path(path: &str, out: &mut String) {
         if keep {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            push_percent_encoded(b, out);
         }
     }
+}
+
+/// `%XX`, upper-case hex, as Go escapes a byte.
+fn push_percent_encoded(b: u8, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 0x0f)]));
 }
 
 /// Go's `url.QueryEscape`.
@@ -290,7 +330,7 @@ fn escape_query(s: &str, out: &mut String) {
         } else if b == b' ' {
             out.push('+');
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            push_percent_encoded(b, out);
         }
     }
 }
@@ -361,6 +401,7 @@ pub fn build_targets<'a>(
     groups: impl IntoIterator<Item = &'a TargetGroup>,
     compat: Compat,
 ) -> BuiltTargets {
+    let defaults = JobDefaults::new(job);
     let mut built = BuiltTargets::default();
     let mut seen = std::collections::HashSet::new();
     for group in groups {
@@ -368,7 +409,7 @@ pub fn build_targets<'a>(
             let Some(labels) = group.target_labels(index) else {
                 continue;
             };
-            match populate_labels(labels.clone(), job, compat) {
+            match populate_with_defaults(labels, &defaults, compat) {
                 Populated::Target { labels, discovered } => {
                     let url = target_url(&labels, job);
                     let id = TargetId::compute(&job.job_name, &labels, &url);
@@ -388,7 +429,8 @@ pub fn build_targets<'a>(
                 }),
                 Populated::Error(message) => built.errors.push(TargetError {
                     job: job.job_name.clone(),
-                    discovered_labels: labels,
+                    // Rebuilt on this rare path rather than copied for every target.
+                    discovered_labels: group.target_labels(index).unwrap_or_default(),
                     message,
                 }),
             }
@@ -418,6 +460,7 @@ mod tests {
         assert_eq!(id.to_string().len(), 16);
         assert_eq!(id.to_string().parse::<TargetId>().unwrap(), id);
         // Fixed value: the id must never change between builds or machines.
+        assert_eq!(id.to_string(), "e762281f6517cc02");
         assert_eq!(id, TargetId::compute("j", &labels, "http://a:1/metrics"));
         assert_ne!(id, TargetId::compute("k", &labels, "http://a:1/metrics"));
     }

@@ -89,7 +89,8 @@ impl<'a> Obj<'a> {
         self.map.get(key).map(untag)
     }
 
-    /// Keys that are not strings, or duplicate: yaml.v2 rejects both.
+    /// Each key as a string; `None` for a key that is not a string, which
+    /// yaml.v2 rejects.
     pub(crate) fn keys(&self) -> impl Iterator<Item = Option<&'a str>> + 'a {
         self.map.keys().map(|k| untag(k).as_str())
     }

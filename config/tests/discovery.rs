@@ -92,10 +92,11 @@ async fn file_sd_follows_create_change_break_rename_delete() {
     .unwrap();
     let events = events_until(&mut rx, |e| upserts(e).len() >= 2).await;
     assert_eq!(upserts(&events), [a0.clone(), a1.clone()]);
-    if let DiscoveryEvent::Upsert { group, .. } = &events[0] {
-        assert_eq!(group.labels.get("__meta_filepath"), Some(a.as_str()));
-        assert_eq!(group.labels.get("k"), Some("v"));
-    }
+    let DiscoveryEvent::Upsert { group, .. } = &events[0] else {
+        panic!("first event is not an upsert: {events:#?}");
+    };
+    assert_eq!(group.labels.get("__meta_filepath"), Some(a.as_str()));
+    assert_eq!(group.labels.get("k"), Some("v"));
 
     // Changed: only the group that changed is reported.
     std::fs::write(
@@ -240,9 +241,10 @@ async fn http_sd_polls_and_keeps_last_good_groups_on_failure() {
 
     let events = events_until(&mut rx, |e| upserts(e).len() >= 2).await;
     assert_eq!(upserts(&events), [format!("{url}:0"), format!("{url}:1")]);
-    if let DiscoveryEvent::Upsert { group, .. } = &events[0] {
-        assert_eq!(group.labels.get("__meta_url"), Some(url.as_str()));
-    }
+    let DiscoveryEvent::Upsert { group, .. } = &events[0] else {
+        panic!("first event is not an upsert: {events:#?}");
+    };
+    assert_eq!(group.labels.get("__meta_url"), Some(url.as_str()));
     assert_eq!(auth_seen.lock().unwrap()[0], "Basic dXNlcjpwYXNz");
 
     for (status, content_type, body) in [

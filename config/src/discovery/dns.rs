@@ -5,14 +5,16 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
-use super::{BoxFuture, Discoverer, ProviderMessage, ProviderSender, SdError};
+use super::{
+    BoxFuture, Discoverer, ProviderMessage, ProviderSender, SdError, groups_unless_all_failed,
+    poll_interval, wait_unless_closed,
+};
 use crate::config::{DnsRecordType, DnsSdConfig};
 use crate::labels::LabelSet;
 use crate::target_group::TargetGroup;
@@ -175,29 +177,18 @@ impl Discoverer for DnsDiscoverer {
 
     fn refresh(&self) -> BoxFuture<'_, Result<Vec<TargetGroup>, SdError>> {
         Box::pin(async move {
-            let error = |message| SdError {
+            let resolver = self.resolver().map_err(|message| SdError {
                 provider: self.name.clone(),
                 message,
-            };
-            let resolver = self.resolver().map_err(error)?;
+            })?;
             let (groups, errors) = self.lookup_all(&resolver).await;
-            if groups.is_empty() && !errors.is_empty() {
-                return Err(error(errors.join("; ")));
-            }
-            for e in errors {
-                tracing::warn!(provider = %self.name, "{e}");
-            }
-            Ok(groups)
+            groups_unless_all_failed(&self.name, groups, errors)
         })
     }
 
     fn run(self: Arc<Self>, tx: ProviderSender) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let interval = self
-                .config
-                .refresh_interval
-                .as_std()
-                .max(Duration::from_millis(10));
+            let interval = poll_interval(self.config.refresh_interval);
             let resolver = match self.resolver() {
                 Ok(r) => r,
                 Err(e) => {
@@ -216,9 +207,8 @@ impl Discoverer for DnsDiscoverer {
                         return;
                     }
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    () = tx.closed() => return,
+                if !wait_unless_closed(interval, &tx).await {
+                    return;
                 }
             }
         })

@@ -14,7 +14,10 @@ use std::time::Duration;
 use notify::Watcher;
 use tokio::sync::mpsc;
 
-use super::{BoxFuture, Discoverer, ProviderMessage, ProviderSender, SdError};
+use super::{
+    BoxFuture, Discoverer, ProviderMessage, ProviderSender, SdError, groups_unless_all_failed,
+    poll_interval,
+};
 use crate::config::FileSdConfig;
 use crate::paths::glob;
 use crate::target_group::{TargetGroup, groups_from_json, yaml_to_json};
@@ -87,13 +90,6 @@ impl FileDiscoverer {
         }
         files
     }
-
-    fn error(&self, message: String) -> SdError {
-        SdError {
-            provider: self.name.clone(),
-            message,
-        }
-    }
 }
 
 /// Per file: how many groups it had and the last good groups.
@@ -107,15 +103,15 @@ impl FileDiscoverer {
         for file in &files {
             match read_file(file) {
                 Ok(groups) => {
-                    let previous = state.get(file).map_or(0, Vec::len);
-                    let mut update = groups.clone();
-                    for i in groups.len()..previous {
-                        update.push(TargetGroup {
+                    let previous = state.get(file);
+                    if previous != Some(&groups) {
+                        // Groups the file no longer has are sent empty: removed.
+                        let gone = groups.len()..previous.map_or(0, Vec::len);
+                        let mut update = groups.clone();
+                        update.extend(gone.map(|i| TargetGroup {
                             source: format!("{file}:{i}"),
                             ..TargetGroup::default()
-                        });
-                    }
-                    if state.get(file) != Some(&groups) {
+                        }));
                         messages.push(ProviderMessage::Update(update));
                     }
                     state.insert(file.clone(), groups);
@@ -173,13 +169,7 @@ impl Discoverer for FileDiscoverer {
                     Err(e) => errors.push(format!("reading {file}: {e}")),
                 }
             }
-            if groups.is_empty() && !errors.is_empty() {
-                return Err(self.error(errors.join("; ")));
-            }
-            for e in errors {
-                tracing::warn!(provider = %self.name, "{e}");
-            }
-            Ok(groups)
+            groups_unless_all_failed(&self.name, groups, errors)
         })
     }
 
@@ -215,12 +205,7 @@ impl Discoverer for FileDiscoverer {
                 }
             }
             let mut state = FileState::new();
-            let mut ticker = tokio::time::interval(
-                self.config
-                    .refresh_interval
-                    .as_std()
-                    .max(Duration::from_millis(10)),
-            );
+            let mut ticker = tokio::time::interval(poll_interval(self.config.refresh_interval));
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticker.reset();
             loop {

@@ -4,7 +4,6 @@
 //! connection error) keeps the last good groups and reports the error.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -12,7 +11,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::{BoxFuture, Discoverer, ProviderMessage, ProviderSender, SdError};
+use super::{
+    BoxFuture, Discoverer, ProviderMessage, ProviderSender, SdError, poll_interval,
+    wait_unless_closed,
+};
 use crate::config::HttpSdConfig;
 use crate::http_client::{HttpClientConfig, TlsConfig};
 use crate::target_group::{TargetGroup, groups_from_json};
@@ -302,11 +304,7 @@ impl Discoverer for HttpDiscoverer {
 
     fn run(self: Arc<Self>, tx: ProviderSender) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let interval = self
-                .config
-                .refresh_interval
-                .as_std()
-                .max(Duration::from_millis(10));
+            let interval = poll_interval(self.config.refresh_interval);
             loop {
                 let message = match tokio::time::timeout(interval, self.fetch()).await {
                     Ok(Ok(groups)) => ProviderMessage::Snapshot(groups),
@@ -316,9 +314,8 @@ impl Discoverer for HttpDiscoverer {
                 if tx.send(message).await.is_err() {
                     return;
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    () = tx.closed() => return,
+                if !wait_unless_closed(interval, &tx).await {
+                    return;
                 }
             }
         })

@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ScrapeConfig};
+use crate::duration::PromDuration;
 use crate::target::{BuiltTargets, Compat, Target, build_targets};
 use crate::target_group::TargetGroup;
 
@@ -340,6 +341,39 @@ fn apply_message(
         }),
     }
     events
+}
+
+/// The pause between two polls of a provider: its `refresh_interval`, at
+/// least 10 ms so that a zero interval cannot spin.
+fn poll_interval(refresh_interval: PromDuration) -> Duration {
+    refresh_interval.as_std().max(Duration::from_millis(10))
+}
+
+/// Waits `interval`; false when the manager stopped listening meanwhile.
+async fn wait_unless_closed(interval: Duration, tx: &ProviderSender) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(interval) => true,
+        () = tx.closed() => false,
+    }
+}
+
+/// A one-off refresh of a provider with several sources (files, names):
+/// an error only when no source gave groups; other failures are logged.
+fn groups_unless_all_failed(
+    provider: &str,
+    groups: Vec<TargetGroup>,
+    errors: Vec<String>,
+) -> Result<Vec<TargetGroup>, SdError> {
+    if groups.is_empty() && !errors.is_empty() {
+        return Err(SdError {
+            provider: provider.to_owned(),
+            message: errors.join("; "),
+        });
+    }
+    for e in errors {
+        tracing::warn!(provider, "{e}");
+    }
+    Ok(groups)
 }
 
 /// Discovers the groups of `job` once, every provider concurrently, each

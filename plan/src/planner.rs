@@ -40,16 +40,15 @@ enum Need {
     Failover { from: u32 },
 }
 
-#[derive(Debug)]
+/// One desired target while a cycle is planned.
 ///
 /// Kept small (one per target, visited in every pass): a boxed slice for
 /// the rarely non-empty draining list, a 32-bit input position.
+#[derive(Debug)]
 struct Target<'a> {
     id: &'a Arc<str>,
     job: &'a Arc<str>,
     series: u64,
-    /// Successful scrapes reported by every ready replica of `home`.
-    home_scrapes: u64,
     draining: Box<[u32]>,
     /// Position in the inputs.
     input: u32,
@@ -183,8 +182,10 @@ impl Bins {
         Some(slot)
     }
 
-    fn place_alone(&mut self) -> Option<u32> {
+    /// The lowest empty shard, for a target above the target utilisation.
+    fn place_alone(&mut self, series: u64) -> Option<u32> {
         let slot = *self.empty.first()?;
+        self.commit(slot, series);
         Some(slot)
     }
 
@@ -296,7 +297,6 @@ impl<'a> Planner<'a> {
                 id: &t.id,
                 job: &t.job,
                 series,
-                home_scrapes: 0,
                 draining: Box::default(),
                 input: i,
                 home: None,
@@ -531,7 +531,6 @@ impl<'a> Planner<'a> {
             };
         target.need = Need::Nothing;
         target.home = Some(home.slot);
-        target.home_scrapes = home_scrapes;
         target.reason = reason;
         let others = copies.iter().filter(|c| c.slot != home.slot);
         if home_scrapes >= handover {
@@ -665,10 +664,7 @@ impl<'a> Planner<'a> {
         let mut placements: Vec<(usize, u32, Reason)> = Vec::with_capacity(order.len());
         for (Reverse(series), t, failover) in order {
             let placed = if series > self.target_cap {
-                bins.place_alone().map(|slot| {
-                    bins.commit(slot, series);
-                    (slot, Reason::Alone)
-                })
+                bins.place_alone(series).map(|slot| (slot, Reason::Alone))
             } else if let Some((slot, best)) = bins.place_regular(series) {
                 let reason = if best {
                     Reason::NewBestFit
@@ -777,8 +773,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let placed = if series > self.target_cap {
-                bins.place_alone()
-                    .inspect(|&slot| bins.commit(slot, series))
+                bins.place_alone(series)
             } else {
                 bins.place_regular(series).map(|(slot, _)| slot)
             };
@@ -798,7 +793,6 @@ impl<'a> Planner<'a> {
             let target = &mut self.targets[t];
             target.hand_over(from, to);
             target.home = Some(to);
-            target.home_scrapes = 0;
             target.reason = match why {
                 MoveReason::Shed => Reason::Shed { from },
                 _ => Reason::Drained { from },
@@ -1002,7 +996,6 @@ impl<'a> Planner<'a> {
         };
         target.need = Need::Nothing;
         target.home = Some(slot);
-        target.home_scrapes = 0;
         target.reason = reason;
         self.slots[slot as usize].steady += series;
         for &d in &target.draining {
@@ -1235,13 +1228,13 @@ impl<T: Ord + std::marker::Copy> SortedVec<T> {
     }
 }
 
-/// Lookup-only hash maps keyed by ids and job names: nothing iterates them,
-/// so their order never decides anything.
+/// Lookup-only hash maps keyed by target ids: nothing iterates them, so
+/// their order never decides anything.
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The multiply-rotate hash of rustc (FxHash): much faster than SipHash for
-/// short keys. Keys are target ids (themselves hashes) and job names from
-/// the coordinator, and a collision only costs time.
+/// short keys. Keys are target ids (themselves hashes) from the
+/// coordinator, and a collision only costs time.
 #[derive(Debug, Default, Clone, Copy)]
 struct FxHasher(u64);
 

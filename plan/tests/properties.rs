@@ -7,7 +7,6 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use promshard_plan::synth::{Fleet, synthetic_targets};
 use promshard_plan::{
@@ -390,6 +389,5 @@ proptest! {
             let active = shard.targets.iter().filter(|t| t.role == Role::Active).count();
             prop_assert!(shard.active_series <= settings.max_series || active == 1);
         }
-        let _ = Duration::ZERO;
     }
 }

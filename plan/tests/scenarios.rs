@@ -35,6 +35,51 @@ fn small_settings() -> PlanSettings {
     }
 }
 
+/// `count` targets of 10k series each, ids `t00`, `t01`, ...
+fn targets_of_10k(count: usize) -> Vec<TargetInput> {
+    (0..count)
+        .map(|i| target(&format!("t{i:02}"), 10_000))
+        .collect()
+}
+
+/// `shards` ready, empty shards (per replica group) and `targets`, at time 0.
+fn fleet_of(settings: PlanSettings, shards: u32, targets: Vec<TargetInput>) -> Fleet {
+    let mut fleet = Fleet::new(settings, shards, Timestamp(0));
+    fleet.targets = targets;
+    fleet
+}
+
+/// The ids the shard at `position` in the fleet reports.
+fn ids_on<C: FromIterator<String>>(fleet: &Fleet, position: usize) -> C {
+    fleet.shards[position]
+        .targets
+        .iter()
+        .map(|t| t.id.clone())
+        .collect()
+}
+
+/// The shard at `position` stops answering now, and the failover delay
+/// passes. Returns since when it is unresponsive.
+fn fail_past_failover(fleet: &mut Fleet, position: usize) -> Timestamp {
+    let since = fleet.now;
+    fleet.shards[position].health = ShardHealth::Unresponsive { since };
+    fleet.now = fleet.now.saturating_add(fleet.settings.failover_after);
+    since
+}
+
+/// The shard indexes `plan` has `id` active on.
+fn active_on(plan: &Plan, id: &str) -> Vec<u32> {
+    plan.shards
+        .iter()
+        .filter(|s| {
+            s.targets
+                .iter()
+                .any(|t| *t.id == *id && t.role == Role::Active)
+        })
+        .map(|s| s.index)
+        .collect()
+}
+
 /// Every desired target is active on exactly one shard index, in the fleet's
 /// reports (group 0), and never on a shard that is still starting.
 fn assert_each_active_once(fleet: &Fleet) {
@@ -65,9 +110,7 @@ fn shard_of(plan: &Plan, id: &str) -> Option<u32> {
 fn growth_scales_up_before_placing_on_new_shards() {
     let mut fleet = Fleet::new(small_settings(), 1, Timestamp(0));
     // 30 targets of 10k: 300k series, 4 shards at 80k each.
-    fleet.targets = (0..30)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
+    fleet.targets = targets_of_10k(30);
     let first = plan(&fleet.inputs(), &fleet.settings, fleet.now).unwrap();
     assert_eq!(
         first.scale,
@@ -140,10 +183,7 @@ fn growth_scales_up_before_placing_on_new_shards() {
 
 #[test]
 fn overload_with_no_room_scales_up_first_and_moves_once_ready() {
-    let mut fleet = Fleet::new(small_settings(), 2, Timestamp(0));
-    fleet.targets = (0..16)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
+    let mut fleet = fleet_of(small_settings(), 2, targets_of_10k(16));
     assert!(fleet.settle(10).unwrap().is_some());
     assert_eq!(fleet.active_loads(), vec![80_000, 80_000]);
     // Everything grows by 25%: both shards at 100k, above the watermark, and
@@ -181,10 +221,7 @@ fn overload_with_no_room_scales_up_first_and_moves_once_ready() {
 #[test]
 fn shrink_drains_after_the_delay_and_removes_only_when_idle() {
     let settings = small_settings();
-    let mut fleet = Fleet::new(settings.clone(), 1, Timestamp(0));
-    fleet.targets = (0..30)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
+    let mut fleet = fleet_of(settings.clone(), 1, targets_of_10k(30));
     assert!(fleet.settle(10).unwrap().is_some());
     assert_eq!(fleet.shard_count(), 4);
     // Two thirds of the targets go away: 100k series fit in 2 shards.
@@ -239,10 +276,7 @@ fn shrink_drains_after_the_delay_and_removes_only_when_idle() {
 
 #[test]
 fn a_giant_target_gets_a_shard_of_its_own_and_a_warning() {
-    let mut fleet = Fleet::new(small_settings(), 2, Timestamp(0));
-    fleet.targets = (0..10)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
+    let mut fleet = fleet_of(small_settings(), 2, targets_of_10k(10));
     assert!(fleet.settle(10).unwrap().is_some());
     fleet.targets.push(target("giant", 350_000));
     let plan = fleet.step().unwrap();
@@ -284,10 +318,7 @@ fn a_giant_target_with_no_shard_left_is_overfilled_not_dropped() {
         max_shards: 2,
         ..small_settings()
     };
-    let mut fleet = Fleet::new(settings, 2, Timestamp(0));
-    fleet.targets = (0..10)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
+    let mut fleet = fleet_of(settings, 2, targets_of_10k(10));
     fleet.targets.push(target("giant", 350_000));
     let plan = fleet.step().unwrap();
     assert_eq!(plan.scale, ScaleDecision::None);
@@ -304,16 +335,9 @@ fn a_giant_target_with_no_shard_left_is_overfilled_not_dropped() {
 #[test]
 fn shard_loss_fails_over_after_the_delay_and_a_returning_shard_is_reconciled() {
     let settings = small_settings();
-    let mut fleet = Fleet::new(settings.clone(), 3, Timestamp(0));
-    fleet.targets = (0..18)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
+    let mut fleet = fleet_of(settings.clone(), 3, targets_of_10k(18));
     assert!(fleet.settle(10).unwrap().is_some());
-    let lost: BTreeSet<String> = fleet.shards[1]
-        .targets
-        .iter()
-        .map(|t| t.id.clone())
-        .collect();
+    let lost: BTreeSet<String> = ids_on(&fleet, 1);
     assert!(!lost.is_empty());
     let since = fleet.now;
     fleet.shards[1].health = ShardHealth::Unresponsive { since };
@@ -362,16 +386,7 @@ fn shard_loss_fails_over_after_the_delay_and_a_returning_shard_is_reconciled() {
             .any(|w| matches!(w, Warning::StaleCopies { shard: 1, .. }))
     );
     for id in &lost {
-        let active: Vec<u32> = back
-            .shards
-            .iter()
-            .filter(|s| {
-                s.targets
-                    .iter()
-                    .any(|t| *t.id == **id && t.role == Role::Active)
-            })
-            .map(|s| s.index)
-            .collect();
+        let active: Vec<u32> = active_on(&back, id);
         assert_eq!(active.len(), 1);
         assert_ne!(active[0], 1);
     }
@@ -389,19 +404,11 @@ fn a_shard_back_before_the_handover_completes_keeps_draining() {
         handover_scrapes: 4,
         ..small_settings()
     };
-    let mut fleet = Fleet::new(settings.clone(), 2, Timestamp(0));
+    let mut fleet = fleet_of(settings, 2, targets_of_10k(6));
     fleet.scrapes_per_cycle = 1;
-    fleet.targets = (0..6)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
     assert!(fleet.settle(10).unwrap().is_some());
-    let on_one: Vec<String> = fleet.shards[1]
-        .targets
-        .iter()
-        .map(|t| t.id.clone())
-        .collect();
-    fleet.shards[1].health = ShardHealth::Unresponsive { since: fleet.now };
-    fleet.now = fleet.now.saturating_add(settings.failover_after);
+    let on_one: Vec<String> = ids_on(&fleet, 1);
+    fail_past_failover(&mut fleet, 1);
     let plan = fleet.step().unwrap();
     assert_eq!(plan.moves.len(), on_one.len());
     // Back one cycle later: its copies are still needed (the new home has
@@ -450,11 +457,8 @@ fn handover_completes_after_n_scrapes_without_a_gap() {
         handover_scrapes: 3,
         ..small_settings()
     };
-    let mut fleet = Fleet::new(settings.clone(), 2, Timestamp(0));
+    let mut fleet = fleet_of(settings.clone(), 2, targets_of_10k(8));
     fleet.scrapes_per_cycle = 1;
-    fleet.targets = (0..8)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
     assert!(fleet.settle(10).unwrap().is_some());
     // One target on shard 0 grows so that shard 0 sheds it.
     let grown = fleet.shards[0].targets[0].id.clone();
@@ -471,16 +475,7 @@ fn handover_completes_after_n_scrapes_without_a_gap() {
     let mut overlap_cycles = 0;
     for cycle in 0..10 {
         let plan = fleet.step().unwrap();
-        let active: Vec<u32> = plan
-            .shards
-            .iter()
-            .filter(|s| {
-                s.targets
-                    .iter()
-                    .any(|t| *t.id == *moved && t.role == Role::Active)
-            })
-            .map(|s| s.index)
-            .collect();
+        let active: Vec<u32> = active_on(&plan, &moved);
         assert_eq!(active, vec![to], "cycle {cycle}: no gap, no second move");
         let draining = plan.shards[from as usize]
             .targets
@@ -543,10 +538,7 @@ fn replica_groups_share_one_layout_and_a_lost_replica_fails_over_the_index() {
         replicas: 2,
         ..small_settings()
     };
-    let mut fleet = Fleet::new(settings.clone(), 3, Timestamp(0));
-    fleet.targets = (0..18)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
+    let mut fleet = fleet_of(settings, 3, targets_of_10k(18));
     assert!(fleet.settle(10).unwrap().is_some());
     let layout = |fleet: &Fleet, group: u32| -> Vec<(u32, Vec<String>)> {
         let mut shards: Vec<&ShardInput> =
@@ -575,8 +567,7 @@ fn replica_groups_share_one_layout_and_a_lost_replica_fails_over_the_index() {
         .iter()
         .position(|s| s.group == 1 && s.index == 1)
         .unwrap();
-    fleet.shards[index].health = ShardHealth::Unresponsive { since: fleet.now };
-    fleet.now = fleet.now.saturating_add(settings.failover_after);
+    fail_past_failover(&mut fleet, index);
     let plan = fleet.step().unwrap();
     assert!(!plan.moves.is_empty());
     assert!(
@@ -596,19 +587,10 @@ fn replica_groups_share_one_layout_and_a_lost_replica_fails_over_the_index() {
 #[test]
 fn a_returning_shard_whose_sidecar_restarted_loses_to_the_newer_assignment() {
     let settings = small_settings();
-    let mut fleet = Fleet::new(settings.clone(), 3, Timestamp(0));
-    fleet.targets = (0..18)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
+    let mut fleet = fleet_of(settings.clone(), 3, targets_of_10k(18));
     assert!(fleet.settle(10).unwrap().is_some());
-    let lost: BTreeSet<String> = fleet.shards[1]
-        .targets
-        .iter()
-        .map(|t| t.id.clone())
-        .collect();
-    let since = fleet.now;
-    fleet.shards[1].health = ShardHealth::Unresponsive { since };
-    fleet.now = fleet.now.saturating_add(settings.failover_after);
+    let lost: BTreeSet<String> = ids_on(&fleet, 1);
+    let since = fail_past_failover(&mut fleet, 1);
     assert_eq!(fleet.step().unwrap().moves.len(), lost.len());
     for _ in 0..3 {
         fleet.step().unwrap();
@@ -648,28 +630,19 @@ fn a_copy_made_active_again_is_newer_than_the_failed_home_it_replaced() {
         handover_scrapes: 4,
         ..small_settings()
     };
-    let mut fleet = Fleet::new(settings.clone(), 2, Timestamp(0));
+    let mut fleet = fleet_of(settings, 2, targets_of_10k(6));
     fleet.scrapes_per_cycle = 1;
-    fleet.targets = (0..6)
-        .map(|i| target(&format!("t{i:02}"), 10_000))
-        .collect();
     assert!(fleet.settle(10).unwrap().is_some());
-    let on_zero: Vec<String> = fleet.shards[0]
-        .targets
-        .iter()
-        .map(|t| t.id.clone())
-        .collect();
+    let on_zero: Vec<String> = ids_on(&fleet, 0);
     assert!(!on_zero.is_empty());
     // Shard 0 fails: its targets move to shard 1 (0 keeps draining copies).
-    fleet.shards[0].health = ShardHealth::Unresponsive { since: fleet.now };
-    fleet.now = fleet.now.saturating_add(settings.failover_after);
+    fail_past_failover(&mut fleet, 0);
     fleet.step().unwrap();
     fleet.shards[0].health = ShardHealth::Ready;
     fleet.step().unwrap();
     // Shard 1 fails before the handover completes: shard 0's draining
     // copies become the targets' home again.
-    fleet.shards[1].health = ShardHealth::Unresponsive { since: fleet.now };
-    fleet.now = fleet.now.saturating_add(settings.failover_after);
+    fail_past_failover(&mut fleet, 1);
     let plan = fleet.step().unwrap();
     for id in &on_zero {
         let t = plan.targets.iter().find(|t| *t.id == **id).unwrap();

@@ -7,7 +7,11 @@
 //! say what it owns.
 //!
 //! - [`cli`]: the command line (`sidecar`, `coordinator`, `local`, `check`).
+//! - [`sidecar`]: `promshard sidecar`, the scrape proxy beside each Prometheus.
+//! - [`coordinator`]: `promshard coordinator`, discovery, packing and scaling.
+//! - [`local`]: `promshard local`, the whole system on one machine.
 //! - [`check`]: `promshard check ...`, the tools users run by hand.
+//! - [`discovery`]: the service discovery providers this build runs.
 //! - [`telemetry`]: logging set-up.
 
 pub mod check;

@@ -3,7 +3,7 @@
 //! Logs go to stderr in a compact human format. The level comes from
 //! `--log.level`, else `RUST_LOG`, else `info`. Secrets from the user's
 //! configuration are never passed to a log macro: config types print them as
-//! `<secret>` (see the config module once it lands).
+//! `<secret>` (see [`promshard_config::Secret`]).
 
 use tracing_subscriber::EnvFilter;
 

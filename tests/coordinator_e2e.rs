@@ -26,7 +26,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use promshard::coordinator::backend::{ShardBackend, StaticBackend};
-use promshard::coordinator::reconcile::{Coordinator, CoordinatorSettings, CycleReport};
+use promshard::coordinator::reconcile::{
+    Coordinator, CoordinatorSettings, CycleReport, DiscoveryTask,
+};
 use promshard::local::backend::{LocalBackend, LocalOptions};
 use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port};
 use promshard::prometheus::PrometheusClient;
@@ -39,7 +41,6 @@ use promshard_config::discovery::DiscoveryManager;
 use promshard_loadgen::server::{self, ServerConfig, TargetServer};
 use promshard_loadgen::{FleetSpec, ShapeMix};
 use promshard_plan::{MoveReason, PlanSettings, ScaleDecision};
-use tokio::sync::watch;
 
 /// The scrape interval, and the time between two cycles.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -202,8 +203,7 @@ fn static_backend(shards: &[Shard]) -> StaticBackend {
 /// A coordinator whose cycles the test runs, with discovery in the background.
 struct Driver<B> {
     coordinator: Arc<Coordinator<B>>,
-    stop_discovery: watch::Sender<u64>,
-    discovery: Option<tokio::task::JoinHandle<()>>,
+    discovery: Option<DiscoveryTask>,
 }
 
 impl<B: ShardBackend> Driver<B> {
@@ -214,23 +214,14 @@ impl<B: ShardBackend> Driver<B> {
             ..CoordinatorSettings::default()
         };
         let coordinator = Arc::new(Coordinator::new(backend, settings, config).unwrap());
-        let (stop_discovery, _) = watch::channel(0);
         Self {
             coordinator,
-            stop_discovery,
             discovery: None,
         }
     }
 
     fn start_discovery(&mut self) {
-        let coordinator = Arc::clone(&self.coordinator);
-        let stop = self.stop_discovery.subscribe();
-        self.discovery = Some(tokio::spawn(async move {
-            coordinator
-                .run_discovery(DiscoveryManager::new(), stop)
-                .await
-                .unwrap();
-        }));
+        self.discovery = Some(self.coordinator.spawn_discovery(DiscoveryManager::new()));
     }
 
     /// One cycle, then the rest of the interval.
@@ -273,9 +264,8 @@ impl<B: ShardBackend> Driver<B> {
     }
 
     async fn stop(mut self) {
-        self.stop_discovery.send_replace(1);
-        if let Some(task) = self.discovery.take() {
-            task.await.unwrap();
+        if let Some(discovery) = self.discovery.take() {
+            discovery.stop().await.unwrap();
         }
     }
 }
@@ -286,6 +276,15 @@ fn placement(report: &CycleReport) -> BTreeMap<String, Option<u32>> {
         .targets
         .iter()
         .map(|t| (t.labels["instance"].clone(), t.shard))
+        .collect()
+}
+
+/// The sidecar API of each shard of a one-group list: ((0, index), URL).
+fn sidecar_urls(shards: &[Shard]) -> Vec<((u32, u32), String)> {
+    shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((0, u32::try_from(i).unwrap()), s.api_url()))
         .collect()
 }
 
@@ -467,11 +466,7 @@ async fn a_dead_shard_fails_over_after_the_delay_and_is_reconciled_when_it_retur
     //    newer homes and drops the stale copies: nothing moves, and after
     //    its first cycle no target is active on two shards.
     shards[victim as usize].start().await;
-    let urls: Vec<((u32, u32), String)> = shards
-        .iter()
-        .enumerate()
-        .map(|(i, s)| ((0, u32::try_from(i).unwrap()), s.api_url()))
-        .collect();
+    let urls = sidecar_urls(&shards);
     let stale = statuses(&urls).await;
     let stale_active = stale[&(0, victim)]
         .targets
@@ -536,11 +531,7 @@ async fn a_restarted_coordinator_rebuilds_the_placement_and_moves_nothing() {
         "both shards used: {before:?}"
     );
     first.stop().await;
-    let urls: Vec<((u32, u32), String)> = shards
-        .iter()
-        .enumerate()
-        .map(|(i, s)| ((0, u32::try_from(i).unwrap()), s.api_url()))
-        .collect();
+    let urls = sidecar_urls(&shards);
     let generations = |statuses: &BTreeMap<(u32, u32), ShardStatus>| -> Vec<u64> {
         statuses.values().map(|s| s.generation).collect()
     };

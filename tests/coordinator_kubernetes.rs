@@ -30,7 +30,9 @@ use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use promshard::coordinator::kubernetes::{KubernetesBackend, KubernetesOptions};
-use promshard::coordinator::reconcile::{Coordinator, CoordinatorSettings, CycleReport};
+use promshard::coordinator::reconcile::{
+    Coordinator, CoordinatorSettings, CycleReport, DiscoveryTask,
+};
 use promshard::local::process::free_port;
 use promshard::sidecar::assignment::Role;
 use promshard::sidecar::client::SidecarClient;
@@ -41,7 +43,6 @@ use promshard_k8s::fake_api::FakeApiServer;
 use promshard_loadgen::server::{self, ServerConfig, TargetServer};
 use promshard_loadgen::{FleetSpec, ShapeMix};
 use promshard_plan::{PlanSettings, ScaleDecision};
-use tokio::sync::watch;
 
 const NAMESPACE: &str = "monitoring";
 const SELECTOR: &str = "app.kubernetes.io/name=promshard-shard";
@@ -257,8 +258,7 @@ struct Fleet {
     harness: Harness,
     sizes: Vec<u64>,
     sidecar_port: u16,
-    stop_discovery: watch::Sender<u64>,
-    discovery: tokio::task::JoinHandle<()>,
+    discovery: DiscoveryTask,
     targets: TargetServer,
     _dir: tempfile::TempDir,
 }
@@ -323,16 +323,7 @@ async fn fleet(external_autoscaler: bool) -> Fleet {
     };
     let config = Config::load(&config_file).unwrap();
     let coordinator = Arc::new(Coordinator::new(Arc::new(backend), settings, config).unwrap());
-    let (stop_discovery, stop) = watch::channel(0u64);
-    let discovery = {
-        let coordinator = Arc::clone(&coordinator);
-        tokio::spawn(async move {
-            coordinator
-                .run_discovery(DiscoveryManager::new(), stop)
-                .await
-                .unwrap();
-        })
-    };
+    let discovery = coordinator.spawn_discovery(DiscoveryManager::new());
     let controller = Controller {
         server,
         dir: dir.path().to_owned(),
@@ -350,7 +341,6 @@ async fn fleet(external_autoscaler: bool) -> Fleet {
         harness,
         sizes,
         sidecar_port,
-        stop_discovery,
         discovery,
         targets,
         _dir: dir,
@@ -381,7 +371,6 @@ async fn with_an_external_autoscaler_the_coordinator_only_reports_the_count() {
     let Fleet {
         mut harness,
         sizes,
-        stop_discovery,
         discovery,
         // Bound so that the targets and their directory live to the end.
         targets: _targets,
@@ -417,8 +406,7 @@ async fn with_an_external_autoscaler_the_coordinator_only_reports_the_count() {
         metrics.contains(&format!("promshard_desired_shards {wanted}")),
         "{metrics}"
     );
-    stop_discovery.send_replace(1);
-    discovery.await.unwrap();
+    discovery.stop().await.unwrap();
     for (_, (_, sidecar)) in std::mem::take(&mut harness.controller.pods) {
         sidecar.stop().await;
     }
@@ -430,7 +418,6 @@ async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_
         mut harness,
         sizes,
         sidecar_port,
-        stop_discovery,
         discovery,
         targets,
         _dir,
@@ -520,8 +507,7 @@ async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_
         "no scale call because of the restart"
     );
 
-    stop_discovery.send_replace(1);
-    discovery.await.unwrap();
+    discovery.stop().await.unwrap();
     for (_, (_, sidecar)) in std::mem::take(&mut harness.controller.pods) {
         sidecar.stop().await;
     }

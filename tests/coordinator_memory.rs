@@ -40,7 +40,6 @@ use promshard_config::discovery::DiscoveryManager;
 use promshard_config::discovery::file::read_file;
 use promshard_config::target::{Compat, build_targets};
 use promshard_plan::synth::synthetic_targets;
-use tokio::sync::watch;
 
 const TARGETS: usize = 100_000;
 const SHARDS: usize = 20;
@@ -246,16 +245,7 @@ async fn coordinator_memory_with_100k_targets() {
     };
     let config = Config::load(dir.path().join("prometheus.yml")).unwrap();
     let coordinator = Arc::new(Coordinator::new(backend, settings, config).unwrap());
-    let (stop_tx, stop) = watch::channel(0);
-    let discovery = {
-        let coordinator = Arc::clone(&coordinator);
-        tokio::spawn(async move {
-            coordinator
-                .run_discovery(DiscoveryManager::new(), stop)
-                .await
-                .unwrap();
-        })
-    };
+    let discovery = coordinator.spawn_discovery(DiscoveryManager::new());
     let synced = Instant::now();
     while coordinator
         .desired_targets()
@@ -296,6 +286,5 @@ async fn coordinator_memory_with_100k_targets() {
     eprintln!(
         "coordinator with {TARGETS} targets over {SHARDS} shards: peak RSS (VmHWM) {hwm} MiB, RSS {rss} MiB"
     );
-    stop_tx.send_replace(1);
-    discovery.await.unwrap();
+    discovery.stop().await.unwrap();
 }

@@ -71,10 +71,11 @@ fn read_chunk(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<us
 
 fn file_tail(path: &str) -> Option<Vec<u8>> {
     let mut f = File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    if !f.metadata().ok()?.is_file() {
+    let metadata = f.metadata().ok()?;
+    if !metadata.is_file() {
         return None;
     }
+    let len = metadata.len();
     let take = len.min(64);
     f.seek(SeekFrom::Start(len - take)).ok()?;
     let mut tail = Vec::new();
@@ -136,10 +137,6 @@ fn print_report(
     let top = counts.top_families(args.top);
     let mut out = io::stdout().lock();
     if args.json {
-        let families: Vec<serde_json::Value> = top
-            .iter()
-            .map(|(n, c)| serde_json::json!({ "family": n, "samples": c }))
-            .collect();
         let mut v = serde_json::json!({
             "file": name,
             "format": format.as_str(),
@@ -150,7 +147,10 @@ fn print_report(
             v["samples"] = serde_json::json!(counts.samples);
             v["bytes"] = serde_json::json!(counts.bytes);
             v["families"] = serde_json::json!(counts.family_count());
-            v["top_families"] = serde_json::Value::Array(families);
+            v["top_families"] = top
+                .iter()
+                .map(|(n, c)| serde_json::json!({ "family": n, "samples": c }))
+                .collect();
         }
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());

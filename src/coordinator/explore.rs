@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use crate::sidecar::assignment::{Role, ScrapeTarget, TargetId};
 use crate::sidecar::counting::ResponseMeta;
 use crate::sidecar::jobs::Job;
+use crate::sidecar::proxy::SCRAPE_TIMEOUT_HEADER;
 
 /// What Prometheus 2.x sends; the explore measures what Prometheus will see.
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -101,20 +102,22 @@ impl Explorer {
     }
 
     /// Starts an explore of `target` unless one ran, runs, or waits for its
-    /// backoff.
-    pub fn request(&self, target: ScrapeTarget, job: Arc<Job>) {
+    /// backoff. Asked every cycle for every unmeasured target: the target is
+    /// copied only when an explore starts.
+    pub fn request(&self, target: &ScrapeTarget, job: Arc<Job>) {
         {
             let mut entries = self.lock();
-            if let Some(entry) = entries.get(&target.id.0) {
-                let due = entry.next_attempt.is_some_and(|at| at <= Instant::now());
-                if !due {
-                    return;
+            let attempts = match entries.get(&target.id.0) {
+                None => 0,
+                Some(entry) if entry.next_attempt.is_some_and(|at| at <= Instant::now()) => {
+                    match entry.state {
+                        Explore::Failed { attempts, .. } => attempts,
+                        _ => 0,
+                    }
                 }
-            }
-            let attempts = match entries.get(&target.id.0).map(|e| &e.state) {
-                Some(Explore::Failed { attempts, .. }) => *attempts,
-                _ => 0,
+                Some(_) => return,
             };
+            let target = Arc::new(target.clone());
             entries.insert(
                 target.id.0.clone(),
                 Entry {
@@ -162,7 +165,7 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 /// One scrape of `target` with `job`'s client and counting; the kept series.
-pub async fn measure(target: &ScrapeTarget, job: &Job) -> Result<u64, String> {
+pub async fn measure(target: &Arc<ScrapeTarget>, job: &Job) -> Result<u64, String> {
     let mut headers = HeaderMap::new();
     headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
     headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
@@ -171,7 +174,7 @@ pub async fn measure(target: &ScrapeTarget, job: &Job) -> Result<u64, String> {
         HeaderValue::from_static(concat!("promshard/", env!("CARGO_PKG_VERSION"))),
     );
     if let Ok(timeout) = HeaderValue::from_str(&format!("{}", job.scrape_timeout.as_secs_f64())) {
-        headers.insert("x-prometheus-scrape-timeout-seconds", timeout);
+        headers.insert(SCRAPE_TIMEOUT_HEADER, timeout);
     }
     let scrape = async {
         let response = job
@@ -192,12 +195,11 @@ pub async fn measure(target: &ScrapeTarget, job: &Job) -> Result<u64, String> {
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let shared = Arc::new(target.clone());
         let meta = ResponseMeta {
             content_type: content_type.as_deref(),
             content_encoding: encoding.as_deref(),
         };
-        let mut observer = job.counting.observer(&shared, &meta);
+        let mut observer = job.counting.observer(target, &meta);
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| format!("reading body: {e}"))?;

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use promshard_config::Config;
 use promshard_config::discovery::{DiscoveryEvent, DiscoveryManager, TargetIndex};
 use promshard_config::target::Compat;
-use promshard_config::{Config, ConfigError};
 use promshard_plan::{
     Plan, PlanInputs, PlanSettings, Reason, ReportedTarget, Role as PlanRole, ScaleDecision,
     ShardHealth, ShardInput, TargetInput, Timestamp,
@@ -239,6 +239,22 @@ fn serialize_shared<S: serde::Serializer, T: Serialize>(
     T::serialize(value, serializer)
 }
 
+/// Service discovery running on a task of its own
+/// ([`Coordinator::spawn_discovery`]).
+#[derive(Debug)]
+pub struct DiscoveryTask {
+    stop: watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DiscoveryTask {
+    /// Stops discovery and waits for the task to end.
+    pub async fn stop(self) -> Result<(), tokio::task::JoinError> {
+        self.stop.send_replace(1);
+        self.task.await
+    }
+}
+
 /// The coordinator: owns the desired targets and runs cycles.
 pub struct Coordinator<B> {
     backend: Arc<B>,
@@ -341,18 +357,15 @@ impl<B: ShardBackend> Coordinator<B> {
     /// waits until every provider has delivered its first result (or
     /// [`CoordinatorSettings::discovery_sync_timeout`] has passed), so that
     /// the targets of the previous config, or none at all, stay in force
-    /// until then.
-    pub async fn run_discovery(
-        &self,
-        manager: DiscoveryManager,
-        mut stop: watch::Receiver<u64>,
-    ) -> Result<(), ConfigError> {
+    /// until then. A provider that cannot start is logged, not returned:
+    /// the last published targets stay in force.
+    pub async fn run_discovery(&self, manager: DiscoveryManager, mut stop: watch::Receiver<u64>) {
         let config = self.config();
         let (handle, mut events) = match manager.start(&config) {
             Ok(started) => started,
             Err(e) => {
                 tracing::error!(error = %e, "service discovery could not start");
-                return Ok(());
+                return;
             }
         };
         let mut index = TargetIndex::new(self.settings.compat);
@@ -404,7 +417,15 @@ impl<B: ShardBackend> Coordinator<B> {
             }
         }
         drop(handle);
-        Ok(())
+    }
+
+    /// [`Coordinator::run_discovery`] on a task of its own, until
+    /// [`DiscoveryTask::stop`].
+    pub fn spawn_discovery(self: &Arc<Self>, manager: DiscoveryManager) -> DiscoveryTask {
+        let (stop, stopped) = watch::channel(0);
+        let coordinator = Arc::clone(self);
+        let task = tokio::spawn(async move { coordinator.run_discovery(manager, stopped).await });
+        DiscoveryTask { stop, task }
     }
 
     /// One reconcile cycle.
@@ -642,7 +663,7 @@ impl<B: ShardBackend> Coordinator<B> {
             if size.is_none()
                 && let Some(job) = self.jobs.get(&target.job)
             {
-                self.explorer.request(target.clone(), job);
+                self.explorer.request(target, job);
             }
             target_inputs.push(TargetInput {
                 id: Arc::clone(&shared.id),
@@ -754,13 +775,14 @@ impl<B: ShardBackend> Coordinator<B> {
             let Some(report) = reports.get(&(endpoint.group, endpoint.index)) else {
                 continue;
             };
-            let want: BTreeSet<(String, Role)> = shard_plan
+            // Borrowed ids: compared every cycle for every shard, usually equal.
+            let want: BTreeSet<(&str, Role)> = shard_plan
                 .targets
                 .iter()
                 .filter(|t| desired.contains_key(&*t.id))
                 .map(|t| {
                     (
-                        t.id.to_string(),
+                        &*t.id,
                         match t.role {
                             PlanRole::Active => Role::Active,
                             PlanRole::Draining => Role::Draining,
@@ -768,19 +790,19 @@ impl<B: ShardBackend> Coordinator<B> {
                     )
                 })
                 .collect();
-            let have: BTreeSet<(String, Role)> = report
+            let have: BTreeSet<(&str, Role)> = report
                 .targets
                 .iter()
-                .map(|t| (t.id.0.clone(), t.role))
+                .map(|t| (t.id.0.as_str(), t.role))
                 .collect();
             if want == have {
                 continue;
             }
             let targets = want
                 .iter()
-                .filter_map(|(id, role)| {
+                .filter_map(|&(id, role)| {
                     let mut target = desired.get(id)?.clone();
-                    target.role = *role;
+                    target.role = role;
                     Some(target)
                 })
                 .collect();
@@ -866,16 +888,7 @@ mod tests {
         );
         let coordinator =
             Arc::new(Coordinator::new(backend, CoordinatorSettings::default(), config).unwrap());
-        let (stop_tx, stop) = watch::channel(0);
-        let discovery = {
-            let coordinator = Arc::clone(&coordinator);
-            tokio::spawn(async move {
-                coordinator
-                    .run_discovery(DiscoveryManager::new(), stop)
-                    .await
-                    .unwrap();
-            })
-        };
+        let discovery = coordinator.spawn_discovery(DiscoveryManager::new());
         // The static job is known at once, the http_sd one is not: publishing
         // now would unassign the slow job's targets.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -902,8 +915,7 @@ mod tests {
             .map(|t| t.job.clone())
             .collect();
         assert_eq!(jobs, BTreeSet::from(["fast".to_owned(), "slow".to_owned()]));
-        stop_tx.send_replace(1);
-        discovery.await.unwrap();
+        discovery.stop().await.unwrap();
     }
 
     #[tokio::test]
@@ -922,16 +934,7 @@ mod tests {
             ..CoordinatorSettings::default()
         };
         let coordinator = Arc::new(Coordinator::new(backend, settings, config).unwrap());
-        let (stop_tx, stop) = watch::channel(0);
-        let discovery = {
-            let coordinator = Arc::clone(&coordinator);
-            tokio::spawn(async move {
-                coordinator
-                    .run_discovery(DiscoveryManager::new(), stop)
-                    .await
-                    .unwrap();
-            })
-        };
+        let discovery = coordinator.spawn_discovery(DiscoveryManager::new());
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(coordinator.desired_targets().is_none());
         tokio::time::sleep(Duration::from_millis(800)).await;
@@ -940,7 +943,6 @@ mod tests {
             .expect("published after the timeout");
         let jobs: Vec<&str> = published.values().map(|t| t.job.as_str()).collect();
         assert_eq!(jobs, ["fast"]);
-        stop_tx.send_replace(1);
-        discovery.await.unwrap();
+        discovery.stop().await.unwrap();
     }
 }

@@ -19,7 +19,8 @@ use crate::coordinator::kubernetes::{KubernetesBackend, KubernetesOptions};
 use crate::coordinator::reconcile::{Coordinator, CoordinatorSettings};
 use crate::http::Shutdown;
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+/// A Prometheus duration flag (`30s`, `1h30m`); shared with `promshard local`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     promshard_config::PromDuration::parse(s)
         .map(promshard_config::PromDuration::as_std)
         .map_err(|e| e.to_string())

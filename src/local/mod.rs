@@ -3,6 +3,7 @@
 //!
 //! - [`backend`]: the `local` shard backend (shards as local processes).
 //! - [`process`]: starting, supervising and stopping one `prometheus` process.
+//! - [`run`]: the `promshard local` command and its `--demo`.
 
 pub mod backend;
 pub mod process;

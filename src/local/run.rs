@@ -19,14 +19,8 @@ use tokio::net::TcpListener;
 
 use crate::coordinator::backend::ShardBackend;
 use crate::coordinator::reconcile::CycleReport;
-use crate::coordinator::run::{PlanArgs, RunningCoordinator, start};
+use crate::coordinator::run::{PlanArgs, RunningCoordinator, parse_duration, start};
 use crate::local::backend::{LocalBackend, LocalOptions};
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    promshard_config::PromDuration::parse(s)
-        .map(promshard_config::PromDuration::as_std)
-        .map_err(|e| e.to_string())
-}
 
 /// `promshard local` flags.
 #[derive(Debug, Clone, clap::Args)]

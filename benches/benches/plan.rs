@@ -67,6 +67,18 @@ fn planning(c: &mut Criterion) {
     let (steady, now) = settled_inputs();
     let fresh = fresh_fleet();
     let fresh_inputs = fresh.inputs();
+    // The first placement must plan every target and give most a home, so
+    // a fast plan that placed nothing cannot pass for a good figure.
+    let first = plan(&fresh_inputs, &settings, fresh.now).ok();
+    let first = first.as_ref();
+    assert!(first.is_some_and(|p| p.targets.len() == fresh_inputs.targets.len()));
+    let placed = first.map_or(0, |p| {
+        p.targets.iter().filter(|t| t.shard.is_some()).count()
+    });
+    assert!(
+        placed * 2 > fresh_inputs.targets.len(),
+        "the first placement placed only {placed} targets"
+    );
 
     let mut group = c.benchmark_group("plan");
     group.sample_size(20);

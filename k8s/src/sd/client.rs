@@ -9,7 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use promshard_config::discovery::http::authorization_header;
 use promshard_config::http_client::HttpClientConfig;
 
 use super::config::{KubernetesSdConfig, SERVICE_ACCOUNT_DIR};
@@ -51,24 +53,7 @@ impl InCluster {
 
 /// Standard base64 with padding (kubeconfig `*-data` fields).
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn read_secret_file(path: &str) -> Result<String, String> {
@@ -151,11 +136,9 @@ fn api_server_kubeconfig(
                 None => user["token"] = auth.credentials.expose().into(),
             }
         } else {
-            let credentials = match &auth.credentials_file {
-                Some(path) => read_secret_file(path)?,
-                None => auth.credentials.expose().to_owned(),
-            };
-            header = Some(format!("{} {credentials}", auth.kind));
+            // `<type> <credentials>`; basic_auth cannot be set beside
+            // `authorization` (validated), so this is the authorization one.
+            header = authorization_header(http)?;
         }
     }
     Ok((kubeconfig(server, cluster, user), header))

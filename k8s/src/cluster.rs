@@ -1,5 +1,7 @@
 //! The Kubernetes API calls the shard set makes, behind a narrow trait, and
-//! how a [`kube::Client`] is built from flags or a Prometheus config.
+//! how a [`kube::Client`] is built from the coordinator's flags (a kubeconfig,
+//! or what `kubectl` would infer) and from a `kubernetes_sd_configs`
+//! `kubeconfig_file`.
 //!
 //! [`ShardCluster`] lists exactly what [`crate::shards`] needs: pods and
 //! StatefulSets by label selector, the StatefulSet `scale` subresource, an
@@ -23,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -343,66 +345,8 @@ pub enum ClientSource {
     /// service account (what `kubectl` and client-go do).
     #[default]
     Infer,
-    /// The pod's service account only.
-    InCluster,
     /// This kubeconfig file, its current context.
     Kubeconfig(PathBuf),
-    /// An explicit API server, as a Prometheus `kubernetes_sd_configs`
-    /// `api_server` with its HTTP client settings gives it.
-    ApiServer(Box<ApiServer>),
-}
-
-/// An explicit API server and how to authenticate to it.
-#[derive(Clone, Default)]
-pub struct ApiServer {
-    /// `https://host:port` (or `http://` for tests).
-    pub url: String,
-    /// Bearer token.
-    pub bearer_token: Option<String>,
-    /// File holding the bearer token (re-read as it rotates).
-    pub bearer_token_file: Option<PathBuf>,
-    /// Basic auth user and password.
-    pub basic_auth: Option<(String, String)>,
-    /// CA bundle (PEM) the server certificate must chain to.
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM).
-    pub cert_file: Option<PathBuf>,
-    /// Client key (PEM).
-    pub key_file: Option<PathBuf>,
-    /// Accept any server certificate.
-    pub insecure_skip_verify: bool,
-    /// The name the server certificate must carry, if not the URL's host.
-    pub server_name: Option<String>,
-    /// Namespace for calls that name none.
-    pub default_namespace: Option<String>,
-}
-
-impl std::fmt::Debug for ApiServer {
-    // Credentials stay out of logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiServer")
-            .field("url", &self.url)
-            .field(
-                "bearer_token",
-                &self.bearer_token.as_ref().map(|_| "<secret>"),
-            )
-            .field("bearer_token_file", &self.bearer_token_file)
-            .field(
-                "basic_auth",
-                &self.basic_auth.as_ref().map(|(user, _)| user),
-            )
-            .field("ca_file", &self.ca_file)
-            .field("cert_file", &self.cert_file)
-            .field("key_file", &self.key_file)
-            .field("insecure_skip_verify", &self.insecure_skip_verify)
-            .field("server_name", &self.server_name)
-            .field("default_namespace", &self.default_namespace)
-            .finish()
-    }
-}
-
-fn path_string(path: &Path) -> String {
-    path.display().to_string()
 }
 
 /// The client configuration `source` gives.
@@ -410,7 +354,6 @@ pub async fn config_from(source: &ClientSource) -> Result<kube::Config, ClusterE
     let fail = |e: &dyn std::fmt::Display| ClusterError::Config(e.to_string());
     match source {
         ClientSource::Infer => kube::Config::infer().await.map_err(|e| fail(&e)),
-        ClientSource::InCluster => kube::Config::incluster().map_err(|e| fail(&e)),
         ClientSource::Kubeconfig(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
                 .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
@@ -421,44 +364,7 @@ pub async fn config_from(source: &ClientSource) -> Result<kube::Config, ClusterE
             .await
             .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))
         }
-        ClientSource::ApiServer(server) => api_server_config(server),
     }
-}
-
-fn api_server_config(server: &ApiServer) -> Result<kube::Config, ClusterError> {
-    let url: http::Uri = server
-        .url
-        .parse()
-        .map_err(|e| ClusterError::Config(format!("api_server {:?}: {e}", server.url)))?;
-    let mut config = kube::Config::new(url);
-    if let Some(namespace) = &server.default_namespace {
-        config.default_namespace.clone_from(namespace);
-    }
-    config.root_cert_file.clone_from(&server.ca_file);
-    config.accept_invalid_certs = server.insecure_skip_verify;
-    config.tls_server_name.clone_from(&server.server_name);
-    // The secret fields of AuthInfo are `secrecy` types; going through serde
-    // builds them without another dependency.
-    let mut auth = serde_json::Map::new();
-    if let Some(token) = &server.bearer_token {
-        auth.insert("token".into(), token.clone().into());
-    }
-    if let Some(file) = &server.bearer_token_file {
-        auth.insert("tokenFile".into(), path_string(file).into());
-    }
-    if let Some((user, password)) = &server.basic_auth {
-        auth.insert("username".into(), user.clone().into());
-        auth.insert("password".into(), password.clone().into());
-    }
-    if let Some(file) = &server.cert_file {
-        auth.insert("client-certificate".into(), path_string(file).into());
-    }
-    if let Some(file) = &server.key_file {
-        auth.insert("client-key".into(), path_string(file).into());
-    }
-    config.auth_info = serde_json::from_value(serde_json::Value::Object(auth))
-        .map_err(|e| ClusterError::Config(format!("api_server credentials: {e}")))?;
-    Ok(config)
 }
 
 /// A client for `source` (see [`config_from`]).
@@ -472,55 +378,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn api_server_settings_reach_the_client_config() {
-        let config = api_server_config(&ApiServer {
-            url: "https://10.0.0.1:6443".into(),
-            bearer_token: Some("s3cret".into()),
-            ca_file: Some(PathBuf::from("ca.pem")),
-            cert_file: Some(PathBuf::from("tls.crt")),
-            key_file: Some(PathBuf::from("tls.key")),
-            insecure_skip_verify: true,
-            default_namespace: Some("monitoring".into()),
-            ..ApiServer::default()
-        })
-        .unwrap();
-        assert_eq!(config.cluster_url.to_string(), "https://10.0.0.1:6443/");
-        assert_eq!(config.default_namespace, "monitoring");
-        assert_eq!(config.root_cert_file, Some(PathBuf::from("ca.pem")));
-        assert!(config.accept_invalid_certs);
-        assert!(config.auth_info.token.is_some());
-        assert_eq!(
-            config.auth_info.client_certificate.as_deref(),
-            Some("tls.crt")
-        );
-        assert_eq!(config.auth_info.client_key.as_deref(), Some("tls.key"));
-    }
-
-    #[test]
-    fn debug_output_hides_credentials() {
-        let server = ApiServer {
-            url: "https://k8s:6443".into(),
-            bearer_token: Some("s3cret".into()),
-            basic_auth: Some(("admin".into(), "hunter2".into())),
-            ..ApiServer::default()
-        };
-        let shown = format!("{server:?}");
-        assert!(
-            !shown.contains("s3cret") && !shown.contains("hunter2"),
-            "{shown}"
-        );
-        assert!(shown.contains("admin"), "{shown}");
-    }
-
-    #[test]
-    fn a_bad_url_or_kubeconfig_is_a_config_error_naming_it() {
-        let err = api_server_config(&ApiServer {
-            url: "not a url".into(),
-            ..ApiServer::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("not a url"), "{err}");
-
+    fn a_bad_kubeconfig_is_a_config_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kubeconfig");
         std::fs::write(&path, "clusters: [").unwrap();

@@ -177,9 +177,6 @@ pub struct LeaderElectArgs {
     pub lease_duration: Duration,
 }
 
-/// Where a pod finds its own namespace.
-const IN_CLUSTER_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-
 impl LeaderElectArgs {
     /// Joins the election, or `None` without `--leader-elect`. The identity
     /// is `POD_NAME`, else the host name.
@@ -206,10 +203,9 @@ impl LeaderElectArgs {
             .namespace
             .clone()
             .or_else(|| {
-                std::fs::read_to_string(IN_CLUSTER_NAMESPACE_FILE)
+                promshard_k8s::sd::client::InCluster::from_env()
+                    .own_namespace()
                     .ok()
-                    .map(|ns| ns.trim().to_owned())
-                    .filter(|ns| !ns.is_empty())
             })
             .unwrap_or_else(|| "default".to_owned());
         let source = kubeconfig.cloned().map_or(

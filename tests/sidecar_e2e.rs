@@ -13,7 +13,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port};
@@ -22,7 +22,7 @@ use promshard::sidecar::client::SidecarClient;
 use promshard::sidecar::run::{SidecarArgs, start};
 use support::{
     CORPUS, PROTOBUF, PROTOBUF_FAMILIES_SAMPLES, Route, TEXT, TargetServer, corpus, eventually,
-    protobuf_families, protobuf_gauges,
+    protobuf_families, protobuf_gauges, scalar,
 };
 
 const TOKEN: &str = "s3cret-token";
@@ -68,9 +68,22 @@ async fn last_reload(prom: &PrometheusProcess) -> String {
     info["lastConfigTime"].as_str().unwrap().to_owned()
 }
 
-async fn scalar(prom: &PrometheusProcess, promql: &str) -> Option<f64> {
-    let result = prom.client().query(promql).await.ok()?;
-    result.first()?["value"][1].as_str()?.parse().ok()
+/// A sidecar writing under `dir`, for a Prometheus on `prom_port`: no token,
+/// no shard name, the config checked every 200 ms.
+fn sidecar_args(dir: &Path, config_file: PathBuf, prom_port: u16) -> SidecarArgs {
+    SidecarArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        api_listen: "127.0.0.1:0".parse().unwrap(),
+        config_file,
+        output_dir: dir.join("out"),
+        storage_path: dir.join("state"),
+        prometheus_url: format!("http://127.0.0.1:{prom_port}"),
+        token_file: None,
+        shard_name: None,
+        scrape_address: None,
+        config_check_interval: Duration::from_millis(200),
+        standalone: false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,17 +120,9 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
     std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
     let prom_port = free_port().unwrap();
     let sidecar = start(SidecarArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        api_listen: "127.0.0.1:0".parse().unwrap(),
-        config_file: config_file.clone(),
-        output_dir: dir.path().join("out"),
-        storage_path: dir.path().join("state"),
-        prometheus_url: format!("http://127.0.0.1:{prom_port}"),
         token_file: Some(dir.path().join("token")),
         shard_name: Some("shard-0".into()),
-        scrape_address: None,
-        config_check_interval: Duration::from_millis(200),
-        standalone: false,
+        ..sidecar_args(dir.path(), config_file.clone(), prom_port)
     })
     .await
     .unwrap();
@@ -398,17 +403,8 @@ scrape_configs:
     .unwrap();
     let prom_port = free_port().unwrap();
     let sidecar = start(SidecarArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        api_listen: "127.0.0.1:0".parse().unwrap(),
-        config_file: config_file.clone(),
-        output_dir: dir.path().join("out"),
-        storage_path: dir.path().join("state"),
-        prometheus_url: format!("http://127.0.0.1:{prom_port}"),
-        token_file: None,
-        shard_name: None,
-        scrape_address: None,
-        config_check_interval: Duration::from_millis(200),
         standalone: true,
+        ..sidecar_args(dir.path(), config_file.clone(), prom_port)
     })
     .await
     .unwrap();
@@ -481,17 +477,8 @@ scrape_configs:
     .unwrap();
     let prom_port = free_port().unwrap();
     let sidecar = start(SidecarArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        api_listen: "127.0.0.1:0".parse().unwrap(),
-        config_file,
-        output_dir: dir.path().join("out"),
-        storage_path: dir.path().join("state"),
-        prometheus_url: format!("http://127.0.0.1:{prom_port}"),
-        token_file: None,
-        shard_name: None,
-        scrape_address: None,
         config_check_interval: Duration::from_secs(1),
-        standalone: false,
+        ..sidecar_args(dir.path(), config_file, prom_port)
     })
     .await
     .unwrap();

@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper_util::rt::TokioIo;
+use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port};
 use promshard::sidecar::stats::{ErrorCause, ScrapeOutcome};
 use promshard::sidecar::upstream::{Auth, SecretSource, TlsSettings, UpstreamSettings};
 use support::{
@@ -278,7 +279,7 @@ async fn unknown_ids_other_paths_and_methods_are_refused_without_fetching() {
 
 #[tokio::test]
 async fn target_down_is_502_naming_the_target() {
-    let port = support::free_port();
+    let port = free_port().unwrap();
     let url = format!("http://127.0.0.1:{port}/metrics");
     let sidecar = Sidecar::start(
         vec![target("t1", "job", &url)],
@@ -786,16 +787,14 @@ struct Seen {
     last_error: String,
 }
 
-async fn seen_by_prometheus(prom: &support::RealPrometheus, instance: &str) -> Option<Seen> {
-    let up = prom
-        .scalar(&format!("up{{instance=\"{instance}\"}}"))
-        .await?;
-    let samples = prom
-        .scalar(&format!(
-            "scrape_samples_scraped{{instance=\"{instance}\"}}"
-        ))
-        .await?;
-    let targets = prom.client.active_targets().await.ok()?;
+async fn seen_by_prometheus(prom: &PrometheusProcess, instance: &str) -> Option<Seen> {
+    let up = support::scalar(prom, &format!("up{{instance=\"{instance}\"}}")).await?;
+    let samples = support::scalar(
+        prom,
+        &format!("scrape_samples_scraped{{instance=\"{instance}\"}}"),
+    )
+    .await?;
+    let targets = prom.client().active_targets().await.ok()?;
     let target = targets
         .iter()
         .find(|t| t["labels"]["instance"] == instance)?;
@@ -814,7 +813,7 @@ async fn seen_by_prometheus(prom: &support::RealPrometheus, instance: &str) -> O
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_prometheus_scrapes_through_the_sidecar() {
     assert!(
-        support::RealPrometheus::available(),
+        support::prometheus_installed(),
         "prometheus is not installed: run scripts/ensure-deps"
     );
     let mut routes = Vec::new();
@@ -855,7 +854,7 @@ async fn real_prometheus_scrapes_through_the_sidecar() {
         },
     ));
     let server = TargetServer::start(routes).await;
-    let dead = format!("http://127.0.0.1:{}/metrics", support::free_port());
+    let dead = format!("http://127.0.0.1:{}/metrics", free_port().unwrap());
 
     let mut targets: Vec<_> = expected
         .iter()
@@ -887,8 +886,14 @@ async fn real_prometheus_scrapes_through_the_sidecar() {
          file_sd_configs:\n      - files: [{}]\n",
         serde_json::to_string(&sd_file.display().to_string()).unwrap()
     );
-    let prom =
-        support::RealPrometheus::start(dir, &config, &["--enable-feature=native-histograms"]).await;
+    let config_file = dir.path().join("prometheus.yml");
+    std::fs::write(&config_file, config).unwrap();
+    let mut options = PrometheusOptions::new(&config_file, dir.path());
+    options.extra_args = vec![
+        "--enable-feature=native-histograms".into(),
+        "--log.level=warn".into(),
+    ];
+    let prom = PrometheusProcess::start(options).await.unwrap();
 
     for (_, name, samples) in &expected {
         let seen = support::eventually(Duration::from_secs(30), || async {
@@ -910,12 +915,12 @@ async fn real_prometheus_scrapes_through_the_sidecar() {
             .find(|r| r.outcome == ScrapeOutcome::Success)
             .unwrap();
         assert_eq!(last.samples, Some(*samples), "{name}: the sidecar's count");
-        let kept = prom
-            .scalar(&format!(
-                "scrape_samples_post_metric_relabeling{{instance=\"{name}\"}}"
-            ))
-            .await
-            .unwrap();
+        let kept = support::scalar(
+            &prom,
+            &format!("scrape_samples_post_metric_relabeling{{instance=\"{name}\"}}"),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             last.kept.map(|k| k as f64),
             Some(kept),

@@ -93,13 +93,7 @@ impl SidecarClient {
 
     /// `GET /api/v1/shard`.
     pub async fn status(&self) -> Result<ShardStatus, SidecarCallError> {
-        let body = self
-            .call(Method::GET, "/api/v1/shard", Bytes::new())
-            .await?;
-        serde_json::from_slice(&body).map_err(|e| SidecarCallError::Decode {
-            base: self.base.clone(),
-            reason: e.to_string(),
-        })
+        self.get_json("/api/v1/shard").await
     }
 
     /// `GET /api/v1/shard?stats=summary`, each target's stats typed: what
@@ -107,9 +101,14 @@ impl SidecarClient {
     pub async fn status_summary(
         &self,
     ) -> Result<ShardStatus<TargetStatsSnapshot>, SidecarCallError> {
-        let body = self
-            .call(Method::GET, "/api/v1/shard?stats=summary", Bytes::new())
-            .await?;
+        self.get_json("/api/v1/shard?stats=summary").await
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, SidecarCallError> {
+        let body = self.call(Method::GET, path, Bytes::new()).await?;
         serde_json::from_slice(&body).map_err(|e| SidecarCallError::Decode {
             base: self.base.clone(),
             reason: e.to_string(),

@@ -16,6 +16,7 @@ use crate::fsutil::WriteError;
 use crate::sidecar::assignment::{Assignment, AssignmentTable, Indexed, ScrapeTarget, TargetId};
 use crate::sidecar::filesd;
 use crate::sidecar::store::AssignmentStore;
+use crate::sidecar::unix_millis;
 
 /// Why an assignment was refused or could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -112,23 +113,26 @@ impl ShardControl {
             Ok(mut guard) => *guard = jobs.clone(),
             Err(poisoned) => *poisoned.into_inner() = jobs.clone(),
         }
-        filesd::write_all(
-            &self.output_dir,
-            &self.scrape_address,
-            jobs.iter().map(String::as_str),
-            &current.targets,
-        )
+        self.write_filesd(&jobs, &current.targets)
     }
 
     /// Writes the file_sd files for the current assignment (at start-up).
     pub async fn write_files(&self) -> Result<Vec<String>, WriteError> {
         let current = self.current.lock().await;
-        let jobs = self.jobs();
+        self.write_filesd(&self.jobs(), &current.targets)
+    }
+
+    /// Writes the file of every job in `jobs` for `targets`.
+    fn write_filesd(
+        &self,
+        jobs: &BTreeSet<String>,
+        targets: &[ScrapeTarget],
+    ) -> Result<Vec<String>, WriteError> {
         filesd::write_all(
             &self.output_dir,
             &self.scrape_address,
             jobs.iter().map(String::as_str),
-            &current.targets,
+            targets,
         )
     }
 
@@ -159,13 +163,7 @@ impl ShardControl {
         next.stamp(&current, unix_millis());
         self.store.save(&next)?;
         self.table.replace(&next);
-        let jobs = self.jobs();
-        let jobs_written = filesd::write_all(
-            &self.output_dir,
-            &self.scrape_address,
-            jobs.iter().map(String::as_str),
-            &next.targets,
-        )?;
+        let jobs_written = self.write_filesd(&self.jobs(), &next.targets)?;
         let generation = next.generation;
         *current = next;
         Ok(Applied {
@@ -211,13 +209,6 @@ impl ShardControl {
         }
         Ok(())
     }
-}
-
-fn unix_millis() -> u64 {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 fn same_targets(a: &Assignment, b: &Assignment) -> bool {

@@ -8,6 +8,7 @@
 //! Prometheus notices the change by itself; no reload is needed.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -30,7 +31,7 @@ fn escape_file_name(job: &str) -> String {
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     if out.is_empty() { "%".to_owned() } else { out }

@@ -22,3 +22,11 @@ pub mod run;
 pub mod stats;
 pub mod store;
 pub mod upstream;
+
+/// Now, in milliseconds since the Unix epoch (scrape start times, assignment
+/// stamps, standalone generations).
+pub(crate) fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -47,7 +47,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -129,8 +129,9 @@ impl ProxyState {
         }
     }
 
-    /// Forgets the statistics of targets no longer assigned; call after each
-    /// accepted assignment so that churned targets do not accumulate.
+    /// Forgets the statistics of targets no longer assigned, so that churned
+    /// targets do not accumulate; the running sidecar calls it when the
+    /// assignment's generation changes.
     pub fn prune_stats(&self) {
         let assigned = self.assignment.snapshot();
         self.stats.retain(|id| assigned.by_id.contains_key(id));
@@ -257,7 +258,7 @@ pub async fn handle_scrape<B>(
     request: &Request<B>,
 ) -> Response<ScrapeBody> {
     let started = Instant::now();
-    let started_unix_ms = unix_ms(SystemTime::now());
+    let started_unix_ms = super::unix_millis();
     let in_flight = state.metrics.in_flight();
     let target = match resolve(state, request) {
         Ok(target) => target,
@@ -389,11 +390,6 @@ fn scrape_timeout(headers: &HeaderMap, job_timeout: Duration) -> Duration {
 /// exceeded", which would not say whether the target or the sidecar was slow.
 fn answer_within(timeout: Duration) -> Duration {
     timeout.saturating_sub((timeout / 20).min(Duration::from_millis(250)))
-}
-
-fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Records the end of one scrape in statistics and metrics.

@@ -34,6 +34,7 @@ use crate::sidecar::metric_relabel::JobMetricRelabel;
 use crate::sidecar::proxy::{self, ProxyState};
 use crate::sidecar::stats::StatsRegistry;
 use crate::sidecar::store::{AssignmentStore, Restored};
+use crate::sidecar::unix_millis;
 use crate::sidecar::upstream::{UpstreamClient, UpstreamSettings};
 
 /// File name of the generated Prometheus config in the output directory.
@@ -409,7 +410,7 @@ pub async fn start(args: SidecarArgs) -> Result<RunningSidecar, SidecarError> {
         prometheus,
         Arc::clone(&info),
         Arc::clone(&control),
-        Arc::clone(&proxy_state.stats),
+        Arc::clone(&proxy_state),
         control_metrics,
         shutdown.clone(),
     ));
@@ -565,19 +566,12 @@ async fn standalone(args: SidecarArgs, control: Arc<ShardControl>, mut shutdown:
     }
 }
 
-fn unix_millis() -> u64 {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    u64::try_from(ms).unwrap_or(u64::MAX)
-}
-
 /// Polls head series, and keeps stats and gauges in step with the assignment.
 async fn poll_prometheus(
     prometheus: PrometheusClient,
     info: Arc<SidecarInfo>,
     control: Arc<ShardControl>,
-    stats: Arc<StatsRegistry>,
+    proxy: Arc<ProxyState>,
     metrics: ControlMetrics,
     mut shutdown: Shutdown,
 ) {
@@ -592,7 +586,7 @@ async fn poll_prometheus(
         let snapshot = control.snapshot();
         if seen_generation != Some(snapshot.generation) {
             seen_generation = Some(snapshot.generation);
-            stats.retain(|id| snapshot.by_id.contains_key(id));
+            proxy.prune_stats();
             metrics
                 .generation
                 .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));

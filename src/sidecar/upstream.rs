@@ -28,7 +28,7 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -218,6 +218,9 @@ pub struct UpstreamClient {
     proxy: Option<Arc<ProxyEndpoint>>,
     files: FileCache,
     built: Mutex<Option<Arc<Built>>>,
+    /// The `Authorization` value and the version of the secret it was made
+    /// from, so that a scrape does not encode it again.
+    authorization: Mutex<Option<(u64, HeaderValue)>>,
 }
 
 /// A client built from one version of the TLS files.
@@ -252,10 +255,11 @@ impl UpstreamClient {
             proxy,
             files: FileCache::default(),
             built: Mutex::new(None),
+            authorization: Mutex::new(None),
         };
         client.current()?;
         if let Some(auth) = &client.settings.auth {
-            client.auth_header(auth)?;
+            client.authorization(auth)?;
         }
         Ok(client)
     }
@@ -329,7 +333,7 @@ impl UpstreamClient {
             request_headers.append(name, value.clone());
         }
         if let Some(auth) = &self.settings.auth {
-            request_headers.insert(AUTHORIZATION, self.auth_header(auth)?);
+            request_headers.insert(AUTHORIZATION, self.authorization(auth)?);
         }
         if let Some(proxy) = &self.proxy
             && uri.scheme_str() != Some("https")
@@ -347,21 +351,25 @@ impl UpstreamClient {
     }
 
     /// The client for the current TLS files, rebuilt when one of them changed.
+    /// Only the versions are looked at per scrape; contents are loaded (and
+    /// inline PEM copied) only to rebuild.
     fn current(&self) -> Result<Arc<Built>, UpstreamError> {
         let tls = &self.settings.tls;
-        let (ca, ca_version) = self.files.load_opt(tls.ca.as_ref())?;
-        let (cert, cert_version) = self.files.load_opt(tls.cert.as_ref())?;
-        let (key, key_version) = self.files.load_opt(tls.key.as_ref())?;
-        let versions = [ca_version, cert_version, key_version];
-        let mut slot = match self.built.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let versions = [
+            self.files.version(tls.ca.as_ref())?,
+            self.files.version(tls.cert.as_ref())?,
+            self.files.version(tls.key.as_ref())?,
+        ];
+        let mut slot = self.built.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(built) = slot.as_ref()
             && built.tls_versions == versions
         {
             return Ok(Arc::clone(built));
         }
+        let (ca, ca_version) = self.files.load_opt(tls.ca.as_ref())?;
+        let (cert, cert_version) = self.files.load_opt(tls.cert.as_ref())?;
+        let (key, key_version) = self.files.load_opt(tls.key.as_ref())?;
+        let versions = [ca_version, cert_version, key_version];
         let tls_config = build_tls_config(
             tls,
             ca.as_deref(),
@@ -392,6 +400,31 @@ impl UpstreamClient {
         });
         *slot = Some(Arc::clone(&built));
         Ok(built)
+    }
+
+    /// The `Authorization` value for `auth`, encoded again only when its
+    /// secret file changed (a `stat` per call, like the TLS files).
+    fn authorization(&self, auth: &Auth) -> Result<HeaderValue, UpstreamError> {
+        let secret = match auth {
+            Auth::Basic { password, .. } => password.as_ref(),
+            Auth::Authorization { credentials, .. } => Some(credentials),
+        };
+        let version = self.files.version(secret)?;
+        let mut cached = self
+            .authorization
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((made_from, value)) = cached.as_ref()
+            && *made_from == version
+        {
+            return Ok(value.clone());
+        }
+        // Should the file change between the `stat` above and this read, the
+        // newer value is kept under the older version: the next call sees the
+        // newer version and encodes it again.
+        let value = self.auth_header(auth)?;
+        *cached = Some((version, value.clone()));
+        Ok(value)
     }
 
     fn auth_header(&self, auth: &Auth) -> Result<HeaderValue, UpstreamError> {
@@ -1063,6 +1096,15 @@ impl FileCache {
         }
     }
 
+    /// The version [`FileCache::load`] would give, without copying an inline
+    /// value (0 for inline values and absent settings).
+    fn version(&self, source: Option<&SecretSource>) -> Result<u64, UpstreamError> {
+        match source {
+            Some(SecretSource::File(path)) => self.load_file(path).map(|(_, version)| version),
+            Some(SecretSource::Inline(_)) | None => Ok(0),
+        }
+    }
+
     fn load_opt(&self, source: Option<&SecretSource>) -> Result<MaybeLoaded, UpstreamError> {
         match source {
             Some(source) => self
@@ -1092,10 +1134,7 @@ impl FileCache {
             inode: metadata.ino(),
         };
         {
-            let entries = match self.entries.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(cached) = entries.get(path)
                 && cached.stamp == stamp
             {
@@ -1113,10 +1152,7 @@ impl FileCache {
             .next_version
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        let mut entries = match self.entries.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.insert(
             path.to_owned(),
             CachedFile {

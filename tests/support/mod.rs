@@ -12,18 +12,20 @@
 //! - [`Sidecar`]: the scrape proxy on 127.0.0.1 over given targets and jobs.
 //! - [`get`]: a plain HTTP/1 GET that reports a body that ends in an error
 //!   differently from a clean end.
-//! - [`RealPrometheus`]: the real `prometheus` binary on a loopback port with
-//!   a temp data dir, waited on until ready, killed on drop.
+//! - [`prometheus_installed`] and [`scalar`]: for tests that run the real
+//!   `prometheus` binary with the library's
+//!   [`PrometheusProcess`](promshard::local::process::PrometheusProcess).
 #![allow(dead_code, unreachable_pub, missing_debug_implementations)]
 // Test scaffolding: a failed set-up step should stop the test right there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::future::Future as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,7 +40,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use promshard::http::Shutdown;
 use promshard::http::serve::ShutdownTrigger;
-use promshard::prometheus::PrometheusClient;
+use promshard::local::process::PrometheusProcess;
 use promshard::sidecar::assignment::{Assignment, AssignmentTable, Role, ScrapeTarget, TargetId};
 use promshard::sidecar::counting::ExpositionCounting;
 use promshard::sidecar::jobs::{Job, JobTable};
@@ -387,7 +389,7 @@ impl Body for TestBody {
                 let mut chunk = String::with_capacity(64 * 1024);
                 for _ in 0..GENERATED_LINES_PER_CHUNK {
                     *line += 1;
-                    chunk.push_str(&format!("generated_metric{{series=\"{line:012}\"}} 1\n"));
+                    let _ = writeln!(chunk, "generated_metric{{series=\"{line:012}\"}} 1");
                 }
                 let take = (chunk.len() as u64).min(*remaining);
                 chunk.truncate(usize::try_from(take).unwrap());
@@ -642,99 +644,18 @@ where
     }
 }
 
-/// The real `prometheus` binary on a loopback port, with a temp data dir.
-///
-/// ```ignore
-/// let dir = tempfile::tempdir()?;
-/// // write file_sd files etc. into dir.path(), then:
-/// let prom = RealPrometheus::start(dir, "global: {scrape_interval: 1s}\n...", &[]).await;
-/// let up = prom.client.query("up").await?;
-/// ```
-///
-/// The config is written to `<dir>/prometheus.yml`; the TSDB lives in
-/// `<dir>/data`; the log in `<dir>/prometheus.log` (printed if Prometheus is
-/// not ready within 30 s). The process is killed on drop.
-pub struct RealPrometheus {
-    pub addr: SocketAddr,
-    pub client: PrometheusClient,
-    pub dir: tempfile::TempDir,
-    child: tokio::process::Child,
+/// Whether the `prometheus` binary is installed (`scripts/ensure-deps`).
+pub fn prometheus_installed() -> bool {
+    std::process::Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
-impl RealPrometheus {
-    /// Whether the `prometheus` binary is installed (`scripts/ensure-deps`).
-    pub fn available() -> bool {
-        std::process::Command::new("prometheus")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-
-    /// Starts Prometheus with `config` and `extra_args` and waits until it
-    /// is ready.
-    pub async fn start(dir: tempfile::TempDir, config: &str, extra_args: &[&str]) -> Self {
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let log_path = dir.path().join("prometheus.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = tokio::process::Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--web.enable-lifecycle")
-            .arg("--log.level=warn")
-            .args(extra_args)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("prometheus runs (scripts/ensure-deps installs it)");
-        let client = PrometheusClient::new(&format!("http://{addr}"), Duration::from_secs(5));
-        let this = Self {
-            addr,
-            client,
-            dir,
-            child,
-        };
-        let ready = eventually(Duration::from_secs(30), || async {
-            this.client.ready().await.ok().filter(|r| *r)
-        })
-        .await;
-        if ready.is_none() {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            panic!("prometheus not ready after 30 s; log:\n{log}");
-        }
-        this
-    }
-
-    /// A path inside the temp dir.
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// The first value of an instant query's first series, if any.
-    pub async fn scalar(&self, promql: &str) -> Option<f64> {
-        let result = self.client.query(promql).await.ok()?;
-        let value = result.first()?.get("value")?.get(1)?.as_str()?;
-        value.parse().ok()
-    }
-}
-
-impl Drop for RealPrometheus {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// A port free at the time of the call (bind to port 0, then release).
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// The value of an instant query's first series, if any.
+pub async fn scalar(prom: &PrometheusProcess, promql: &str) -> Option<f64> {
+    let result = prom.client().query(promql).await.ok()?;
+    result.first()?["value"][1].as_str()?.parse().ok()
 }
 
 /// A delimited-protobuf body (`io.prometheus.client.MetricFamily`) of one
@@ -742,39 +663,12 @@ pub fn free_port() -> u16 {
 /// exporter sends when Prometheus negotiates protobuf. Prometheus counts
 /// `series` samples.
 pub fn protobuf_gauges(name: &str, series: usize) -> Bytes {
-    fn varint(out: &mut Vec<u8>, mut value: u64) {
-        while value >= 0x80 {
-            out.push(u8::try_from(value & 0x7f).unwrap() | 0x80);
-            value >>= 7;
-        }
-        out.push(u8::try_from(value).unwrap());
-    }
-    fn field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
-        varint(out, (number << 3) | 2);
-        varint(out, bytes.len() as u64);
-        out.extend_from_slice(bytes);
-    }
-    let mut family = Vec::new();
-    field(&mut family, 1, name.as_bytes());
-    field(&mut family, 2, b"generated by the test");
-    varint(&mut family, 3 << 3);
-    varint(&mut family, 1); // GAUGE
-    for i in 0..series {
-        let mut label = Vec::new();
-        field(&mut label, 1, b"i");
-        field(&mut label, 2, i.to_string().as_bytes());
-        let mut gauge = Vec::new();
-        varint(&mut gauge, (1 << 3) | 1);
-        gauge.extend_from_slice(&(i as f64).to_le_bytes());
-        let mut metric = Vec::new();
-        field(&mut metric, 1, &label);
-        field(&mut metric, 2, &gauge);
-        field(&mut family, 4, &metric);
-    }
-    let mut out = Vec::new();
-    varint(&mut out, family.len() as u64);
-    out.extend_from_slice(&family);
-    Bytes::from(out)
+    let metrics: Vec<Vec<u8>> = (0..series)
+        .map(|i| pb::metric(&[("i", &i.to_string())], 2, &pb::value(i as f64)))
+        .collect();
+    let mut body = Vec::new();
+    pb::family(&mut body, name, 1, &metrics); // GAUGE
+    Bytes::from(body)
 }
 
 /// A request line and its `Proxy-Authorization`, as a proxy saw them.

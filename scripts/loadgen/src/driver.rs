@@ -227,13 +227,14 @@ struct WorkerStats {
     latency: LatencyHistogram,
 }
 
-/// One scrape: returns (wire bytes, decoded bytes).
+/// One scrape: returns (wire bytes, decoded bytes). `timeout_header` is the
+/// run's timeout as Prometheus sends it (formatted once per run).
 async fn scrape_once(
     client: &HttpClient,
     uri: &Uri,
     config: &DriveConfig,
+    timeout_header: &str,
 ) -> Result<(u64, u64), String> {
-    let timeout_header = format!("{}", config.timeout.as_secs_f64());
     let mut builder = Request::get(uri.clone())
         .header(ACCEPT, config.accept.header())
         .header(USER_AGENT, config.user_agent.as_str())
@@ -300,6 +301,7 @@ pub async fn drive(config: DriveConfig) -> Result<DriveReport, DriveError> {
     let client = client(concurrency);
     let next = Arc::new(AtomicU64::new(0));
     let first_errors = Arc::new(Mutex::new(Vec::new()));
+    let timeout_header: Arc<str> = config.timeout.as_secs_f64().to_string().into();
     let config = Arc::new(config);
     let started = Instant::now();
     let deadline = match config.stop {
@@ -308,12 +310,13 @@ pub async fn drive(config: DriveConfig) -> Result<DriveReport, DriveError> {
     };
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (client, uris, next, config, first_errors) = (
+        let (client, uris, next, config, first_errors, timeout_header) = (
             client.clone(),
             uris.clone(),
             next.clone(),
             config.clone(),
             first_errors.clone(),
+            timeout_header.clone(),
         );
         workers.spawn(async move {
             let mut stats = WorkerStats {
@@ -338,12 +341,12 @@ pub async fn drive(config: DriveConfig) -> Result<DriveReport, DriveError> {
                     break;
                 };
                 let began = Instant::now();
-                let outcome =
-                    tokio::time::timeout(config.timeout, scrape_once(&client, uri, &config))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(format!("{uri}: timed out after {:?}", config.timeout))
-                        });
+                let scrape = scrape_once(&client, uri, &config, &timeout_header);
+                let outcome = tokio::time::timeout(config.timeout, scrape)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!("{uri}: timed out after {:?}", config.timeout))
+                    });
                 stats.scrapes += 1;
                 match outcome {
                     Ok((wire, decoded)) => {

@@ -60,7 +60,8 @@ fn put_str(out: &mut Vec<u8>, field: u32, s: &str) {
 }
 
 /// Writes a length-delimited field whose content `body` appends; the length
-/// prefix is inserted afterwards, so no size pre-pass is needed.
+/// prefix is appended afterwards and rotated to the front of the content, so
+/// neither a size pre-pass nor a buffer for the prefix is needed.
 fn put_message(out: &mut Vec<u8>, field: Option<u32>, body: impl FnOnce(&mut Vec<u8>)) {
     if let Some(field) = field {
         put_tag(out, field, WIRE_LEN);
@@ -68,9 +69,11 @@ fn put_message(out: &mut Vec<u8>, field: Option<u32>, body: impl FnOnce(&mut Vec
     let start = out.len();
     body(out);
     let len = out.len() - start;
-    let mut prefix = Vec::with_capacity(10);
-    put_varint(&mut prefix, len as u64);
-    out.splice(start..start, prefix);
+    put_varint(out, len as u64);
+    let prefix_len = out.len() - start - len;
+    if let Some(message) = out.get_mut(start..) {
+        message.rotate_right(prefix_len);
+    }
 }
 
 fn put_label_pairs(out: &mut Vec<u8>, field: u32, labels: &[(String, String)]) {

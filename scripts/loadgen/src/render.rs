@@ -116,23 +116,14 @@ fn type_word(kind: Kind, open_metrics: bool) -> &'static str {
     }
 }
 
-fn escape_help(out: &mut String, help: &str, quote_too: bool) {
-    for c in help.chars() {
+/// Backslash and newline escaped, and `"` too with `quote_too` (label
+/// values, OpenMetrics HELP; Prometheus text HELP leaves quotes alone).
+fn escape(out: &mut String, text: &str, quote_too: bool) {
+    for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '"' if quote_too => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-}
-
-fn escape_label_value(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' => out.push_str("\\\""),
             c => out.push(c),
         }
     }
@@ -178,7 +169,7 @@ fn push_labels(
         first = false;
         out.push_str(name);
         out.push_str("=\"");
-        escape_label_value(out, value);
+        escape(out, value, true);
         out.push('"');
     }
     if let Some((name, value)) = extra {
@@ -209,7 +200,7 @@ fn text_family(out: &mut String, family: &Family) {
     out.push_str("# HELP ");
     out.push_str(&name);
     out.push(' ');
-    escape_help(out, &family.help, false);
+    escape(out, &family.help, false);
     out.push_str("\n# TYPE ");
     out.push_str(&name);
     out.push(' ');
@@ -297,7 +288,7 @@ fn om_family(out: &mut String, family: &Family) {
     out.push_str("# HELP ");
     out.push_str(name);
     out.push(' ');
-    escape_help(out, &family.help, true);
+    escape(out, &family.help, true);
     out.push('\n');
     for metric in &family.metrics {
         let sample = |out: &mut String, suffix: &str, extra: Option<(&str, f64)>| {
@@ -309,6 +300,14 @@ fn om_family(out: &mut String, family: &Family) {
         let end = |out: &mut String| {
             push_om_timestamp(out, metric);
             out.push('\n');
+        };
+        let count_and_sum = |out: &mut String, count: u64, sum: f64| {
+            sample(out, "_count", None);
+            let _ = write!(out, "{count}");
+            end(out);
+            sample(out, "_sum", None);
+            push_float(out, sum);
+            end(out);
         };
         match &metric.value {
             Value::Counter { value, exemplar } => {
@@ -335,12 +334,7 @@ fn om_family(out: &mut String, family: &Family) {
                     push_exemplar(out, b.exemplar.as_ref());
                     out.push('\n');
                 }
-                sample(out, "_count", None);
-                let _ = write!(out, "{count}");
-                end(out);
-                sample(out, "_sum", None);
-                push_float(out, *sum);
-                end(out);
+                count_and_sum(out, *count, *sum);
             }
             Value::Summary {
                 quantiles,
@@ -352,12 +346,7 @@ fn om_family(out: &mut String, family: &Family) {
                     push_float(out, *v);
                     end(out);
                 }
-                sample(out, "_count", None);
-                let _ = write!(out, "{count}");
-                end(out);
-                sample(out, "_sum", None);
-                push_float(out, *sum);
-                end(out);
+                count_and_sum(out, *count, *sum);
             }
         }
         if let (Some(created), Kind::Counter | Kind::Histogram | Kind::Summary) =

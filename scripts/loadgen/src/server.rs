@@ -404,14 +404,13 @@ async fn accept_loop(
 
 fn text_response(
     status: StatusCode,
-    content_type: &str,
+    content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
-    if let Ok(v) = http::HeaderValue::from_str(content_type) {
-        resp.headers_mut().insert(CONTENT_TYPE, v);
-    }
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
     resp
 }
 
@@ -439,8 +438,8 @@ async fn handle(
     fixed_target: Option<usize>,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let path = req.uri().path().to_owned();
-    let method = req.method().clone();
+    let path = req.uri().path();
+    let method = req.method();
     let target = match fixed_target {
         Some(n) if path == "/metrics" => Some(n),
         Some(_) => None,
@@ -458,11 +457,11 @@ async fn handle(
     if fixed_target.is_some() {
         return text_response(StatusCode::NOT_FOUND, "text/plain", "only /metrics here\n");
     }
-    match (method, path.as_str()) {
-        (Method::GET, "/targets") => json_response(&state.targets()),
-        (Method::GET, "/file_sd") => json_response(&file_sd(state)),
-        (Method::GET, "/control/targets") => json_response(&control_state(state)),
-        (Method::POST, "/control/targets") => {
+    match (method, path) {
+        (&Method::GET, "/targets") => json_response(&state.targets()),
+        (&Method::GET, "/file_sd") => json_response(&file_sd(state)),
+        (&Method::GET, "/control/targets") => json_response(&control_state(state)),
+        (&Method::POST, "/control/targets") => {
             let Some(count) = query_param(req.uri().query(), "count").and_then(|c| c.parse().ok())
             else {
                 return text_response(
@@ -476,11 +475,11 @@ async fn handle(
                 Err(e) => text_response(StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
             }
         }
-        (Method::POST, "/control/churn") => {
+        (&Method::POST, "/control/churn") => {
             state.epoch_offset.fetch_add(1, Ordering::Relaxed);
             json_response(&control_state(state))
         }
-        (Method::GET, "/-/healthy") => text_response(StatusCode::OK, "text/plain", "OK\n"),
+        (&Method::GET, "/-/healthy") => text_response(StatusCode::OK, "text/plain", "OK\n"),
         _ => text_response(
             StatusCode::NOT_FOUND,
             "text/plain",
@@ -530,57 +529,58 @@ fn file_sd(state: &State) -> Vec<FileSdGroup> {
 /// Picks the exposition format from an `Accept` header the way
 /// `client_golang`'s `expfmt.NegotiateIncludingOpenMetrics` does: media ranges
 /// by descending `q` (ties keep header order), first one the target can serve
-/// wins; nothing usable means text 0.0.4.
+/// wins; nothing usable means text 0.0.4. Called per scrape, so it reads the
+/// header in place, without allocating.
 pub fn negotiate(accept: Option<&str>) -> Format {
     let Some(accept) = accept else {
         return Format::Text;
     };
-    let mut ranges: Vec<(f64, Option<Format>)> = accept
-        .split(',')
-        .map(|range| {
-            let mut parts = range.split(';').map(str::trim);
-            let media = parts.next().unwrap_or("").to_ascii_lowercase();
-            let mut q = 1.0;
-            let (mut proto, mut encoding, mut version) = (None, None, None);
-            for param in parts {
-                let Some((k, v)) = param.split_once('=') else {
-                    continue;
-                };
-                let v = v.trim().trim_matches('"');
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "q" => q = v.parse().unwrap_or(0.0),
-                    "proto" => proto = Some(v.to_owned()),
-                    "encoding" => encoding = Some(v.to_owned()),
-                    "version" => version = Some(v.to_owned()),
-                    _ => {}
-                }
-            }
-            let format = match media.as_str() {
-                "application/vnd.google.protobuf"
-                    if proto.as_deref() == Some("io.prometheus.client.MetricFamily")
-                        && encoding.as_deref() == Some("delimited") =>
-                {
-                    Some(Format::Protobuf)
-                }
-                "text/plain" if matches!(version.as_deref(), None | Some("0.0.4")) => {
-                    Some(Format::Text)
-                }
-                "application/openmetrics-text"
-                    if matches!(version.as_deref(), None | Some("0.0.1") | Some("1.0.0")) =>
-                {
-                    Some(Format::OpenMetrics)
-                }
-                _ => None,
+    // The usable range with the highest `q`; on a tie the earlier one stays.
+    let mut best: Option<(f64, Format)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("");
+        let mut q: f64 = 1.0;
+        let (mut proto, mut encoding, mut version) = (None, None, None);
+        for param in parts {
+            let Some((k, v)) = param.split_once('=') else {
+                continue;
             };
-            (q, format)
-        })
-        .filter(|(q, _)| *q > 0.0)
-        .collect();
-    ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
-    ranges
-        .into_iter()
-        .find_map(|(_, f)| f)
-        .unwrap_or(Format::Text)
+            let (k, v) = (k.trim(), v.trim().trim_matches('"'));
+            if k.eq_ignore_ascii_case("q") {
+                q = v.parse().unwrap_or(0.0);
+            } else if k.eq_ignore_ascii_case("proto") {
+                proto = Some(v);
+            } else if k.eq_ignore_ascii_case("encoding") {
+                encoding = Some(v);
+            } else if k.eq_ignore_ascii_case("version") {
+                version = Some(v);
+            }
+        }
+        if q.is_nan() || q <= 0.0 {
+            continue;
+        }
+        let format = if media.eq_ignore_ascii_case("application/vnd.google.protobuf")
+            && proto == Some("io.prometheus.client.MetricFamily")
+            && encoding == Some("delimited")
+        {
+            Format::Protobuf
+        } else if media.eq_ignore_ascii_case("text/plain")
+            && matches!(version, None | Some("0.0.4"))
+        {
+            Format::Text
+        } else if media.eq_ignore_ascii_case("application/openmetrics-text")
+            && matches!(version, None | Some("0.0.1" | "1.0.0"))
+        {
+            Format::OpenMetrics
+        } else {
+            continue;
+        };
+        if best.is_none_or(|(best_q, _)| q > best_q) {
+            best = Some((q, format));
+        }
+    }
+    best.map_or(Format::Text, |(_, format)| format)
 }
 
 /// Whether `Accept-Encoding` allows gzip: listed, and not with `q=0`.

@@ -74,6 +74,25 @@ pub struct TlsConfig {
     pub min_version: Option<String>,
 }
 
+/// The keys of Prometheus's inline `HTTPClientConfig`, wherever it appears
+/// (a scrape config, an SD config): what the sidecar takes over from a job,
+/// and what an SD config accepts besides its own keys.
+pub const HTTP_CLIENT_KEYS: &[&str] = &[
+    "basic_auth",
+    "authorization",
+    "bearer_token",
+    "bearer_token_file",
+    "oauth2",
+    "tls_config",
+    "proxy_url",
+    "no_proxy",
+    "proxy_from_environment",
+    "proxy_connect_header",
+    "follow_redirects",
+    "enable_http2",
+    "http_headers",
+];
+
 /// HTTP client settings of a job or of an SD config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HttpClientConfig {

@@ -13,18 +13,12 @@ use promshard_plan::PlanSettings;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cli::parse_duration;
 use crate::coordinator::api::{self, ApiState};
 use crate::coordinator::backend::{ShardBackend, StaticBackend};
 use crate::coordinator::kubernetes::{KubernetesBackend, KubernetesOptions};
 use crate::coordinator::reconcile::{Coordinator, CoordinatorSettings};
 use crate::http::Shutdown;
-
-/// A Prometheus duration flag (`30s`, `1h30m`); shared with `promshard local`.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    promshard_config::PromDuration::parse(s)
-        .map(promshard_config::PromDuration::as_std)
-        .map_err(|e| e.to_string())
-}
 
 /// Planner and coordinator flags shared by `coordinator` and `local`.
 #[derive(Debug, Clone, clap::Args)]

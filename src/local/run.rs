@@ -17,9 +17,10 @@ use promshard_loadgen::server::{self, ServerConfig};
 use promshard_loadgen::{FleetSpec, ShapeMix};
 use tokio::net::TcpListener;
 
+use crate::cli::parse_duration;
 use crate::coordinator::backend::ShardBackend;
 use crate::coordinator::reconcile::CycleReport;
-use crate::coordinator::run::{PlanArgs, RunningCoordinator, parse_duration, start};
+use crate::coordinator::run::{PlanArgs, RunningCoordinator, start};
 use crate::local::backend::{LocalBackend, LocalOptions};
 
 /// `promshard local` flags.

@@ -21,31 +21,20 @@
 
 use std::path::{Path, PathBuf};
 
+use promshard_config::http_client::HTTP_CLIENT_KEYS;
 use serde_yaml_ng::{Mapping, Value};
 
 use crate::sidecar::filesd;
 
-/// Keys of a scrape config that the generated config drops.
+/// Keys of a scrape config that the generated config drops, besides
+/// [`HTTP_CLIENT_KEYS`] (the sidecar scrapes the target with those).
 const TAKEN_OVER: &[&str] = &[
     // targets come from file_sd, relabeling was done by the coordinator
     "static_configs",
     "relabel_configs",
-    // the sidecar scrapes the target with these
+    // the sidecar builds the target's URL with these
     "scheme",
     "params",
-    "basic_auth",
-    "authorization",
-    "bearer_token",
-    "bearer_token_file",
-    "oauth2",
-    "tls_config",
-    "proxy_url",
-    "no_proxy",
-    "proxy_from_environment",
-    "proxy_connect_header",
-    "follow_redirects",
-    "enable_http2",
-    "http_headers",
 ];
 
 /// The generated config could not be built from the user's.
@@ -130,7 +119,10 @@ fn shard_job(job: &JobSource<'_>, name: &str, input: &ShardConfigInput<'_>) -> M
             out.insert(key.clone(), value.clone());
             continue;
         };
-        if key_str.ends_with("_sd_configs") || TAKEN_OVER.contains(&key_str) {
+        if key_str.ends_with("_sd_configs")
+            || TAKEN_OVER.contains(&key_str)
+            || HTTP_CLIENT_KEYS.contains(&key_str)
+        {
             continue;
         }
         let mut value = value.clone();

@@ -21,6 +21,7 @@ use promshard_config::{Config, ConfigError};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::cli::parse_duration;
 use crate::fsutil::{WriteError, write_atomic_mode};
 use crate::http::Shutdown;
 use crate::prometheus::PrometheusClient;
@@ -54,7 +55,7 @@ pub struct SidecarArgs {
     #[arg(long = "config.file")]
     pub config_file: PathBuf,
     /// Where the shard's Prometheus config and per-job file_sd files go;
-    /// point Prometheus's --config.file at <dir>/prometheus.yml.
+    /// point Prometheus's `--config.file` at `<dir>/prometheus.yml`.
     #[arg(long = "output.dir")]
     pub output_dir: PathBuf,
     /// Where the assignment is persisted (restored at start).
@@ -80,12 +81,6 @@ pub struct SidecarArgs {
     /// How often the user's config file is checked for changes.
     #[arg(long = "config.check-interval", default_value = "5s", value_parser = parse_duration)]
     pub config_check_interval: Duration,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    promshard_config::PromDuration::parse(s)
-        .map(promshard_config::PromDuration::as_std)
-        .map_err(|e| e.to_string())
 }
 
 /// The sidecar failed to start.

@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use promshard_config::http_client::HttpClientConfig;
+use promshard_config::http_client::{HTTP_CLIENT_KEYS, HttpClientConfig};
 use serde_yaml_ng::Value;
 
 use super::roles::{AttachMetadata, Role};
@@ -79,22 +79,6 @@ pub struct KubernetesSdConfig {
     /// `attach_metadata`.
     pub attach_metadata: AttachMetadata,
 }
-
-const HTTP_CLIENT_KEYS: &[&str] = &[
-    "basic_auth",
-    "authorization",
-    "oauth2",
-    "bearer_token",
-    "bearer_token_file",
-    "tls_config",
-    "proxy_url",
-    "no_proxy",
-    "proxy_from_environment",
-    "proxy_connect_header",
-    "follow_redirects",
-    "enable_http2",
-    "http_headers",
-];
 
 const OWN_KEYS: &[&str] = &[
     "api_server",

@@ -144,6 +144,7 @@ impl Shard {
             shard_name: self.dir.file_name().map(|n| n.to_string_lossy().into()),
             scrape_address: None,
             config_check_interval: Duration::from_secs(1),
+            count_min_interval: promshard::sidecar::proxy::DEFAULT_COUNT_MIN_INTERVAL,
             standalone: false,
         })
         .await

@@ -115,6 +115,7 @@ impl Controller {
             shard_name: Some(format!("{STATEFULSET}-{index}")),
             scrape_address: None,
             config_check_interval: Duration::from_secs(60),
+            count_min_interval: promshard::sidecar::proxy::DEFAULT_COUNT_MIN_INTERVAL,
             standalone: false,
         })
         .await

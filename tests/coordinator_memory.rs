@@ -124,18 +124,21 @@ fn write_fixture() {
                 decoded_bytes: size * 60,
                 format: Some(ScrapeFormat::PrometheusText),
                 count_error: None,
+                counted: true,
             })
             .collect();
         let stats = TargetStatsSnapshot {
             id: TargetId(target.id.to_string()),
             job: "fleet".into(),
             history,
+            last_counted: None,
             peak_samples: Some(size),
             peak_kept: Some(size),
             top_families: Vec::new(),
             last_error: None,
             scrapes_total: 1_000,
             failures_total: 0,
+            counted_total: 200,
         };
         shards[shard].0 += size;
         shards[shard].1.push(TargetStatus {

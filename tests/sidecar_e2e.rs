@@ -82,6 +82,8 @@ fn sidecar_args(dir: &Path, config_file: PathBuf, prom_port: u16) -> SidecarArgs
         shard_name: None,
         scrape_address: None,
         config_check_interval: Duration::from_millis(200),
+        // These tests compare each scrape's count with Prometheus's.
+        count_min_interval: Duration::ZERO,
         standalone: false,
     }
 }

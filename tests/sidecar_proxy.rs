@@ -778,6 +778,77 @@ async fn own_metrics_count_outcomes_by_cause_without_target_labels() {
     assert_eq!(get(sidecar.addr, "/scrape/t1", &[]).await.status, 404);
 }
 
+/// With a counting interval, only a target's first scrape in the interval
+/// is counted; the others are forwarded unchanged and recorded without
+/// counts, and a new Content-Type (Prometheus asking for another format)
+/// forces a count.
+#[tokio::test]
+async fn only_the_first_scrape_in_the_interval_is_counted_unless_the_format_changes() {
+    let text = Bytes::from_static(b"a 1\nb 2\n");
+    let openmetrics = Bytes::from_static(b"a 1\nb 2\nc 3\n# EOF\n");
+    let server = TargetServer::start(vec![(
+        "/metrics",
+        Route::ByAccept {
+            text: text.clone(),
+            openmetrics: openmetrics.clone(),
+        },
+    )])
+    .await;
+    let sidecar = Sidecar::start_counting_every(
+        vec![target("t1", "job", &server.url("/metrics"))],
+        vec![job("job", default_settings(), TIMEOUT)],
+        Duration::from_secs(3600),
+    )
+    .await;
+    let accept_openmetrics = [("accept", "application/openmetrics-text;version=1.0.0")];
+    /// Request headers, the body expected, the samples counted (if any).
+    type Scrape<'a> = (&'a [(&'a str, &'a str)], &'a Bytes, Option<u64>);
+    let scrapes: [Scrape<'_>; 5] = [
+        (&[], &text, Some(2)),
+        (&[], &text, None),
+        (&[], &text, None),
+        (&accept_openmetrics, &openmetrics, Some(3)),
+        (&accept_openmetrics, &openmetrics, None),
+    ];
+    for (i, (headers, body, _)) in scrapes.iter().enumerate() {
+        let got = get(sidecar.addr, "/scrape/t1", headers).await;
+        assert_eq!(got.status, 200);
+        assert_eq!(got.body.as_ref().unwrap(), *body, "scrape {i}");
+        // One at a time, so the history is in this order.
+        wait_for_record(&sidecar, "t1", i as u64 + 1).await;
+    }
+    let stats = sidecar.state.stats.snapshot("t1").unwrap();
+    assert_eq!((stats.scrapes_total, stats.counted_total), (5, 2));
+    for (record, (_, body, samples)) in stats.history.iter().zip(&scrapes) {
+        assert_eq!(record.outcome, ScrapeOutcome::Success);
+        assert_eq!(record.counted, samples.is_some(), "{record:?}");
+        assert_eq!(record.samples, *samples, "{record:?}");
+        assert_eq!(record.wire_bytes, body.len() as u64, "{record:?}");
+        if samples.is_none() {
+            assert_eq!((record.decoded_bytes, record.format), (0, None));
+        }
+    }
+    let last_counted = stats.last_counted.unwrap();
+    assert_eq!(last_counted.samples, Some(3));
+    assert_eq!(
+        last_counted.started_unix_ms,
+        stats.history[3].started_unix_ms
+    );
+    assert_eq!(stats.peak_samples, Some(3));
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    sidecar.state.metrics.register(&mut registry);
+    let mut metrics = String::new();
+    prometheus_client::encoding::text::encode(&mut metrics, &registry).unwrap();
+    for line in [
+        r#"promshard_sidecar_counting_scrapes_total{decision="counted"} 2"#,
+        r#"promshard_sidecar_counting_scrapes_total{decision="skipped"} 3"#,
+        r#"promshard_sidecar_counted_samples_total{kind="scraped"} 5"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+}
+
 /// What a real Prometheus records for one target scraped through the
 /// sidecar: its `up`, `scrape_samples_scraped` and last error.
 #[derive(Debug)]

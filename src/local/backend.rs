@@ -83,6 +83,7 @@ impl LocalBackend {
             shard_name: Some(format!("shard-{group}-{index}")),
             scrape_address: None,
             config_check_interval: Duration::from_secs(2),
+            count_min_interval: crate::sidecar::proxy::DEFAULT_COUNT_MIN_INTERVAL,
             standalone: false,
         })
         .await

@@ -239,9 +239,13 @@ fn status(state: &ApiState, summary: bool) -> ShardStatus {
     }
 }
 
-/// Cuts a target's stats to the latest scrape and no top families, in the
-/// same shape, so that one reader handles both forms.
+/// Cuts a target's stats to the latest scrape, with no latest counted scrape
+/// and no top families (the peaks and totals stay), in the same shape, so
+/// that one reader handles both forms.
 fn summarize(stats: &mut serde_json::Value) {
+    if let Some(last_counted) = stats.get_mut("last_counted") {
+        *last_counted = serde_json::Value::Null;
+    }
     if let Some(history) = stats
         .get_mut("history")
         .and_then(serde_json::Value::as_array_mut)
@@ -303,6 +307,7 @@ mod tests {
         let registry = StatsRegistry::default();
         for samples in [30, 50, 40] {
             let record = ScrapeRecord {
+                counted: true,
                 samples: Some(samples),
                 ..ScrapeRecord::default()
             };
@@ -315,6 +320,8 @@ mod tests {
         assert_eq!(summary.peak_samples, Some(50));
         assert_eq!(summary.scrapes_total, 3);
         assert_eq!(summary.history, full.history[2..]);
+        assert_eq!(full.last_counted.unwrap().samples, Some(40));
+        assert_eq!((summary.last_counted, summary.counted_total), (None, 3));
         assert!(summary.top_families.is_empty());
     }
 

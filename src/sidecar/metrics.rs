@@ -1,5 +1,6 @@
-//! The sidecar's own scrape metrics: scrapes by outcome and cause, upstream
-//! latency, bytes and counted samples.
+//! The sidecar's own scrape metrics: scrapes by outcome and cause, scrapes
+//! counted or skipped by the counting schedule, upstream latency, bytes and
+//! counted samples.
 //!
 //! No metric carries a per-target label: targets churn, and the sidecar must
 //! not leak cardinality into the Prometheus that scrapes it. Per-target
@@ -50,6 +51,13 @@ pub struct SamplesLabels {
     pub kind: &'static str,
 }
 
+/// Labels of the counting-schedule counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct CountingLabels {
+    /// `counted`, or `skipped` (counted recently enough).
+    pub decision: &'static str,
+}
+
 /// The scrape path's metrics.
 #[derive(Debug, Clone)]
 pub struct ProxyMetrics {
@@ -58,6 +66,7 @@ pub struct ProxyMetrics {
     scrape_duration: Histogram,
     bytes: Family<BytesLabels, Counter>,
     samples: Family<SamplesLabels, Counter>,
+    counting: Family<CountingLabels, Counter>,
     in_flight: Gauge,
 }
 
@@ -70,6 +79,7 @@ impl Default for ProxyMetrics {
             scrape_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 18)),
             bytes: Family::default(),
             samples: Family::default(),
+            counting: Family::default(),
             in_flight: Gauge::default(),
         }
     }
@@ -96,13 +106,19 @@ impl ProxyMetrics {
         );
         sub.register(
             "body_bytes",
-            "Scrape body bytes, as forwarded (wire) and inflated (decoded)",
+            "Scrape body bytes, as forwarded (wire) and inflated (decoded; counted scrapes only)",
             self.bytes.clone(),
         );
         sub.register(
             "counted_samples",
             "Samples counted in scrape bodies, scraped and kept",
             self.samples.clone(),
+        );
+        sub.register(
+            "counting_scrapes",
+            "Scrapes answered with HTTP 200, by whether their body was counted or skipped \
+             (the target was counted less than --counting.min-interval ago)",
+            self.counting.clone(),
         );
         sub.register(
             "scrapes_in_flight",
@@ -127,6 +143,14 @@ impl ProxyMetrics {
         };
         self.scrapes.get_or_create(&labels).inc();
         self.scrape_duration.observe(seconds);
+    }
+
+    /// Whether a 200 response is counted.
+    pub(crate) fn counting_decided(&self, counted: bool) {
+        let decision = if counted { "counted" } else { "skipped" };
+        self.counting
+            .get_or_create(&CountingLabels { decision })
+            .inc();
     }
 
     /// Time to the target's response headers.

@@ -8,17 +8,29 @@
 //!   (capped by the job's) is enforced on the whole scrape.
 //! - The body is forwarded frame by frame as Prometheus polls for it
 //!   ([`ScrapeBody`]), so the target is read no faster than Prometheus reads.
-//!   Counting never changes the bytes. The first [`COUNT_INLINE_UP_TO`]
-//!   bytes are counted in the same poll that forwards them: most scrapes end
-//!   there, and a hand-over would cost more than it saves. A larger body's
-//!   chunks go to a [`CountingLane`] (a blocking-pool thread, chunks passed
-//!   by reference count), so forwarding and counting overlap when a core is
-//!   free; forwarding waits while more than
-//!   [`LANE_BACKLOG`](super::counting::LANE_BACKLOG) bytes are
-//!   uncounted, which bounds the memory per scrape. (An earlier version
-//!   counted every scrape on a tokio task fed by a bounded queue of small
-//!   chunks; its cross-task wake-ups on the runtime's two threads made it
-//!   slower than counting inline.)
+//!   Counting never changes the bytes.
+//! - Only some scrapes are counted: a target's scrape is counted when its
+//!   last counted scrape started at least [`ProxyState::count_min_interval`]
+//!   ago, or it was never counted, or its last count failed, or its
+//!   `Content-Type`/`Content-Encoding` changed
+//!   ([`StatsRegistry::claim_count`]). Any other scrape is forwarded the
+//!   same way with no counter at all (no inflate, no parse) and recorded with
+//!   its status, bytes, duration and errors.
+//! - A counted body's first [`COUNT_INLINE_UP_TO`] bytes are counted on the
+//!   forwarding task, but each chunk only after it has been handed to hyper:
+//!   chunks wait, by reference count, until hyper has flushed them (the
+//!   body's previous poll was pending) or until
+//!   [`LANE_BACKLOG`](super::counting::LANE_BACKLOG) bytes wait; what still
+//!   waits when the body ends is counted on a task of its own, after the
+//!   response has ended. Most scrapes end within that part, and a thread
+//!   hand-over would cost more than it saves. A larger body's chunks go to a
+//!   [`CountingLane`] (a blocking-pool thread, chunks passed by reference
+//!   count), so forwarding and counting overlap when a core is free;
+//!   forwarding waits while more than `LANE_BACKLOG` bytes are uncounted,
+//!   which bounds the memory per scrape. (An earlier version counted every
+//!   scrape on a tokio task fed by a bounded queue of small chunks; its
+//!   cross-task wake-ups on the runtime's two threads made it slower than
+//!   counting inline.)
 //! - Before the first byte, failures become the target's own status, or 502 /
 //!   504 with a one-line reason (also in the HTTP reason phrase, which
 //!   Prometheus shows as the target's last error). After it, the body stream
@@ -44,6 +56,7 @@
 //! # }
 //! ```
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -59,7 +72,7 @@ use tokio::net::TcpListener;
 use tokio::time::Sleep;
 
 use super::assignment::{AssignmentTable, ScrapeTarget};
-use super::counting::{CountingLane, Counts, ResponseMeta, ScrapeObserver};
+use super::counting::{CountingLane, Counts, LANE_BACKLOG, ResponseMeta, ScrapeObserver};
 use super::jobs::JobTable;
 use super::metrics::{InFlight, ProxyMetrics};
 use super::stats::{ErrorCause, ScrapeOutcome, ScrapeRecord, StatsRegistry};
@@ -76,9 +89,14 @@ pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 /// Used when neither Prometheus nor the job gives a timeout.
 pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes of a body counted inline, in the forwarding poll; the rest of a
-/// larger body is counted on a [`CountingLane`].
+/// Bytes of a body counted on the forwarding task; the rest of a larger
+/// body is counted on a [`CountingLane`].
 pub const COUNT_INLINE_UP_TO: u64 = 1 << 20;
+
+/// The default of [`ProxyState::count_min_interval`] and of
+/// `--counting.min-interval`: packing plans on a scale of minutes, from the
+/// peak of a short history, so one count a minute per target is plenty.
+pub const DEFAULT_COUNT_MIN_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Longest reason phrase sent back; Prometheus shows it as the last error.
 const MAX_REASON: usize = 240;
@@ -116,17 +134,31 @@ pub struct ProxyState {
     /// The sidecar's own scrape metrics (register them with
     /// [`ProxyMetrics::register`]).
     pub metrics: ProxyMetrics,
+    /// A target's scrape is counted only when its last counted scrape
+    /// started at least this long ago (see [`StatsRegistry::claim_count`]);
+    /// zero counts every scrape.
+    pub count_min_interval: Duration,
 }
 
 impl ProxyState {
-    /// A state over the given assignment and jobs, with empty statistics.
+    /// A state over the given assignment and jobs, with empty statistics,
+    /// counting each target at most every [`DEFAULT_COUNT_MIN_INTERVAL`].
     pub fn new(assignment: Arc<AssignmentTable>, jobs: Arc<JobTable>) -> Self {
         Self {
             assignment,
             jobs,
             stats: Arc::new(StatsRegistry::default()),
             metrics: ProxyMetrics::default(),
+            count_min_interval: DEFAULT_COUNT_MIN_INTERVAL,
         }
+    }
+
+    /// The same state counting each target at most every `min_interval`
+    /// (zero: every scrape).
+    #[must_use]
+    pub fn with_count_min_interval(mut self, min_interval: Duration) -> Self {
+        self.count_min_interval = min_interval;
+        self
     }
 
     /// Forgets the statistics of targets no longer assigned, so that churned
@@ -315,7 +347,7 @@ pub async fn handle_scrape<B>(
         .upstream_answered(started.elapsed().as_secs_f64());
 
     let (parts, body) = upstream.into_parts();
-    let observer = (parts.status == StatusCode::OK).then(|| {
+    let observer = if parts.status == StatusCode::OK {
         let text = |name| {
             parts
                 .headers
@@ -326,14 +358,23 @@ pub async fn handle_scrape<B>(
             content_type: text(header::CONTENT_TYPE),
             content_encoding: text(header::CONTENT_ENCODING),
         };
-        job.counting.observer(&target, &meta)
-    });
+        let count = state
+            .stats
+            .claim_count(&target, started, &meta, state.count_min_interval);
+        state.metrics.counting_decided(count);
+        count.then(|| job.counting.observer(&target, &meta))
+    } else {
+        None
+    };
     let mut response = Response::new(ScrapeBody {
         kind: Kind::Stream(Box::new(Streaming {
             body,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             timeout,
             observer,
+            uncounted: VecDeque::new(),
+            uncounted_bytes: 0,
+            flushed: false,
             lane: None,
             status: parts.status,
             wire_bytes: 0,
@@ -472,8 +513,15 @@ struct Streaming {
     body: Incoming,
     deadline: Pin<Box<Sleep>>,
     timeout: Duration,
-    /// Counts the first chunks in the forwarding poll.
+    /// Counts the first chunks on the forwarding task; `None` when the
+    /// scrape is not counted (or a lane has taken over).
     observer: Option<Box<dyn ScrapeObserver>>,
+    /// Chunks handed to hyper but not yet shown to `observer`, oldest first.
+    uncounted: VecDeque<Bytes>,
+    uncounted_bytes: usize,
+    /// The previous poll was pending, so hyper has flushed every chunk it
+    /// was given: counting them now delays nothing already sent.
+    flushed: bool,
     /// Counts the rest of a large body off the forwarding path.
     lane: Option<CountingLane>,
     status: StatusCode,
@@ -493,26 +541,48 @@ impl std::fmt::Debug for Streaming {
 }
 
 impl Streaming {
-    /// Shows a forwarded chunk to the counter: inline for the first bytes,
-    /// then on a counting lane.
-    fn count(&mut self, data: &Bytes) {
+    /// Queues a chunk being handed to hyper for counting: on the forwarding
+    /// task for the first bytes (counted by a later poll), then on a
+    /// counting lane.
+    fn tee(&mut self, data: &Bytes) {
         if let Some(lane) = &self.lane {
             lane.chunk(data);
             return;
         }
-        let Some(observer) = self.observer.as_mut() else {
+        if self.observer.is_none() {
             return;
-        };
-        observer.chunk(data);
+        }
+        self.uncounted_bytes += data.len();
+        self.uncounted.push_back(data.clone());
         if self.wire_bytes >= COUNT_INLINE_UP_TO
             && !self.body.is_end_stream()
             && let Some(observer) = self.observer.take()
         {
             match CountingLane::start(observer) {
-                Ok(lane) => self.lane = Some(lane),
+                Ok(lane) => {
+                    for chunk in self.uncounted.drain(..) {
+                        lane.chunk(&chunk);
+                    }
+                    self.uncounted_bytes = 0;
+                    self.lane = Some(lane);
+                }
                 Err(observer) => self.observer = Some(observer),
             }
         }
+    }
+
+    /// Counts the chunks already handed to hyper, if they have been flushed
+    /// or too many wait.
+    fn count_uncounted(&mut self) {
+        if !(self.flushed || self.uncounted_bytes >= LANE_BACKLOG) {
+            return;
+        }
+        if let Some(observer) = self.observer.as_mut() {
+            for chunk in self.uncounted.drain(..) {
+                observer.chunk(&chunk);
+            }
+        }
+        self.uncounted_bytes = 0;
     }
 
     fn finish(&mut self, failure: Option<(ErrorCause, String)>) {
@@ -521,6 +591,7 @@ impl Streaming {
         };
         let ended = Instant::now();
         let complete = failure.is_none();
+        let counted = self.observer.is_some() || self.lane.is_some();
         let (outcome, cause, error) = match failure {
             Some((cause, message)) => (ScrapeOutcome::Failed, Some(cause), Some(message)),
             None if self.status != StatusCode::OK => (
@@ -536,6 +607,7 @@ impl Streaming {
             error,
             status: Some(self.status.as_u16()),
             wire_bytes: self.wire_bytes,
+            counted,
             ..ScrapeRecord::default()
         };
         if let Some(lane) = self.lane.take() {
@@ -544,13 +616,26 @@ impl Streaming {
                 complete,
                 Box::new(move |counts| recorder.counted(record, counts, ended)),
             );
+        } else if let Some(mut observer) = self.observer.take() {
+            let uncounted = std::mem::take(&mut self.uncounted);
+            self.uncounted_bytes = 0;
+            let count_rest = move || {
+                for chunk in &uncounted {
+                    observer.chunk(chunk);
+                }
+                recorder.counted(record, observer.finish(complete), ended);
+            };
+            // On a task of its own, which runs once this task has yielded:
+            // hyper ends the response first, so counting the last chunks
+            // and finishing the count never delay the end of the scrape.
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move { count_rest() });
+                }
+                Err(_) => count_rest(),
+            }
         } else {
-            let counts = self
-                .observer
-                .take()
-                .map(|observer| observer.finish(complete))
-                .unwrap_or_default();
-            recorder.counted(record, counts, ended);
+            recorder.counted(record, Counts::default(), ended);
         }
     }
 
@@ -600,12 +685,18 @@ impl Body for ScrapeBody {
         {
             return Poll::Pending;
         }
+        stream.count_uncounted();
+        stream.flushed = false;
         match Pin::new(&mut stream.body).poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                // hyper flushes what it has before it polls again.
+                stream.flushed = true;
+                Poll::Pending
+            }
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     stream.wire_bytes += data.len() as u64;
-                    stream.count(data);
+                    stream.tee(data);
                 }
                 // With a Content-Length, hyper stops polling once it has
                 // written that many bytes; the end is known now.

@@ -81,6 +81,10 @@ pub struct SidecarArgs {
     /// How often the user's config file is checked for changes.
     #[arg(long = "config.check-interval", default_value = "5s", value_parser = parse_duration)]
     pub config_check_interval: Duration,
+    /// Count a target's series at most this often (0s: every scrape); every scrape is still
+    /// forwarded and recorded, and a failed count or a new Content-Type counts the next one.
+    #[arg(long = "counting.min-interval", default_value = "60s", value_parser = parse_duration)]
+    pub count_min_interval: Duration,
 }
 
 /// The sidecar failed to start.
@@ -358,7 +362,10 @@ pub async fn start(args: SidecarArgs) -> Result<RunningSidecar, SidecarError> {
     let shard_config = args.output_dir.join(SHARD_CONFIG_FILE);
     write_atomic_mode(&shard_config, loaded.rendered.as_bytes(), 0o600)?;
 
-    let proxy_state = Arc::new(ProxyState::new(Arc::clone(&table), Arc::clone(&jobs)));
+    let proxy_state = Arc::new(
+        ProxyState::new(Arc::clone(&table), Arc::clone(&jobs))
+            .with_count_min_interval(args.count_min_interval),
+    );
     let control_metrics = ControlMetrics::default();
     let mut registry = Registry::default();
     proxy_state.metrics.register(&mut registry);

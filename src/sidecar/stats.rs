@@ -1,10 +1,23 @@
 //! Per-target scrape statistics: the last few scrapes of every target, the
-//! peak that packing uses, the heaviest metric families, the last error.
+//! peak that packing uses, the heaviest metric families, the last error, and
+//! the counting schedule.
 //!
 //! The scrape path records one [`ScrapeRecord`] per scrape; the API serves
 //! [`TargetStatsSnapshot`]s. Memory is bounded per target ([`HISTORY`]
-//! records and [`TOP_FAMILIES`](super::counting::TOP_FAMILIES) families), and
-//! targets that leave the assignment are dropped with [`StatsRegistry::retain`].
+//! records, [`HISTORY`] counted sizes and
+//! [`TOP_FAMILIES`](super::counting::TOP_FAMILIES) families), and targets that
+//! leave the assignment are dropped with [`StatsRegistry::retain`].
+//!
+//! Not every scrape is counted: packing works from the peak of a short
+//! history on a scale of minutes, so [`StatsRegistry::claim_count`] lets a
+//! scrape be counted only when the target's last counted scrape started at
+//! least the minimum interval ago (`--counting.min-interval`), or it was
+//! never counted, or its last count failed or was incomplete, or its
+//! `Content-Type` or `Content-Encoding` changed. Every scrape is recorded
+//! (status, bytes, duration, errors); [`ScrapeRecord::counted`] says whether
+//! its samples were counted, and the peaks are taken over the last
+//! [`HISTORY`] successful counted scrapes, however many scrapes were not
+//! counted in between.
 //!
 //! ```
 //! use promshard::sidecar::assignment::{Role, ScrapeTarget, TargetId};
@@ -19,19 +32,25 @@
 //! };
 //! let stats = StatsRegistry::default();
 //! for samples in [10, 30, 20] {
-//!     let record = ScrapeRecord { samples: Some(samples), ..ScrapeRecord::default() };
+//!     let record = ScrapeRecord { counted: true, samples: Some(samples), ..ScrapeRecord::default() };
 //!     stats.record(&target, record, Vec::new());
 //! }
-//! assert_eq!(stats.snapshot("t1").unwrap().peak_samples, Some(30));
+//! // A scrape that was not counted leaves the sizes as they were.
+//! stats.record(&target, ScrapeRecord::default(), Vec::new());
+//! let snapshot = stats.snapshot("t1").unwrap();
+//! assert_eq!(snapshot.peak_samples, Some(30));
+//! assert_eq!(snapshot.last_counted.unwrap().samples, Some(20));
+//! assert_eq!((snapshot.scrapes_total, snapshot.counted_total), (4, 3));
 //! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::assignment::{ScrapeTarget, TargetId};
-use super::counting::{FamilyCount, ScrapeFormat};
+use super::counting::{FamilyCount, ResponseMeta, ScrapeFormat};
 
-/// Scrapes kept per target.
+/// Scrapes kept per target, and counted scrapes the peak is taken over.
 pub const HISTORY: usize = 8;
 
 /// How a scrape ended, from Prometheus's point of view.
@@ -131,6 +150,11 @@ pub struct ScrapeRecord {
     pub format: Option<ScrapeFormat>,
     /// Why counting failed, when the scrape succeeded but counting did not.
     pub count_error: Option<String>,
+    /// Whether the body was counted. When false (the counting schedule
+    /// skipped it, or the target answered with a status other than 200),
+    /// `samples`, `kept`, `decoded_bytes` and `format` are empty.
+    #[serde(default)]
+    pub counted: bool,
 }
 
 /// The last error of a target.
@@ -151,12 +175,18 @@ pub struct TargetStatsSnapshot {
     pub id: TargetId,
     /// Its job.
     pub job: String,
-    /// The latest scrapes, oldest first (at most [`HISTORY`]).
+    /// The latest scrapes, counted or not, oldest first (at most
+    /// [`HISTORY`]).
     pub history: Vec<ScrapeRecord>,
-    /// The peak samples over the successful scrapes in `history`: the size
-    /// packing should use.
+    /// The latest counted scrape, whatever its outcome: its
+    /// `started_unix_ms` is when the target was last counted, its `samples`
+    /// what that count found.
+    #[serde(default)]
+    pub last_counted: Option<ScrapeRecord>,
+    /// The peak samples over the last [`HISTORY`] successful counted
+    /// scrapes: the size packing should use.
     pub peak_samples: Option<u64>,
-    /// The peak kept samples over the successful scrapes in `history`.
+    /// The peak kept samples over the same counted scrapes.
     pub peak_kept: Option<u64>,
     /// The heaviest families of the latest successfully counted scrape.
     pub top_families: Vec<FamilyCount>,
@@ -166,16 +196,70 @@ pub struct TargetStatsSnapshot {
     pub scrapes_total: u64,
     /// Failed scrapes since the sidecar started.
     pub failures_total: u64,
+    /// Counted scrapes since the sidecar started.
+    #[serde(default)]
+    pub counted_total: u64,
 }
 
 #[derive(Debug, Default)]
 struct TargetStats {
     job: String,
     history: VecDeque<ScrapeRecord>,
+    /// Samples and kept samples of the last successful counted scrapes,
+    /// oldest first: what the peaks are taken over.
+    counted_sizes: VecDeque<(Option<u64>, Option<u64>)>,
+    last_counted: Option<ScrapeRecord>,
     top_families: Vec<FamilyCount>,
     last_error: Option<LastError>,
     scrapes_total: u64,
     failures_total: u64,
+    counted_total: u64,
+    schedule: CountSchedule,
+}
+
+/// When the target was last counted, and what it was counted as.
+#[derive(Debug, Default)]
+struct CountSchedule {
+    /// When the latest scrape chosen for counting started.
+    claimed_at: Option<Instant>,
+    /// The latest finished count failed or was incomplete: count the next
+    /// scrape.
+    recount: bool,
+    content_type: String,
+    content_encoding: String,
+}
+
+impl CountSchedule {
+    /// Whether a scrape that started at `started` with `response`'s headers
+    /// is counted; if so, it becomes the target's latest counted scrape.
+    fn claim(
+        &mut self,
+        started: Instant,
+        response: &ResponseMeta<'_>,
+        min_interval: Duration,
+    ) -> bool {
+        let content_type = response.content_type.unwrap_or_default();
+        let content_encoding = response.content_encoding.unwrap_or_default();
+        // A job scraped exactly every `min_interval` must be counted every
+        // scrape, though its requests arrive a little early or late.
+        let due = min_interval.saturating_sub(min_interval / 20);
+        let count = match self.claimed_at {
+            None => true,
+            Some(claimed_at) => {
+                self.recount
+                    || started.saturating_duration_since(claimed_at) >= due
+                    || content_type != self.content_type
+                    || content_encoding != self.content_encoding
+            }
+        };
+        if count {
+            self.claimed_at = Some(started);
+            self.recount = false;
+            content_type.clone_into(&mut self.content_type);
+            content_encoding.clone_into(&mut self.content_encoding);
+        }
+        count
+    }
 }
 
 /// Statistics of every target scraped through this sidecar.
@@ -185,6 +269,28 @@ pub struct StatsRegistry {
 }
 
 impl StatsRegistry {
+    /// Whether the scrape of `target` that started at `started` and was
+    /// answered (HTTP 200) with `response`'s headers is to be counted: when
+    /// the target's last counted scrape started at least `min_interval` ago
+    /// (less 5% for scheduling jitter; zero counts every scrape), or it was
+    /// never counted, or its last count failed or was incomplete, or its
+    /// `Content-Type` or `Content-Encoding` changed. A claimed scrape is
+    /// the target's latest counted one from now on.
+    pub fn claim_count(
+        &self,
+        target: &ScrapeTarget,
+        started: Instant,
+        response: &ResponseMeta<'_>,
+        min_interval: Duration,
+    ) -> bool {
+        let mut targets = self.lock();
+        let stats = match targets.get_mut(&target.id) {
+            Some(stats) => stats,
+            None => targets.entry(target.id.clone()).or_default(),
+        };
+        stats.schedule.claim(started, response, min_interval)
+    }
+
     /// Records a scrape of `target`; `top_families` replaces the target's
     /// families when the scrape was counted.
     pub fn record(
@@ -194,18 +300,36 @@ impl StatsRegistry {
         top_families: Vec<FamilyCount>,
     ) {
         let mut targets = self.lock();
-        let stats = targets.entry(target.id.clone()).or_default();
-        stats.job.clone_from(&target.job);
+        let stats = match targets.get_mut(&target.id) {
+            Some(stats) => stats,
+            None => targets.entry(target.id.clone()).or_default(),
+        };
+        if stats.job != target.job {
+            stats.job.clone_from(&target.job);
+        }
         stats.scrapes_total += 1;
-        if record.outcome == ScrapeOutcome::Failed {
+        let success = record.outcome == ScrapeOutcome::Success;
+        if !success {
             stats.failures_total += 1;
             stats.last_error = Some(LastError {
                 at_unix_ms: record.started_unix_ms,
                 cause: record.cause.unwrap_or(ErrorCause::Protocol),
                 message: record.error.clone().unwrap_or_default(),
             });
-        } else if record.samples.is_some() {
-            stats.top_families = top_families;
+        }
+        if record.counted {
+            stats.counted_total += 1;
+            stats.schedule.recount = !success || record.count_error.is_some();
+            if success {
+                if record.samples.is_some() {
+                    stats.top_families = top_families;
+                }
+                if stats.counted_sizes.len() == HISTORY {
+                    stats.counted_sizes.pop_front();
+                }
+                stats.counted_sizes.push_back((record.samples, record.kept));
+            }
+            stats.last_counted = Some(record.clone());
         }
         if stats.history.len() == HISTORY {
             stats.history.pop_front();
@@ -249,22 +373,18 @@ impl StatsRegistry {
 }
 
 fn snapshot_of(id: &TargetId, stats: &TargetStats) -> TargetStatsSnapshot {
-    let successes = || {
-        stats
-            .history
-            .iter()
-            .filter(|r| r.outcome == ScrapeOutcome::Success)
-    };
     TargetStatsSnapshot {
         id: id.clone(),
         job: stats.job.clone(),
         history: stats.history.iter().cloned().collect(),
-        peak_samples: successes().filter_map(|r| r.samples).max(),
-        peak_kept: successes().filter_map(|r| r.kept).max(),
+        last_counted: stats.last_counted.clone(),
+        peak_samples: stats.counted_sizes.iter().filter_map(|s| s.0).max(),
+        peak_kept: stats.counted_sizes.iter().filter_map(|s| s.1).max(),
         top_families: stats.top_families.clone(),
         last_error: stats.last_error.clone(),
         scrapes_total: stats.scrapes_total,
         failures_total: stats.failures_total,
+        counted_total: stats.counted_total,
     }
 }
 
@@ -291,6 +411,7 @@ mod tests {
             stats.record(
                 &t,
                 ScrapeRecord {
+                    counted: true,
                     samples: Some(samples),
                     ..ScrapeRecord::default()
                 },
@@ -303,6 +424,7 @@ mod tests {
                 outcome: ScrapeOutcome::Failed,
                 cause: Some(ErrorCause::BodyCut),
                 error: Some("cut".into()),
+                counted: true,
                 samples: Some(1000),
                 ..ScrapeRecord::default()
             },
@@ -313,6 +435,88 @@ mod tests {
         assert_eq!(snap.peak_samples, Some(19));
         assert_eq!(snap.last_error.unwrap().cause, ErrorCause::BodyCut);
         assert_eq!((snap.scrapes_total, snap.failures_total), (21, 1));
+    }
+
+    /// The peak covers the last [`HISTORY`] counted scrapes, however many
+    /// uncounted scrapes came between them.
+    #[test]
+    fn peaks_cover_counted_scrapes_only() {
+        let stats = StatsRegistry::default();
+        let t = target("a");
+        let counted = |samples| ScrapeRecord {
+            counted: true,
+            samples: Some(samples),
+            kept: Some(samples / 2),
+            ..ScrapeRecord::default()
+        };
+        stats.record(&t, counted(500), Vec::new());
+        for _ in 0..3 * HISTORY {
+            stats.record(&t, ScrapeRecord::default(), Vec::new());
+        }
+        stats.record(&t, counted(100), Vec::new());
+        let snap = stats.snapshot("a").unwrap();
+        assert_eq!((snap.peak_samples, snap.peak_kept), (Some(500), Some(250)));
+        assert_eq!(snap.last_counted.unwrap().samples, Some(100));
+        assert_eq!(snap.counted_total, 2);
+        assert!(snap.history[..HISTORY - 1].iter().all(|r| !r.counted));
+        for _ in 0..HISTORY {
+            stats.record(&t, counted(100), Vec::new());
+        }
+        assert_eq!(stats.snapshot("a").unwrap().peak_samples, Some(100));
+    }
+
+    #[test]
+    fn the_schedule_counts_first_due_failed_and_changed_scrapes() {
+        let stats = StatsRegistry::default();
+        let t = target("a");
+        let text = ResponseMeta {
+            content_type: Some("text/plain"),
+            content_encoding: Some("gzip"),
+        };
+        let minute = Duration::from_secs(60);
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        assert!(stats.claim_count(&t, at(0), &text, minute), "never counted");
+        assert!(!stats.claim_count(&t, at(10), &text, minute));
+        assert!(!stats.claim_count(&t, at(50), &text, minute));
+        assert!(
+            stats.claim_count(&t, at(59), &text, minute),
+            "due, with jitter"
+        );
+        assert!(!stats.claim_count(&t, at(70), &text, minute));
+        let plain = ResponseMeta {
+            content_encoding: None,
+            ..text
+        };
+        assert!(
+            stats.claim_count(&t, at(71), &plain, minute),
+            "encoding changed"
+        );
+        assert!(!stats.claim_count(&t, at(72), &plain, minute));
+        let incomplete = ScrapeRecord {
+            counted: true,
+            samples: Some(3),
+            count_error: Some("body ended early".into()),
+            ..ScrapeRecord::default()
+        };
+        stats.record(&t, incomplete, Vec::new());
+        assert!(
+            stats.claim_count(&t, at(73), &plain, minute),
+            "last count incomplete"
+        );
+        stats.record(
+            &t,
+            ScrapeRecord {
+                counted: true,
+                ..ScrapeRecord::default()
+            },
+            Vec::new(),
+        );
+        assert!(!stats.claim_count(&t, at(74), &plain, minute));
+        assert!(
+            stats.claim_count(&t, at(74), &plain, Duration::ZERO),
+            "0s counts every scrape"
+        );
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub enum Route {
     RequireAuth { expected: String, body: Bytes },
     /// 302 to this location.
     Redirect(String),
+    /// 200 with `openmetrics` as OpenMetrics when the request's `Accept`
+    /// names OpenMetrics, else with `text` as Prometheus text.
+    ByAccept { text: Bytes, openmetrics: Bytes },
 }
 
 /// One request a [`TargetServer`] received.
@@ -308,6 +311,23 @@ async fn answer(
             } else {
                 plain(401, TestBody::full("unauthorized\n"))
             }
+        }
+        Route::ByAccept { text, openmetrics } => {
+            let wants_openmetrics = req
+                .headers()
+                .get("accept")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+            let (content_type, body) = if wants_openmetrics {
+                (OPENMETRICS, openmetrics)
+            } else {
+                (TEXT, text)
+            };
+            let mut response = plain(200, TestBody::full(body));
+            response
+                .headers_mut()
+                .insert("content-type", content_type.parse().unwrap());
+            response
         }
         Route::Redirect(location) => {
             let mut response = plain(302, TestBody::full(""));
@@ -532,7 +552,18 @@ impl Drop for Sidecar {
 }
 
 impl Sidecar {
+    /// A sidecar that counts every scrape, so that each scrape's count can
+    /// be checked.
     pub async fn start(targets: Vec<ScrapeTarget>, jobs: Vec<Job>) -> Self {
+        Self::start_counting_every(targets, jobs, Duration::ZERO).await
+    }
+
+    /// A sidecar that counts a target at most every `count_min_interval`.
+    pub async fn start_counting_every(
+        targets: Vec<ScrapeTarget>,
+        jobs: Vec<Job>,
+        count_min_interval: Duration,
+    ) -> Self {
         let assignment = Arc::new(AssignmentTable::default());
         assignment.replace(&Assignment {
             generation: 1,
@@ -541,7 +572,9 @@ impl Sidecar {
         });
         let table = Arc::new(JobTable::default());
         table.replace(jobs);
-        let state = Arc::new(ProxyState::new(assignment, table));
+        let state = Arc::new(
+            ProxyState::new(assignment, table).with_count_min_interval(count_min_interval),
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (trigger, shutdown) = Shutdown::new();

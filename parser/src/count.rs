@@ -93,6 +93,12 @@ impl FamilyTracker {
         }
     }
 
+    /// One more sample of the family counted last.
+    #[inline]
+    pub(crate) fn repeat(&mut self) {
+        self.run_count += 1;
+    }
+
     #[inline]
     pub(crate) fn add(&mut self, fam: &[u8], n: u64, map: &mut HashMap<String, u64>) {
         if fam == self.run.as_slice() {

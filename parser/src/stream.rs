@@ -41,7 +41,7 @@ use crate::proto::{
     walk_from,
 };
 use crate::sample::{NoVisitor, SampleRef, SampleVisitor};
-use crate::text::{Entry, parse_om, parse_prom};
+use crate::text::{Entry, parse_om, parse_prom, quick_om_sample, quick_prom_sample};
 
 /// Default longest text line: 1 MiB (cAdvisor lines are a few KiB).
 pub const DEFAULT_MAX_LINE: usize = 1 << 20;
@@ -72,6 +72,10 @@ pub struct StreamCounter {
     state: State,
     counts: Counts,
     families: FamilyTracker,
+    /// The bare name of the last sample counted by the fast path, while no
+    /// other line came between: the next sample with this name belongs to
+    /// the same family, without comparing it with the declared one.
+    last_name: Vec<u8>,
     pb: ProtoMessage,
     scanner: FamilyScanner,
 }
@@ -134,6 +138,7 @@ impl StreamCounter {
             state: State::Running,
             counts: Counts::default(),
             families: FamilyTracker::default(),
+            last_name: Vec::new(),
             pb: ProtoMessage::default(),
             scanner: FamilyScanner::default(),
         }
@@ -305,6 +310,10 @@ impl StreamCounter {
 
     #[inline]
     fn line<V: SampleVisitor>(&mut self, line: &[u8], terminated: bool, visitor: &mut V) {
+        if !V::ENABLED && self.quick_sample(line, terminated) {
+            return;
+        }
+        self.last_name.clear();
         self.line_no += 1;
         let parsed = if self.format == Format::OpenMetrics {
             parse_om(line, terminated)
@@ -338,6 +347,34 @@ impl StreamCounter {
                 self.fail(e);
             }
         }
+    }
+
+    /// Counts `line` if the counting fast path recognises it as a sample;
+    /// returns `false` (nothing counted) when the full parser must see it.
+    #[inline(always)]
+    fn quick_sample(&mut self, line: &[u8], terminated: bool) -> bool {
+        let quick = if self.format == Format::OpenMetrics {
+            if !terminated {
+                return false;
+            }
+            quick_om_sample(line, &self.last_name)
+        } else {
+            quick_prom_sample(line, &self.last_name)
+        };
+        let Some((name_end, same)) = quick else {
+            return false;
+        };
+        self.line_no += 1;
+        self.counts.samples += 1;
+        if same {
+            self.families.repeat();
+        } else {
+            let name = &line[..name_end];
+            self.families.sample(name, &mut self.counts.families);
+            self.last_name.clear();
+            self.last_name.extend_from_slice(name);
+        }
+        true
     }
 
     fn feed_proto<V: SampleVisitor>(&mut self, chunk: &[u8], visitor: &mut V) {

@@ -1005,6 +1005,218 @@ fn scan_om_labels(
     }
 }
 
+// The counting fast path.
+//
+// Counting needs only whether a line is a sample Prometheus accepts and its
+// metric name. These functions accept the common strict shape
+// (`name{label="value",...} value [timestamp]`, bare names, no escapes, no
+// non-ASCII, single spaces) and return `None` for anything else, which the
+// caller then gives to the full line parser. So they may refuse a valid
+// line, but must never accept a line the full parser rejects, nor report a
+// different name: the tests check exactly that.
+
+/// The first 8 bytes at `i`, little-endian, if there are 8.
+#[inline(always)]
+fn word_at(line: &[u8], i: usize) -> Option<u64> {
+    line.get(i..)
+        .and_then(<[u8]>::first_chunk::<8>)
+        .map(|w| u64::from_le_bytes(*w))
+}
+
+/// Whether `line` starts with the bare metric name `prev` followed by `{`
+/// or a space, so that its name is `prev` without scanning it again
+/// (consecutive samples usually share their name).
+#[inline]
+fn starts_with_name(line: &[u8], prev: &[u8]) -> bool {
+    let n = prev.len();
+    if n == 0 || !matches!(line.get(n), Some(b'{' | b' ')) {
+        return false;
+    }
+    let head = &line[..n];
+    if n < 8 {
+        return head == prev;
+    }
+    let mut k = 0;
+    while k + 8 <= n {
+        if word_at(head, k) != word_at(prev, k) {
+            return false;
+        }
+        k += 8;
+    }
+    // The last word overlaps the previous one rather than going bytewise.
+    word_at(head, n - 8) == word_at(prev, n - 8)
+}
+
+/// Index past the closing quote of the quoted string opened at `i`, if it
+/// has no backslash and no non-ASCII byte (which need the full scanner).
+#[inline(always)]
+fn quick_quoted_end(line: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while let Some(w) = word_at(line, j) {
+        let m = special_bytes(w);
+        if m != 0 {
+            j += (m.trailing_zeros() / 8) as usize;
+            return (line[j] == b'"').then_some(j + 1);
+        }
+        j += 8;
+    }
+    while j < line.len() {
+        match line[j] {
+            b'"' => return Some(j + 1),
+            b'\\' | 0x80..=0xff => return None,
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// Label pairs after `{` in the strict shape (`name="value"` joined by
+/// single commas, no blanks): index of the closing `}`. A trailing comma is
+/// allowed only when `trailing_comma` (the text format allows it,
+/// OpenMetrics does not).
+#[inline(always)]
+fn quick_labels(line: &[u8], mut i: usize, trailing_comma: bool) -> Option<usize> {
+    if *line.get(i)? == b'}' {
+        return Some(i);
+    }
+    loop {
+        if class(*line.get(i)?) & LNAME_START == 0 {
+            return if trailing_comma && line[i] == b'}' {
+                Some(i)
+            } else {
+                None
+            };
+        }
+        i = scan_class(line, i + 1, LNAME_CONT);
+        if line.get(i..i + 2)? != b"=\"" {
+            return None;
+        }
+        i = quick_quoted_end(line, i + 1)?;
+        match *line.get(i)? {
+            b',' => i += 1,
+            b'}' => return Some(i),
+            _ => return None,
+        }
+    }
+}
+
+/// End of the space-free token at `i` if it is a float Prometheus accepts.
+/// Plain decimals (`0`, `123.5`) are checked in the same pass that finds
+/// the token's end; anything else goes through [`go_float_ok`].
+#[inline(always)]
+fn quick_float_end(line: &[u8], i: usize) -> Option<usize> {
+    let n = line.len();
+    let mut j = i;
+    let mut dots = 0usize;
+    while j < n {
+        match line[j] {
+            b'0'..=b'9' => {}
+            b'.' => dots += 1,
+            _ => break,
+        }
+        j += 1;
+    }
+    let len = j - i;
+    // Up to 300 integer digits cannot overflow, so syntax is enough.
+    if (j == n || line[j] == b' ') && dots <= 1 && len > dots && len <= 300 {
+        return Some(j);
+    }
+    while j < n && line[j] != b' ' {
+        j += 1;
+    }
+    (j > i && go_float_ok(&line[i..j])).then_some(j)
+}
+
+/// The metric name's end, and whether the name is `prev`.
+#[inline(always)]
+fn quick_name(line: &[u8], prev: &[u8]) -> Option<(usize, bool)> {
+    if starts_with_name(line, prev) {
+        return Some((prev.len(), true));
+    }
+    if class(*line.first()?) & NAME_START == 0 {
+        return None;
+    }
+    Some((scan_class(line, 1, NAME_CONT), false))
+}
+
+/// Counting fast path for a Prometheus text line: `Some((name_end, same))`
+/// when the line is a sample [`parse_prom`] accepts, with the bare metric
+/// name `line[..name_end]` (`same`: it is `prev`, the name of the previous
+/// sample). `None` means: ask [`parse_prom`].
+#[inline]
+pub(crate) fn quick_prom_sample(line: &[u8], prev: &[u8]) -> Option<(usize, bool)> {
+    let (name_end, same) = quick_name(line, prev)?;
+    let mut i = name_end;
+    if line.get(i) == Some(&b'{') {
+        i = quick_labels(line, i + 1, true)? + 1;
+    }
+    if *line.get(i)? != b' ' {
+        return None;
+    }
+    i = quick_float_end(line, i + 1)?;
+    if i < line.len() {
+        // ' ' and an int64 millisecond timestamp: 18 digits always fit.
+        let ts = i + 1;
+        let mut j = ts;
+        while j < line.len() && line[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j != line.len() || j == ts || j - ts > 18 {
+            return None;
+        }
+    }
+    Some((name_end, same))
+}
+
+/// End of the token at `i` if it is a finite float: an OpenMetrics
+/// timestamp.
+#[inline(always)]
+fn quick_om_timestamp_end(line: &[u8], i: usize) -> Option<usize> {
+    let j = quick_float_end(line, i)?;
+    // An accepted float is infinite or NaN only when spelled out (`Inf`,
+    // `infinity`, `NaN`); decimals end in a digit or a dot.
+    matches!(line[j - 1], b'0'..=b'9' | b'.').then_some(j)
+}
+
+/// Counting fast path for an OpenMetrics line that ended with `\n`: as
+/// [`quick_prom_sample`], for what [`parse_om`] accepts (exemplars
+/// included).
+#[inline]
+pub(crate) fn quick_om_sample(line: &[u8], prev: &[u8]) -> Option<(usize, bool)> {
+    let (name_end, same) = quick_name(line, prev)?;
+    let n = line.len();
+    let mut i = name_end;
+    if line.get(i) == Some(&b'{') {
+        i = quick_labels(line, i + 1, false)? + 1;
+    }
+    if *line.get(i)? != b' ' {
+        return None;
+    }
+    i = quick_float_end(line, i + 1)?;
+    if i == n {
+        return Some((name_end, same));
+    }
+    if !line[i..].starts_with(b" # {") {
+        i = quick_om_timestamp_end(line, i + 1)?;
+        if i == n {
+            return Some((name_end, same));
+        }
+        if !line[i..].starts_with(b" # {") {
+            return None;
+        }
+    }
+    // The exemplar: `# {labels} value [timestamp]`.
+    i = quick_labels(line, i + 4, false)? + 1;
+    if *line.get(i)? != b' ' {
+        return None;
+    }
+    i = quick_float_end(line, i + 1)?;
+    if i < n {
+        i = quick_om_timestamp_end(line, i + 1)?;
+    }
+    (i == n).then_some((name_end, same))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1054,6 +1266,130 @@ mod tests {
             .map(|(k, v)| (k.to_str().into_owned(), v.to_str().into_owned()))
             .collect();
         assert_eq!(labels, vec![("label.name".into(), "v".into())]);
+    }
+
+    /// Lines in and around the counting fast path's shape.
+    const QUICK_SEEDS: &[&str] = &[
+        r#"http_request_duration_seconds_bucket{code="200",handler="/api/v1/x",le="0.005"} 14806"#,
+        r#"http_request_duration_seconds_bucket{le="+Inf"} 1e+06 1700000000000"#,
+        r#"http_request_duration_seconds_count 5"#,
+        r#"up{job="a",} 1"#,
+        r#"up{} -Inf"#,
+        r#"node_load1 0.25 123"#,
+        r#"container_memory_usage_bytes{id="/kubepods.slice/kubepods-burstable.slice/cri-containerd-7765776f6c076ee1bb3624be9aefb47f93a26bd5ff5266fed994b90dd3ad9fa6.scope"} 1.5e3"#,
+        r#"foo_total{a="1"} 1 1.5 # {trace_id="x",span_id="y"} 2 3"#,
+        r#"foo_bucket{le="0.5"} 7 # {trace_id="1072f8cfa2ee888e"} 0.0045 1700000000.000"#,
+        r#"foo_created 1690000000"#,
+        r#"foo{a="é"} 1"#,
+        r#"foo{a="x\"y"} NaN"#,
+        r#"{"my.metric", "label.name"="v"} 2"#,
+        r#"foo 1 # {} 1"#,
+    ];
+
+    /// Bytes that matter to the grammar, for mutations.
+    const QUICK_BYTES: &[u8] = b" \t{}=\",#\\.0123456789eE+-_:aZInf\x00\xc3\xa9\xff";
+
+    /// Whether the counting fast path agrees with the full parser on `line`:
+    /// it may decline, but what it accepts the full parser accepts, with the
+    /// same name.
+    fn check_quick(line: &[u8], prev: &[u8], om: bool) {
+        let quick = if om {
+            quick_om_sample(line, prev)
+        } else {
+            quick_prom_sample(line, prev)
+        };
+        let Some((end, same)) = quick else { return };
+        let full = if om {
+            parse_om(line, true)
+        } else {
+            parse_prom(line)
+        };
+        let ctx = format!(
+            "{:?} (prev {:?})",
+            String::from_utf8_lossy(line),
+            String::from_utf8_lossy(prev)
+        );
+        let s = match full {
+            Ok(Entry::Sample(s)) => s,
+            other => panic!("fast path accepted {ctx}, full parser: {other:?}"),
+        };
+        assert_eq!(s.name.raw(), &line[..end], "{ctx}");
+        assert!(!s.name.needs_unescape(), "{ctx}");
+        assert_eq!(same, &line[..end] == prev, "{ctx}");
+    }
+
+    #[test]
+    fn quick_path_never_accepts_what_the_full_parser_rejects() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |m: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % m as u64).unwrap()
+        };
+        let mut accepted = 0;
+        for seed in QUICK_SEEDS {
+            let seed = seed.as_bytes();
+            let name_len = seed
+                .iter()
+                .position(|&b| b == b'{' || b == b' ')
+                .unwrap_or(0);
+            let name = &seed[..name_len];
+            let prevs: [&[u8]; 4] = [
+                b"",
+                name,
+                &name[..name_len / 2],
+                b"http_request_duration_seconds_bucket",
+            ];
+            for om in [false, true] {
+                for prev in prevs {
+                    check_quick(seed, prev, om);
+                    accepted += usize::from(quick_prom_sample(seed, prev).is_some());
+                }
+            }
+            for _ in 0..20_000 {
+                let mut line = seed.to_vec();
+                for _ in 0..1 + next(3) {
+                    let at = next(line.len() + 1);
+                    let b = QUICK_BYTES[next(QUICK_BYTES.len())];
+                    match next(3) {
+                        0 if at < line.len() => line[at] = b,
+                        1 if at < line.len() => {
+                            line.remove(at);
+                        }
+                        _ => line.insert(at, b),
+                    }
+                }
+                let prev = prevs[next(prevs.len())];
+                check_quick(&line, prev, false);
+                check_quick(&line, prev, true);
+            }
+        }
+        let long_int = "9".repeat(300);
+        let too_long_int = "9".repeat(310);
+        for edge in [
+            "foo 1 9223372036854775807".to_string(),
+            "foo 1 9223372036854775808".to_string(),
+            "foo 1 999999999999999999".to_string(),
+            format!("foo {long_int}"),
+            format!("foo {too_long_int}"),
+            format!("foo {long_int}.5 1"),
+            format!("foo 1 {too_long_int}"),
+            format!("foo 1 1{too_long_int}.0"),
+            format!("foo 1 # {{a=\"b\"}} 1 {too_long_int}"),
+            "foo 1 Inf".to_string(),
+            "foo 1 # {a=\"b\"} 1 NaN".to_string(),
+            "foo 1 1e5".to_string(),
+            "foo .".to_string(),
+            "foo 1.2.3".to_string(),
+        ] {
+            for prev in [&b""[..], b"foo", b"fo"] {
+                check_quick(edge.as_bytes(), prev, false);
+                check_quick(edge.as_bytes(), prev, true);
+            }
+        }
+        // The seeds in the common shape do take the fast path.
+        assert!(accepted >= 20, "{accepted}");
     }
 
     #[test]

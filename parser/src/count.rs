@@ -1,6 +1,6 @@
 //! What counting a body produces.
 
-use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use crate::error::ParseError;
 use crate::text::MetricType;
@@ -17,19 +17,19 @@ pub struct Counts {
     pub bytes: u64,
     /// The first error; counting stops there.
     pub error: Option<ParseError>,
-    pub(crate) families: HashMap<String, u64>,
+    pub(crate) families: FamilyTable,
 }
 
 impl Counts {
     /// Samples per metric family (histogram `_bucket`/`_sum`/`_count` etc.
-    /// belong to their family).
+    /// belong to their family), in the order the families first appeared.
     pub fn families(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.families.iter().map(|(k, v)| (k.as_str(), *v))
+        self.families.iter()
     }
 
     /// Samples of one family (0 if absent).
     pub fn family(&self, name: &str) -> u64 {
-        self.families.get(name).copied().unwrap_or(0)
+        self.families.get(name).unwrap_or(0)
     }
 
     /// Number of distinct families.
@@ -48,6 +48,139 @@ impl Counts {
     /// Whether the body parsed without error.
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
+    }
+}
+
+/// Samples per family name: the names in one string, a small open-addressing
+/// index over them. A body has a few families to a few thousand, each added
+/// once per run of samples; a map of `String`s cost an allocation and a
+/// SipHash per family, which showed on small bodies.
+#[derive(Clone, Default)]
+pub(crate) struct FamilyTable {
+    names: String,
+    entries: Vec<FamilyEntry>,
+    /// Entry index + 1 per slot (0: empty); the length is a power of two
+    /// at least twice the number of entries.
+    slots: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FamilyEntry {
+    start: usize,
+    end: usize,
+    hash: u64,
+    count: u64,
+}
+
+/// The hasher for family names (fixed seeds: the table's order never shows).
+static FAMILY_HASH: LazyLock<ahash::RandomState> =
+    LazyLock::new(|| ahash::RandomState::with_seeds(0x9e37, 0x79b9, 0x7f4a, 0x7c15));
+
+impl FamilyTable {
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.entries
+            .iter()
+            .map(|e| (self.names.get(e.start..e.end).unwrap_or(""), e.count))
+    }
+
+    fn name(&self, e: &FamilyEntry) -> &[u8] {
+        self.names.as_bytes().get(e.start..e.end).unwrap_or(&[])
+    }
+
+    /// The slot holding `name`, or the empty slot where it belongs.
+    fn find(&self, name: &[u8], hash: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        #[allow(clippy::cast_possible_truncation)] // masked to the table size
+        let mut at = hash as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return at;
+            }
+            let e = &self.entries[slot as usize - 1];
+            if e.hash == hash && self.name(e) == name {
+                return at;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<u64> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let hash = FAMILY_HASH.hash_one(name.as_bytes());
+        match self.slots[self.find(name.as_bytes(), hash)] {
+            0 => None,
+            slot => Some(self.entries[slot as usize - 1].count),
+        }
+    }
+
+    /// Adds `n` samples to the family `name` (bytes that are not UTF-8 are
+    /// replaced, as the name is reported as a string).
+    pub(crate) fn add(&mut self, name: &[u8], n: u64) {
+        match std::str::from_utf8(name) {
+            Ok(s) => self.add_str(s, n),
+            Err(_) => self.add_str(&String::from_utf8_lossy(name), n),
+        }
+    }
+
+    fn add_str(&mut self, name: &str, n: u64) {
+        if self.entries.len() * 2 >= self.slots.len() {
+            self.grow();
+        }
+        let hash = FAMILY_HASH.hash_one(name.as_bytes());
+        let at = self.find(name.as_bytes(), hash);
+        match self.slots[at] {
+            0 => {
+                let start = self.names.len();
+                self.names.push_str(name);
+                self.entries.push(FamilyEntry {
+                    start,
+                    end: self.names.len(),
+                    hash,
+                    count: n,
+                });
+                // At most `u32::MAX / 2` entries fit in the index: the
+                // families of any body that passes the line cap are fewer.
+                self.slots[at] = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+            }
+            slot => self.entries[slot as usize - 1].count += n,
+        }
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        let mask = size - 1;
+        for (i, e) in self.entries.iter().enumerate() {
+            #[allow(clippy::cast_possible_truncation)] // masked to the table size
+            let mut at = e.hash as usize & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+    }
+}
+
+impl PartialEq for FamilyTable {
+    /// Same families with the same counts, in any order.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(name, n)| other.get(name) == Some(n))
+    }
+}
+
+impl Eq for FamilyTable {}
+
+impl std::fmt::Debug for FamilyTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -73,7 +206,7 @@ impl FamilyTracker {
     }
 
     #[inline]
-    pub(crate) fn sample(&mut self, name: &[u8], map: &mut HashMap<String, u64>) {
+    pub(crate) fn sample(&mut self, name: &[u8], map: &mut FamilyTable) {
         let declared = !self.declared.is_empty()
             && name.starts_with(&self.declared)
             && (name.len() == self.declared.len()
@@ -100,7 +233,7 @@ impl FamilyTracker {
     }
 
     #[inline]
-    pub(crate) fn add(&mut self, fam: &[u8], n: u64, map: &mut HashMap<String, u64>) {
+    pub(crate) fn add(&mut self, fam: &[u8], n: u64, map: &mut FamilyTable) {
         if fam == self.run.as_slice() {
             self.run_count += n;
             return;
@@ -110,10 +243,9 @@ impl FamilyTracker {
         self.run_count = n;
     }
 
-    pub(crate) fn flush(&mut self, map: &mut HashMap<String, u64>) {
+    pub(crate) fn flush(&mut self, map: &mut FamilyTable) {
         if self.run_count > 0 {
-            *map.entry(String::from_utf8_lossy(&self.run).into_owned())
-                .or_insert(0) += self.run_count;
+            map.add(&self.run, self.run_count);
         }
         self.run.clear();
         self.run_count = 0;

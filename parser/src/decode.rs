@@ -1,17 +1,29 @@
 //! Content-Encoding decoding in front of the [`StreamCounter`]: the sidecar
 //! feeds the target's raw (possibly compressed) chunks.
 //!
-//! Decompression runs through flate2's streaming `write` decoders (zlib-rs
-//! backend), one bounded step at a time: each step consumes some input and
-//! produces at most 32 KiB of output, which is counted before the next step,
+//! The gzip and zlib wrappers are parsed here and only the raw deflate data
+//! goes through flate2's [`Decompress`] (zlib-rs backend), which inflates
+//! straight into a fixed 64 KiB buffer that is counted before the next step,
 //! so a small compressed chunk that inflates to gigabytes never sits in
-//! memory. gzip bodies may have several members (as Go's `gzip.Reader`
-//! accepts). `deflate` is the zlib format (RFC 9110); raw deflate is accepted
-//! too when the first bytes are not a zlib header.
+//! memory. The inflate state and that buffer come from a small pool and go
+//! back to it when the counter is finished or dropped: a sidecar counting
+//! thousands of small scrapes neither allocates nor faults in fresh pages per
+//! body.
+//!
+//! gzip bodies may have several members (as Go's `gzip.Reader` accepts);
+//! bytes after the last member that do not start another one fail the body,
+//! as they fail a Prometheus scrape. `deflate` is the zlib format (RFC 9110);
+//! raw deflate is accepted too when the first bytes are not a zlib header.
+//!
+//! The CRC-32 of a gzip member (and the Adler-32 of a zlib stream) is not
+//! computed: counting only needs the data, and Prometheus, which stores it,
+//! checks the checksum itself. The trailer must still be there, and a gzip
+//! member's ISIZE must match the inflated size, which catches truncation and
+//! most corruption for free.
 
-use std::io::Write;
+use std::sync::{Mutex, PoisonError};
 
-use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::count::Counts;
 use crate::error::{ParseError, Position};
@@ -49,28 +61,140 @@ impl Encoding {
     }
 }
 
-/// Collects one bounded step of decompressed output.
-#[derive(Debug, Default)]
-struct Out(Vec<u8>);
+/// Inflated bytes per step: large enough that the per-call cost of the
+/// inflater (and its window copy) is small, small enough to stay in L2 for
+/// the counter that reads it next.
+const OUT_BUF: usize = 64 * 1024;
 
-impl Write for Out {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+/// Inflaters kept for reuse (about 110 KiB each with the window).
+const POOL_MAX: usize = 8;
+
+/// Raw-deflate inflate state and the buffer it inflates into.
+struct Inflater {
+    raw: Decompress,
+    out: Box<[u8]>,
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflater")
+            .field("total_in", &self.raw.total_in())
+            .field("total_out", &self.raw.total_out())
+            .finish_non_exhaustive()
     }
 }
 
+static POOL: Mutex<Vec<Inflater>> = Mutex::new(Vec::new());
+
+/// An [`Inflater`] taken from the pool, returned to it on drop.
 #[derive(Debug)]
-enum Dec {
+struct Pooled(Option<Inflater>);
+
+impl Pooled {
+    fn take() -> Self {
+        let pooled = POOL.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let inflater = match pooled {
+            Some(mut inflater) => {
+                inflater.raw.reset(false);
+                inflater
+            }
+            None => Inflater {
+                raw: Decompress::new(false),
+                out: vec![0; OUT_BUF].into_boxed_slice(),
+            },
+        };
+        Pooled(Some(inflater))
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(inflater) = self.0.take() {
+            let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+            if pool.len() < POOL_MAX {
+                pool.push(inflater);
+            }
+        }
+    }
+}
+
+/// gzip member header flags (RFC 1952, 2.3.1).
+const FHCRC: u8 = 0x02;
+const FEXTRA: u8 = 0x04;
+const FNAME: u8 = 0x08;
+const FCOMMENT: u8 = 0x10;
+
+/// Where the parse of a gzip member header is (the header may be split
+/// across chunks anywhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GzHeader {
+    /// `seen` of the 10 fixed bytes read; `flags` once byte 3 is.
+    Fixed { seen: u8, flags: u8 },
+    /// The 2-byte little-endian length of the extra field.
+    ExtraLen { flags: u8, seen: u8, len: u16 },
+    /// Extra-field bytes still to skip.
+    Extra { flags: u8, left: u16 },
+    /// Inside the zero-terminated file name.
+    Name { flags: u8 },
+    /// Inside the zero-terminated comment.
+    Comment { flags: u8 },
+    /// Header CRC-16 bytes still to skip.
+    Crc { left: u8 },
+}
+
+/// What wraps the deflate data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrapper {
+    Gzip,
+    Zlib,
+    Raw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
     Identity,
-    Gzip(Box<MultiGzDecoder<Out>>),
-    /// Deflate before the first two bytes decide zlib or raw.
-    DeflatePending(Vec<u8>),
-    Zlib(Box<ZlibDecoder<Out>>),
-    Raw(Box<DeflateDecoder<Out>>),
+    /// `deflate` before its first two bytes tell zlib from raw deflate.
+    DeflateSniff {
+        first: Option<u8>,
+    },
+    GzHeader(GzHeader),
+    /// Inflating the deflate data.
+    Inflate(Wrapper),
+    /// The 8-byte gzip trailer: CRC-32 (ignored) then ISIZE.
+    GzTrailer {
+        seen: u8,
+        isize: u32,
+    },
+    /// A gzip member ended: the body ends here or another member starts.
+    GzBetween,
+    /// The 4-byte zlib Adler-32 trailer (ignored once present).
+    ZlibTrailer {
+        seen: u8,
+    },
+    /// The zlib or raw deflate stream is complete; nothing may follow.
+    Done,
+}
+
+/// A decoding failure: at `at` bytes into the input of the step.
+struct Failure {
+    at: usize,
+    expected: String,
+    found: String,
+}
+
+impl Failure {
+    fn new(at: usize, expected: impl Into<String>, found: impl Into<String>) -> Self {
+        Self {
+            at,
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    let shown: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("bytes {}", shown.join(" "))
 }
 
 /// A [`StreamCounter`] behind a decoder for the body's `Content-Encoding`.
@@ -89,7 +213,16 @@ enum Dec {
 /// ```
 #[derive(Debug)]
 pub struct DecodingCounter {
-    dec: Dec,
+    frame: Frame,
+    /// Present for every encoding but identity.
+    inflater: Pooled,
+    /// The last inflate step filled the output buffer, so more output may
+    /// be pending without more input.
+    output_pending: bool,
+    /// Bytes inflated from the current gzip member, modulo 2^32 (ISIZE).
+    member_size: u32,
+    /// Complete gzip members so far.
+    members: u64,
     counter: StreamCounter,
     encoded_bytes: u64,
     decode_error: Option<ParseError>,
@@ -103,13 +236,20 @@ impl DecodingCounter {
 
     /// Puts a decoder for `encoding` in front of `counter`.
     pub fn with_counter(counter: StreamCounter, encoding: Encoding) -> Self {
-        let dec = match encoding {
-            Encoding::Identity => Dec::Identity,
-            Encoding::Gzip => Dec::Gzip(Box::new(MultiGzDecoder::new(Out::default()))),
-            Encoding::Deflate => Dec::DeflatePending(Vec::new()),
+        let (frame, inflater) = match encoding {
+            Encoding::Identity => (Frame::Identity, Pooled(None)),
+            Encoding::Gzip => (
+                Frame::GzHeader(GzHeader::Fixed { seen: 0, flags: 0 }),
+                Pooled::take(),
+            ),
+            Encoding::Deflate => (Frame::DeflateSniff { first: None }, Pooled::take()),
         };
         Self {
-            dec,
+            frame,
+            inflater,
+            output_pending: false,
+            member_size: 0,
+            members: 0,
             counter,
             encoded_bytes: 0,
             decode_error: None,
@@ -133,7 +273,7 @@ impl DecodingCounter {
 
     /// Feeds the next encoded chunk, visiting every counted sample.
     pub fn feed_with<V: SampleVisitor>(&mut self, chunk: &[u8], visitor: &mut V) {
-        let before = self.encoded_bytes;
+        let offset = self.encoded_bytes;
         self.encoded_bytes += chunk.len() as u64;
         // Decoding goes on after counting stops (an error, or the end
         // marker): `Counts::bytes` stays the decoded body size, and a corrupt
@@ -142,83 +282,290 @@ impl DecodingCounter {
         if self.decode_error.is_some() {
             return;
         }
-        if let Dec::DeflatePending(head) = &mut self.dec {
-            head.extend_from_slice(chunk);
-            if head.len() < 2 {
-                return;
-            }
-            let head = std::mem::take(head);
-            let zlib =
-                (head[0] & 0x0f) == 8 && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
-            self.dec = if zlib {
-                Dec::Zlib(Box::new(ZlibDecoder::new(Out::default())))
-            } else {
-                Dec::Raw(Box::new(DeflateDecoder::new(Out::default())))
-            };
-            return self.pump(
-                &head,
-                before.saturating_sub(head.len() as u64 - chunk.len() as u64),
-                visitor,
-            );
-        }
-        self.pump(chunk, before, visitor);
-    }
-
-    fn pump<V: SampleVisitor>(&mut self, mut input: &[u8], mut offset: u64, visitor: &mut V) {
-        if let Dec::Identity = self.dec {
-            self.counter.feed_with(input, visitor);
+        if self.frame == Frame::Identity {
+            self.counter.feed_with(chunk, visitor);
             return;
         }
-        while !input.is_empty() {
-            let step = match &mut self.dec {
-                Dec::Gzip(d) => d.write(input),
-                Dec::Zlib(d) => d.write(input),
-                Dec::Raw(d) => d.write(input),
-                Dec::Identity | Dec::DeflatePending(_) => Ok(input.len()),
+        self.pump(chunk, offset, visitor);
+    }
+
+    /// Decodes `input`, which starts at encoded byte `offset`, until it is
+    /// used up and no inflated output is pending.
+    fn pump<V: SampleVisitor>(&mut self, mut input: &[u8], mut offset: u64, visitor: &mut V) {
+        while (!input.is_empty() || self.output_pending) && self.decode_error.is_none() {
+            let step = match self.frame {
+                Frame::Identity => Ok(input.len()),
+                Frame::DeflateSniff { first } => self.sniff(first, input, offset, visitor),
+                Frame::GzHeader(header) => self.gz_header(header, input),
+                Frame::Inflate(wrapper) => self.inflate(wrapper, input, visitor),
+                Frame::GzTrailer { seen, isize } => self.gz_trailer(seen, isize, input),
+                Frame::GzBetween => {
+                    self.frame = Frame::GzHeader(GzHeader::Fixed { seen: 0, flags: 0 });
+                    self.member_size = 0;
+                    if let Some(inflater) = &mut self.inflater.0 {
+                        inflater.raw.reset(false);
+                    }
+                    Ok(0)
+                }
+                Frame::ZlibTrailer { seen } => {
+                    let used = input.len().min(4 - usize::from(seen));
+                    // `used` is at most 4.
+                    let seen = seen + u8::try_from(used).unwrap_or(4);
+                    self.frame = if seen == 4 {
+                        Frame::Done
+                    } else {
+                        Frame::ZlibTrailer { seen }
+                    };
+                    Ok(used)
+                }
+                Frame::Done => Err(Failure::new(
+                    0,
+                    "the end of the compressed stream",
+                    "more data after it",
+                )),
             };
-            self.drain(visitor);
             match step {
-                Ok(0) => {
-                    self.fail_decode(
-                        offset,
-                        "the end of the compressed stream",
-                        "more data after it",
-                    );
-                    return;
+                Ok(used) => {
+                    input = &input[used.min(input.len())..];
+                    offset += used as u64;
                 }
-                Ok(n) => {
-                    input = &input[n..];
-                    offset += n as u64;
-                }
-                Err(e) => {
-                    self.fail_decode(offset, "valid compressed data", &e.to_string());
+                Err(failure) => {
+                    self.fail_decode(offset + failure.at as u64, failure.expected, failure.found);
                     return;
                 }
             }
         }
     }
 
-    fn drain<V: SampleVisitor>(&mut self, visitor: &mut V) {
-        let out = match &mut self.dec {
-            Dec::Gzip(d) => &mut d.get_mut().0,
-            Dec::Zlib(d) => &mut d.get_mut().0,
-            Dec::Raw(d) => &mut d.get_mut().0,
-            Dec::Identity | Dec::DeflatePending(_) => return,
+    /// Tells zlib from raw deflate by the first two bytes (a zlib header is
+    /// CM = 8 and a multiple of 31), which may come in separate chunks.
+    fn sniff<V: SampleVisitor>(
+        &mut self,
+        first: Option<u8>,
+        input: &[u8],
+        offset: u64,
+        visitor: &mut V,
+    ) -> Result<usize, Failure> {
+        let Some(&next) = input.first() else {
+            return Ok(0);
         };
-        if !out.is_empty() {
-            self.counter.feed_with(out, visitor);
-            out.clear();
+        let Some(first) = first else {
+            self.frame = Frame::DeflateSniff { first: Some(next) };
+            return Ok(1);
+        };
+        let zlib =
+            (first & 0x0f) == 8 && (u16::from(first) << 8 | u16::from(next)).is_multiple_of(31);
+        if !zlib {
+            self.frame = Frame::Inflate(Wrapper::Raw);
+            // The held first byte is deflate data; the rest of `input`
+            // follows in the caller's loop.
+            self.pump(&[first], offset.saturating_sub(1), visitor);
+            return Ok(0);
+        }
+        if next & 0x20 != 0 {
+            return Err(Failure::new(
+                0,
+                "a zlib stream without a preset dictionary",
+                "the FDICT flag",
+            ));
+        }
+        self.frame = Frame::Inflate(Wrapper::Zlib);
+        Ok(1)
+    }
+
+    /// Parses (and skips) a gzip member header.
+    fn gz_header(&mut self, header: GzHeader, input: &[u8]) -> Result<usize, Failure> {
+        let mut used = 0;
+        let mut header = header;
+        loop {
+            let rest = &input[used..];
+            // The optional parts in order; each step either completes one
+            // part or uses up the input.
+            header = match header {
+                GzHeader::Fixed { seen: 10, flags } => GzHeader::ExtraLen {
+                    flags,
+                    seen: 0,
+                    len: 0,
+                },
+                GzHeader::Fixed { seen, flags } => {
+                    let Some(&byte) = rest.first() else { break };
+                    let magic = if self.members == 0 {
+                        "a gzip header (1f 8b)"
+                    } else {
+                        "another gzip member (1f 8b) or the end of the body"
+                    };
+                    let want = match seen {
+                        0 => Some((0x1f, magic)),
+                        1 => Some((0x8b, magic)),
+                        2 => Some((0x08, "gzip compression method 8 (deflate)")),
+                        _ => None,
+                    };
+                    if let Some((want, expected)) = want
+                        && byte != want
+                    {
+                        let shown = if seen == 0 { rest } else { &rest[..1] };
+                        return Err(Failure::new(used, expected, hex_bytes(shown)));
+                    }
+                    used += 1;
+                    let flags = if seen == 3 { byte } else { flags };
+                    GzHeader::Fixed {
+                        seen: seen + 1,
+                        flags,
+                    }
+                }
+                GzHeader::ExtraLen { flags, .. } if flags & FEXTRA == 0 => GzHeader::Name { flags },
+                GzHeader::ExtraLen {
+                    flags,
+                    seen: 2,
+                    len,
+                } => GzHeader::Extra { flags, left: len },
+                GzHeader::ExtraLen { flags, seen, len } => {
+                    let Some(&byte) = rest.first() else { break };
+                    used += 1;
+                    GzHeader::ExtraLen {
+                        flags,
+                        seen: seen + 1,
+                        len: len | u16::from(byte) << (8 * seen),
+                    }
+                }
+                GzHeader::Extra { flags, left: 0 } => GzHeader::Name { flags },
+                GzHeader::Extra { flags, left } => {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let skip = rest.len().min(usize::from(left));
+                    used += skip;
+                    GzHeader::Extra {
+                        flags,
+                        // `skip` is at most `left`.
+                        left: left - u16::try_from(skip).unwrap_or(left),
+                    }
+                }
+                GzHeader::Name { flags } if flags & FNAME == 0 => GzHeader::Comment { flags },
+                GzHeader::Comment { flags } if flags & FCOMMENT == 0 => GzHeader::Crc {
+                    left: if flags & FHCRC == 0 { 0 } else { 2 },
+                },
+                GzHeader::Name { flags } | GzHeader::Comment { flags } => {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    match memchr::memchr(0, rest) {
+                        Some(end) => {
+                            used += end + 1;
+                            match header {
+                                GzHeader::Name { .. } => GzHeader::Comment { flags },
+                                _ => GzHeader::Crc {
+                                    left: if flags & FHCRC == 0 { 0 } else { 2 },
+                                },
+                            }
+                        }
+                        None => {
+                            used += rest.len();
+                            header
+                        }
+                    }
+                }
+                GzHeader::Crc { left: 0 } => {
+                    self.frame = Frame::Inflate(Wrapper::Gzip);
+                    return Ok(used);
+                }
+                GzHeader::Crc { left } => {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    used += 1;
+                    GzHeader::Crc { left: left - 1 }
+                }
+            };
+        }
+        self.frame = Frame::GzHeader(header);
+        Ok(used)
+    }
+
+    /// One inflate step into the output buffer, which is then counted.
+    fn inflate<V: SampleVisitor>(
+        &mut self,
+        wrapper: Wrapper,
+        input: &[u8],
+        visitor: &mut V,
+    ) -> Result<usize, Failure> {
+        let Some(inflater) = &mut self.inflater.0 else {
+            return Ok(input.len());
+        };
+        let (in_before, out_before) = (inflater.raw.total_in(), inflater.raw.total_out());
+        let status = inflater
+            .raw
+            .decompress(input, &mut inflater.out, FlushDecompress::None);
+        // Both are bounded by the slices given to the step.
+        let used = usize::try_from(inflater.raw.total_in() - in_before).unwrap_or(input.len());
+        let produced =
+            usize::try_from(inflater.raw.total_out() - out_before).unwrap_or(inflater.out.len());
+        if produced > 0 {
+            self.counter
+                .feed_with(&inflater.out[..produced.min(OUT_BUF)], visitor);
+            // `produced` is at most OUT_BUF.
+            let produced = u32::try_from(produced).unwrap_or(0);
+            self.member_size = self.member_size.wrapping_add(produced);
+        }
+        self.output_pending = produced == OUT_BUF;
+        match status {
+            Ok(Status::StreamEnd) => {
+                self.output_pending = false;
+                self.frame = match wrapper {
+                    Wrapper::Gzip => Frame::GzTrailer { seen: 0, isize: 0 },
+                    Wrapper::Zlib => Frame::ZlibTrailer { seen: 0 },
+                    Wrapper::Raw => Frame::Done,
+                };
+                Ok(used)
+            }
+            Ok(_) if used == 0 && produced == 0 && !input.is_empty() => Err(Failure::new(
+                0,
+                "valid compressed data",
+                "data the inflater cannot use",
+            )),
+            Ok(_) => Ok(used),
+            Err(e) => Err(Failure::new(used, "valid compressed data", e.to_string())),
         }
     }
 
-    fn fail_decode(&mut self, offset: u64, expected: &str, found: &str) {
+    /// Reads the gzip trailer and checks ISIZE against the inflated size.
+    fn gz_trailer(&mut self, seen: u8, isize: u32, input: &[u8]) -> Result<usize, Failure> {
+        let mut seen = seen;
+        let mut isize = isize;
+        let mut used = 0;
+        for &byte in input.iter().take(8 - usize::from(seen)) {
+            if seen >= 4 {
+                isize |= u32::from(byte) << (8 * (seen - 4));
+            }
+            seen += 1;
+            used += 1;
+        }
+        if seen < 8 {
+            self.frame = Frame::GzTrailer { seen, isize };
+            return Ok(used);
+        }
+        let inflated = self.member_size;
+        if isize != inflated {
+            return Err(Failure::new(
+                used.saturating_sub(4),
+                format!("a gzip trailer with ISIZE {inflated} (the inflated size)"),
+                format!("ISIZE {isize}"),
+            ));
+        }
+        self.frame = Frame::GzBetween;
+        self.members += 1;
+        Ok(used)
+    }
+
+    fn fail_decode(&mut self, offset: u64, expected: String, found: String) {
         if self.decode_error.is_none() {
             self.decode_error = Some(ParseError {
                 position: Position::Encoded { offset },
-                expected: expected.to_owned(),
-                found: found.to_owned(),
+                expected,
+                found,
             });
         }
+        self.output_pending = false;
     }
 
     /// Ends the body: flushes the decoder, checks the compressed stream is
@@ -232,19 +579,24 @@ impl DecodingCounter {
     pub fn finish_with<V: SampleVisitor>(mut self, visitor: &mut V) -> Counts {
         if self.decode_error.is_none() {
             let offset = self.encoded_bytes;
-            let done = match &mut self.dec {
-                Dec::Gzip(d) => d.try_finish(),
-                Dec::Zlib(d) => d.try_finish(),
-                Dec::Raw(d) => d.try_finish(),
-                Dec::DeflatePending(h) if !h.is_empty() => Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "truncated deflate stream",
-                )),
-                _ => Ok(()),
+            self.pump(&[], offset, visitor);
+            let truncated = match self.frame {
+                Frame::Identity | Frame::GzBetween | Frame::Done => None,
+                Frame::DeflateSniff { first: None } => None,
+                Frame::DeflateSniff { first: Some(_) } => Some("a truncated deflate stream"),
+                // Go's gzip reader fails on an empty body too.
+                Frame::GzHeader(GzHeader::Fixed { seen: 0, .. }) => Some("an empty body"),
+                Frame::GzHeader(_) => Some("a truncated gzip header"),
+                Frame::Inflate(_) => Some("a truncated deflate stream"),
+                Frame::GzTrailer { .. } => Some("a truncated gzip trailer"),
+                Frame::ZlibTrailer { .. } => Some("a truncated zlib trailer"),
             };
-            self.drain(visitor);
-            if let Err(e) = done {
-                self.fail_decode(offset, "a complete compressed stream", &e.to_string());
+            if let Some(found) = truncated {
+                self.fail_decode(
+                    offset,
+                    "a complete compressed stream".to_owned(),
+                    found.to_owned(),
+                );
             }
         }
         let decode_error = self.decode_error.take();
@@ -253,5 +605,261 @@ impl DecodingCounter {
             counts.error = decode_error;
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::Compression;
+    use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
+
+    use super::*;
+    use crate::stream::count;
+
+    const BODY: &[u8] =
+        b"# TYPE a counter\na_total{x=\"1\"} 1\na_total{x=\"2\"} 2\nb 3\nc{y=\"z\"} 4\n";
+
+    fn deflate(plain: &[u8]) -> Vec<u8> {
+        let mut e = DeflateEncoder::new(Vec::new(), Compression::default());
+        e.write_all(plain).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A gzip member with every optional header field: FEXTRA, FNAME,
+    /// FCOMMENT and FHCRC (whose value is not checked).
+    fn gzip_all_fields(plain: &[u8]) -> Vec<u8> {
+        gzip_with_fields(FEXTRA | FNAME | FCOMMENT | FHCRC, plain)
+    }
+
+    fn gzip_with_fields(flags: u8, plain: &[u8]) -> Vec<u8> {
+        let mut m = vec![0x1f, 0x8b, 8, flags];
+        m.extend_from_slice(&[1, 2, 3, 4, 0, 255]); // MTIME, XFL, OS
+        if flags & FEXTRA != 0 {
+            m.extend_from_slice(&[5, 0, b'A', b'B', 3, 0, 0]); // XLEN 5 and a subfield
+        }
+        if flags & FNAME != 0 {
+            m.extend_from_slice(b"metrics.prom\0");
+        }
+        if flags & FCOMMENT != 0 {
+            m.extend_from_slice(b"a comment with \x1f\x8b in it\0");
+        }
+        if flags & FHCRC != 0 {
+            m.extend_from_slice(&[0xaa, 0xbb]); // header CRC-16
+        }
+        m.extend_from_slice(&deflate(plain));
+        m.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]); // CRC-32, not checked
+        m.extend_from_slice(&u32::try_from(plain.len()).unwrap().to_le_bytes());
+        m
+    }
+
+    fn gzip(plain: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(plain).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn decode(encoded: &[u8], encoding: Encoding, cuts: &[usize]) -> Counts {
+        let mut c = DecodingCounter::new(Format::Text, encoding);
+        let mut at = 0;
+        for &cut in cuts.iter().chain([&encoded.len()]) {
+            c.feed(&encoded[at..cut]);
+            at = cut;
+        }
+        c.finish()
+    }
+
+    fn encoded_offset(counts: &Counts) -> u64 {
+        match counts.error.as_ref().map(|e| e.position) {
+            Some(Position::Encoded { offset }) => offset,
+            other => panic!("expected a decoding error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn header_fields_split_anywhere_count_like_plain() {
+        let want = count(BODY, Format::Text);
+        assert_eq!(want.samples, 4);
+        let gz = gzip_all_fields(BODY);
+        // Every pair of cuts inside the header and just past it.
+        let header_end = 60.min(gz.len());
+        for i in 0..=header_end {
+            for j in i..=header_end {
+                assert_eq!(decode(&gz, Encoding::Gzip, &[i, j]), want, "cuts {i} {j}");
+            }
+        }
+        let ones: Vec<usize> = (1..gz.len()).collect();
+        assert_eq!(decode(&gz, Encoding::Gzip, &ones), want);
+    }
+
+    #[test]
+    fn multiple_members_count_as_one_body() {
+        let mut plain = BODY.to_vec();
+        plain.extend_from_slice(b"d 5\n");
+        plain.extend_from_slice(BODY);
+        let want = count(&plain, Format::Text);
+        let mut gz = gzip(BODY);
+        gz.extend_from_slice(&gzip_all_fields(b"d 5\n"));
+        gz.extend_from_slice(&gzip_with_fields(FNAME | FHCRC, BODY));
+        for cut in 0..=gz.len() {
+            assert_eq!(decode(&gz, Encoding::Gzip, &[cut]), want, "cut {cut}");
+        }
+        let ones: Vec<usize> = (1..gz.len()).collect();
+        assert_eq!(decode(&gz, Encoding::Gzip, &ones), want);
+    }
+
+    #[test]
+    fn an_empty_member_is_accepted() {
+        let mut gz = gzip(b"");
+        gz.extend_from_slice(&gzip(BODY));
+        assert_eq!(decode(&gz, Encoding::Gzip, &[]), count(BODY, Format::Text));
+    }
+
+    #[test]
+    fn wrong_isize_is_an_error_at_the_trailer() {
+        let mut gz = gzip(BODY);
+        let isize_at = gz.len() - 4;
+        gz[isize_at] ^= 0x01;
+        for cut in [0, isize_at, isize_at + 2, gz.len()] {
+            let got = decode(&gz, Encoding::Gzip, &[cut]);
+            assert_eq!(got.samples, 4, "the data was counted before the trailer");
+            let e = got.error.as_ref().unwrap();
+            assert!(e.expected.contains("ISIZE"), "{e}");
+            assert!(
+                encoded_offset(&got) >= isize_at as u64 - 4,
+                "cut {cut}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_after_the_last_member_are_an_error() {
+        let gz = gzip(BODY);
+        for garbage in [&b"\0"[..], b"\0\0\0\0", b"<html>", b"\x1f\x8b\x09"] {
+            let mut body = gz.clone();
+            body.extend_from_slice(garbage);
+            for cut in [gz.len(), gz.len() + 1, body.len()] {
+                let got = decode(&body, Encoding::Gzip, &[cut.min(body.len())]);
+                assert_eq!(got.samples, 4);
+                let e = got.error.as_ref().unwrap();
+                assert!(encoded_offset(&got) >= gz.len() as u64, "{e}");
+                assert!(
+                    e.expected.contains("gzip member") || e.expected.contains("method 8"),
+                    "{e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let gz = gzip_all_fields(BODY);
+        for cut in 0..gz.len() {
+            let got = decode(&gz[..cut], Encoding::Gzip, &[]);
+            assert!(got.error.is_some(), "gzip cut at {cut}");
+        }
+        let mut zl = ZlibEncoder::new(Vec::new(), Compression::default());
+        zl.write_all(BODY).unwrap();
+        let zl = zl.finish().unwrap();
+        for cut in 1..zl.len() {
+            let got = decode(&zl[..cut], Encoding::Deflate, &[]);
+            assert!(got.error.is_some(), "zlib cut at {cut}");
+        }
+        let raw = deflate(BODY);
+        for cut in 1..raw.len() {
+            let got = decode(&raw[..cut], Encoding::Deflate, &[]);
+            assert!(got.error.is_some(), "raw deflate cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn empty_bodies() {
+        let got = decode(b"", Encoding::Gzip, &[]);
+        assert_eq!(encoded_offset(&got), 0);
+        assert_eq!(
+            decode(b"", Encoding::Deflate, &[]),
+            count(b"", Format::Text)
+        );
+    }
+
+    #[test]
+    fn bad_gzip_headers_name_the_byte() {
+        let got = decode(b"a 1\nb 2\n", Encoding::Gzip, &[]);
+        assert_eq!(encoded_offset(&got), 0);
+        assert_eq!(got.samples, 0);
+        let mut gz = gzip(BODY);
+        gz[2] = 7;
+        let got = decode(&gz, Encoding::Gzip, &[1]);
+        assert_eq!(encoded_offset(&got), 2);
+        assert!(got.error.unwrap().expected.contains("method 8"));
+    }
+
+    #[test]
+    fn corrupt_deflate_data_is_an_error_at_its_offset() {
+        let mut gz = gzip(BODY);
+        // A reserved block type (BTYPE 11) in the first block header.
+        gz[10] |= 0b110;
+        let got = decode(&gz, Encoding::Gzip, &[]);
+        let offset = encoded_offset(&got);
+        assert!((10..gz.len() as u64).contains(&offset), "{offset}");
+    }
+
+    #[test]
+    fn zlib_with_a_preset_dictionary_is_an_error() {
+        // CMF 0x78, FLG with FDICT whose header checksum is valid.
+        let flg = (0..=255u8)
+            .find(|f| f & 0x20 != 0 && (0x7800u16 | u16::from(*f)).is_multiple_of(31))
+            .unwrap();
+        let got = decode(&[0x78, flg, 0, 0, 0, 0], Encoding::Deflate, &[1]);
+        assert_eq!(encoded_offset(&got), 1);
+    }
+
+    #[test]
+    fn pooled_inflaters_start_clean() {
+        let gz = gzip(BODY);
+        let want = count(BODY, Format::Text);
+        for _ in 0..3 * POOL_MAX {
+            // Abandoned mid-stream, so the pooled state is dirty.
+            let mut a = DecodingCounter::new(Format::Text, Encoding::Gzip);
+            a.feed(&gz[..gz.len() / 2]);
+            let mut b = DecodingCounter::new(Format::Text, Encoding::Deflate);
+            b.feed(&deflate(BODY)[..5]);
+            drop(a);
+            drop(b);
+            assert_eq!(decode(&gz, Encoding::Gzip, &[]), want);
+            assert_eq!(decode(&deflate(BODY), Encoding::Deflate, &[]), want);
+        }
+        assert!(POOL.lock().unwrap().len() <= POOL_MAX);
+    }
+
+    #[test]
+    fn output_larger_than_the_buffer_across_members_and_chunks() {
+        let line = b"some_metric{label=\"value\"} 1\n";
+        let plain: Vec<u8> = line.repeat(3 * OUT_BUF / line.len() + 7);
+        let want = count(&plain, Format::Text);
+        let mut gz = gzip(&plain);
+        gz.extend_from_slice(&gzip(&plain));
+        let mut twice = plain.clone();
+        twice.extend_from_slice(&plain);
+        let want_twice = count(&twice, Format::Text);
+        assert_eq!(decode(&gz, Encoding::Gzip, &[]), want_twice);
+        let cuts: Vec<usize> = (1..gz.len()).step_by(3).collect();
+        assert_eq!(decode(&gz, Encoding::Gzip, &cuts), want_twice);
+        assert_eq!(decode(&deflate(&plain), Encoding::Deflate, &[1]), want);
+    }
+
+    /// A raw deflate stream can end with all of its input consumed while
+    /// inflated output is still pending (the last match crosses the end of
+    /// the output buffer): `finish` must drain it.
+    #[test]
+    fn pending_output_at_the_end_of_a_raw_stream_is_counted() {
+        // With zlib-rs this happens for a run of one byte a few bytes
+        // longer than the buffer.
+        for extra in 0..64 {
+            let plain = vec![b'a'; OUT_BUF + extra];
+            let got = decode(&deflate(&plain), Encoding::Deflate, &[1]);
+            assert_eq!(got, count(&plain, Format::Text), "{} bytes", plain.len());
+        }
     }
 }

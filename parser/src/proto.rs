@@ -67,12 +67,18 @@ fn eof<T>(offset: usize, what: &'static str) -> WResult<T> {
 
 #[inline(always)]
 pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> WResult<u64> {
-    // Tags and most lengths are one byte.
+    // Tags and most lengths are one byte; metric lengths are often two.
     if let Some(&b) = buf.get(*pos)
         && b < 0x80
     {
         *pos += 1;
         return Ok(u64::from(b));
+    }
+    if let Some(&[b0, b1]) = buf.get(*pos..*pos + 2)
+        && b1 < 0x80
+    {
+        *pos += 2;
+        return Ok(u64::from(b0 & 0x7f) | u64::from(b1) << 7);
     }
     read_varint_slow(buf, pos)
 }
@@ -318,18 +324,76 @@ fn repeated_scalar(v: Wire<'_>, at: usize, fixed64: bool) -> WResult<usize> {
     }
 }
 
-#[inline]
-fn check_label_pair(b: &[u8]) -> WResult<(&[u8], &[u8])> {
-    // The canonical encoding (name then value, lengths < 128) in one step.
-    if b.len() >= 4 && b[0] == 0x0a && b[1] < 0x80 {
-        let n_end = 2 + usize::from(b[1]);
-        if b.len() >= n_end + 2 && b[n_end] == 0x12 && b[n_end + 1] < 0x80 {
-            let v_end = n_end + 2 + usize::from(b[n_end + 1]);
-            if v_end == b.len() {
-                return Ok((&b[2..n_end], &b[n_end + 2..v_end]));
-            }
+/// The end of the varint starting at `p`, when it is complete and at most
+/// 10 bytes long (what [`read_varint`] accepts).
+#[inline(always)]
+fn varint_end(b: &[u8], p: usize) -> Option<usize> {
+    for i in 0..10 {
+        if *b.get(p + i)? < 0x80 {
+            return Some(p + i + 1);
         }
     }
+    None
+}
+
+/// The end of a fixed64 value starting at `p`, when it is all there.
+#[inline(always)]
+fn fixed64_end(b: &[u8], p: usize) -> Option<usize> {
+    let end = p + 8;
+    (end <= b.len()).then_some(end)
+}
+
+/// The body of a length-delimited field whose length varint starts at `p`,
+/// when that varint is one or two bytes (every field shorter than 16 KiB)
+/// and the body is all there: `(body start, body end)`.
+#[inline(always)]
+fn short_len(b: &[u8], p: usize) -> Option<(usize, usize)> {
+    let l0 = *b.get(p)?;
+    let (len, start) = if l0 < 0x80 {
+        (usize::from(l0), p + 1)
+    } else {
+        let l1 = *b.get(p + 1)?;
+        if l1 >= 0x80 {
+            return None;
+        }
+        (usize::from(l0 & 0x7f) | usize::from(l1) << 7, p + 2)
+    };
+    let end = start + len;
+    (end <= b.len()).then_some((start, end))
+}
+
+// The fast paths below handle the fields a well-formed body has, matched
+// on their one-byte tag (field number and wire type together), and leave
+// everything else (other wire types, long lengths, truncation, unknown
+// fields) to the generic walk of the same field. Each one either accepts a
+// field the generic walk accepts with the same result, or declines before
+// changing any state, so errors and counts are the generic walk's.
+
+/// A label pair's name and value, when it is the canonical encoding (name
+/// then value).
+#[inline(always)]
+fn label_pair_fast(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    if b.first() == Some(&0x0a)
+        && let Some((name_start, name_end)) = short_len(b, 1)
+        && b.get(name_end) == Some(&0x12)
+        && let Some((value_start, value_end)) = short_len(b, name_end + 1)
+        && value_end == b.len()
+    {
+        return Some((&b[name_start..name_end], &b[value_start..value_end]));
+    }
+    None
+}
+
+#[inline]
+fn check_label_pair(b: &[u8]) -> WResult<(&[u8], &[u8])> {
+    match label_pair_fast(b) {
+        Some(pair) => Ok(pair),
+        None => label_pair_walk(b),
+    }
+}
+
+#[inline(never)]
+fn label_pair_walk(b: &[u8]) -> WResult<(&[u8], &[u8])> {
     let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
     walk(b, |f, v, at| {
         match f {
@@ -353,7 +417,24 @@ fn check_two_varints(b: &[u8]) -> WResult<()> {
     })
 }
 
+/// Whether [`check_two_varints`] accepts `b`, when its fields are the
+/// canonical ones (`None` otherwise).
+#[inline]
+fn two_varints_ok(b: &[u8]) -> Option<()> {
+    let mut p = 0;
+    while p < b.len() {
+        p = match b[p] {
+            0x08 | 0x10 => varint_end(b, p + 1)?,
+            _ => return None,
+        };
+    }
+    Some(())
+}
+
 fn check_exemplar(b: &[u8]) -> WResult<()> {
+    if exemplar_ok(b).is_some() {
+        return Ok(());
+    }
     walk(b, |f, v, at| {
         match f {
             1 => {
@@ -369,6 +450,30 @@ fn check_exemplar(b: &[u8]) -> WResult<()> {
     })
 }
 
+/// Whether [`check_exemplar`] accepts `b`, when its fields are the
+/// canonical ones (`None` otherwise, or when it is rejected).
+#[inline]
+fn exemplar_ok(b: &[u8]) -> Option<()> {
+    let mut p = 0;
+    while p < b.len() {
+        p = match b[p] {
+            0x0a => {
+                let (s, e) = short_len(b, p + 1)?;
+                check_label_pair(&b[s..e]).ok()?;
+                e
+            }
+            0x11 => fixed64_end(b, p + 1)?,
+            0x1a => {
+                let (s, e) = short_len(b, p + 1)?;
+                two_varints_ok(&b[s..e])?;
+                e
+            }
+            _ => return None,
+        };
+    }
+    Some(())
+}
+
 fn check_value_msg(b: &[u8], with_exemplar: bool) -> WResult<f64> {
     let mut value = 0.0;
     walk(b, |f, v, at| {
@@ -380,6 +485,16 @@ fn check_value_msg(b: &[u8], with_exemplar: bool) -> WResult<f64> {
         Ok(())
     })?;
     Ok(value)
+}
+
+/// [`check_value_msg`] without the value.
+#[inline]
+fn value_msg_ok(b: &[u8], with_exemplar: bool) -> WResult<()> {
+    // A gauge, counter or untyped value alone: field 1, a double.
+    if b.len() == 9 && b[0] == 0x09 {
+        return Ok(());
+    }
+    check_value_msg(b, with_exemplar).map(|_| ())
 }
 
 /// Scalars of one bucket.
@@ -405,8 +520,61 @@ fn check_bucket(b: &[u8]) -> WResult<Bucket> {
     Ok(bk)
 }
 
+/// The upper bound of a bucket [`check_bucket`] accepts, when its fields
+/// are the canonical ones (`None` otherwise, or when it is rejected).
+#[inline(always)]
+fn bucket_upper(b: &[u8]) -> Option<f64> {
+    let mut upper = 0.0;
+    let mut p = 0;
+    while p < b.len() {
+        p = match b[p] {
+            0x08 => varint_end(b, p + 1)?,
+            0x11 => {
+                let end = fixed64_end(b, p + 1)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&b[p + 1..end]);
+                upper = f64::from_le_bytes(a);
+                end
+            }
+            0x21 => fixed64_end(b, p + 1)?,
+            0x1a => {
+                let (s, e) = short_len(b, p + 1)?;
+                exemplar_ok(&b[s..e])?;
+                e
+            }
+            _ => return None,
+        };
+    }
+    Some(upper)
+}
+
+/// Whether `b` is ASCII: for the short strings of label pairs, inline and
+/// without the alignment work of `<[u8]>::is_ascii`.
+#[inline(always)]
+fn is_ascii_short(b: &[u8]) -> bool {
+    fn word(w: &[u8]) -> u64 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        u64::from_le_bytes(a)
+    }
+    let n = b.len();
+    let mut high = 0u64;
+    if n >= 8 {
+        for w in b.chunks_exact(8) {
+            high |= word(w);
+        }
+        // The last (overlapping) word covers the remainder.
+        high |= word(&b[n - 8..]);
+    } else {
+        for &x in b {
+            high |= u64::from(x);
+        }
+    }
+    high & 0x8080_8080_8080_8080 == 0
+}
+
 /// What counting needs from one `Metric`, gathered while validating it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct MetricScan {
     quantiles: u64,
     /// Classic histogram series of this metric's buckets (including the
@@ -440,102 +608,218 @@ impl MetricScan {
             _ => 1,
         }
     }
+
+    #[inline(always)]
+    fn bucket(&mut self, upper: f64) {
+        self.buckets += 1;
+        if !self.saw_inf {
+            self.bucket_series += 1;
+            if upper == f64::INFINITY {
+                self.saw_inf = true;
+            }
+        }
+    }
+
+    /// Records the first bad label name or value (`at` is the label's
+    /// field).
+    #[inline(never)]
+    fn label(&mut self, name: &[u8], value: &[u8], at: usize) {
+        if self.bad_label.is_none() {
+            if name.is_empty() || (!name.is_ascii() && std::str::from_utf8(name).is_err()) {
+                self.bad_label = Some((at, "a non-empty UTF-8 label name"));
+            } else if !value.is_ascii() && std::str::from_utf8(value).is_err() {
+                self.bad_label = Some((at, "a UTF-8 label value"));
+            }
+        }
+    }
+}
+
+/// The generic handling of one `Histogram` field.
+fn histogram_field(scan: &mut MetricScan, f: u32, v: Wire<'_>, at: usize) -> WResult<()> {
+    match f {
+        1 | 7 => {
+            let x = varint(v, at)?;
+            if f == 7 {
+                scan.zero_count = x;
+            }
+        }
+        2 | 4 | 8 => {
+            double(v, at)?;
+        }
+        6 => scan.zero_threshold = double(v, at)?,
+        3 => {
+            let bk = check_bucket(bytes(v, at)?)?;
+            scan.bucket(bk.upper);
+        }
+        5 => {
+            varint(v, at)?;
+        }
+        9 | 12 => check_two_varints(bytes(v, at)?)?,
+        10 | 13 if repeated_scalar(v, at, false)? > 0 => {
+            scan.sparse = true;
+        }
+        11 | 14 if repeated_scalar(v, at, true)? > 0 => {
+            scan.sparse = true;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn check_histogram(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
+    let mut pos = 0;
+    while pos < b.len() {
+        let start = pos;
+        let fast = match b[pos] {
+            // sample_count
+            0x08 => varint_end(b, pos + 1),
+            // sample_sum, sample_count_float, zero_count_float
+            0x11 | 0x21 | 0x41 => fixed64_end(b, pos + 1),
+            // bucket
+            0x1a => match short_len(b, pos + 1) {
+                Some((s, e)) => {
+                    let bucket = &b[s..e];
+                    let upper = match bucket_upper(bucket) {
+                        Some(u) => u,
+                        None => check_bucket(bucket)?.upper,
+                    };
+                    scan.bucket(upper);
+                    Some(e)
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some(end) = fast {
+            pos = end;
+            continue;
+        }
+        let (f, v) = read_field(b, &mut pos)?;
+        histogram_field(scan, f, v, start)?;
+    }
+    Ok(())
+}
+
+fn check_quantile(b: &[u8]) -> WResult<()> {
+    // Field 1 (quantile) and 2 (value), both doubles.
+    if b.len() == 18 && b[0] == 0x09 && b[9] == 0x11 {
+        return Ok(());
+    }
     walk(b, |f, v, at| {
-        match f {
-            1 | 7 => {
-                let x = varint(v, at)?;
-                if f == 7 {
-                    scan.zero_count = x;
-                }
-            }
-            2 | 4 | 8 => {
-                double(v, at)?;
-            }
-            6 => scan.zero_threshold = double(v, at)?,
-            3 => {
-                let bk = check_bucket(bytes(v, at)?)?;
-                scan.buckets += 1;
-                if !scan.saw_inf {
-                    scan.bucket_series += 1;
-                    if bk.upper == f64::INFINITY {
-                        scan.saw_inf = true;
-                    }
-                }
-            }
-            5 => {
-                varint(v, at)?;
-            }
-            9 | 12 => check_two_varints(bytes(v, at)?)?,
-            10 | 13 if repeated_scalar(v, at, false)? > 0 => {
-                scan.sparse = true;
-            }
-            11 | 14 if repeated_scalar(v, at, true)? > 0 => {
-                scan.sparse = true;
-            }
-            _ => {}
+        if f == 1 || f == 2 {
+            double(v, at)?;
         }
         Ok(())
     })
 }
 
 fn check_summary(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
-    walk(b, |f, v, at| {
+    let mut pos = 0;
+    while pos < b.len() {
+        let start = pos;
+        let fast = match b[pos] {
+            // sample_count
+            0x08 => varint_end(b, pos + 1),
+            // sample_sum
+            0x11 => fixed64_end(b, pos + 1),
+            // quantile
+            0x1a => match short_len(b, pos + 1) {
+                Some((s, e)) => {
+                    check_quantile(&b[s..e])?;
+                    scan.quantiles += 1;
+                    Some(e)
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some(end) = fast {
+            pos = end;
+            continue;
+        }
+        let (f, v) = read_field(b, &mut pos)?;
         match f {
             1 => {
-                varint(v, at)?;
+                varint(v, start)?;
             }
             2 => {
-                double(v, at)?;
+                double(v, start)?;
             }
             3 => {
-                walk(bytes(v, at)?, |f, v, at| {
-                    if f == 1 || f == 2 {
-                        double(v, at)?;
-                    }
-                    Ok(())
-                })?;
+                check_quantile(bytes(v, start)?)?;
                 scan.quantiles += 1;
             }
             _ => {}
         }
-        Ok(())
-    })
+    }
+    Ok(())
+}
+
+/// The generic handling of one `Metric` field.
+fn metric_field(scan: &mut MetricScan, f: u32, v: Wire<'_>, at: usize) -> WResult<()> {
+    match f {
+        1 => {
+            let (name, value) = check_label_pair(bytes(v, at)?)?;
+            scan.label(name, value, at);
+        }
+        2 | 5 => value_msg_ok(bytes(v, at)?, false)?,
+        3 => value_msg_ok(bytes(v, at)?, true)?,
+        4 => check_summary(bytes(v, at)?, scan)?,
+        7 => check_histogram(bytes(v, at)?, scan)?,
+        6 => {
+            varint(v, at)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Validates one `Metric` the way Unmarshal does and gathers its counts.
-#[inline(always)]
+#[inline]
 pub(crate) fn scan_metric(b: &[u8]) -> WResult<MetricScan> {
     let mut scan = MetricScan::default();
-    walk(b, |f, v, at| {
-        match f {
-            1 => {
-                let (name, value) = check_label_pair(bytes(v, at)?)?;
-                if scan.bad_label.is_none() {
-                    if name.is_empty() || (!name.is_ascii() && std::str::from_utf8(name).is_err()) {
-                        scan.bad_label = Some((at, "a non-empty UTF-8 label name"));
-                    } else if !value.is_ascii() && std::str::from_utf8(value).is_err() {
-                        scan.bad_label = Some((at, "a UTF-8 label value"));
-                    }
-                }
+    let mut pos = 0;
+    while pos < b.len() {
+        let start = pos;
+        let tag = b[pos];
+        if tag == 0x0a
+            && let Some((s, e)) = short_len(b, pos + 1)
+            && let Some((name, value)) = label_pair_fast(&b[s..e])
+        {
+            // With lengths below 128 the pair's tags and lengths are ASCII
+            // too, so one pass over it covers name and value.
+            if !is_ascii_short(&b[s..e]) || name.is_empty() {
+                scan.label(name, value, start);
             }
-            2 | 5 => {
-                check_value_msg(bytes(v, at)?, false)?;
-            }
-            3 => {
-                check_value_msg(bytes(v, at)?, true)?;
-            }
-            4 => check_summary(bytes(v, at)?, &mut scan)?,
-            7 => check_histogram(bytes(v, at)?, &mut scan)?,
-            6 => {
-                varint(v, at)?;
-            }
-            _ => {}
+            pos = e;
+            continue;
         }
-        Ok(())
-    })?;
+        let fast = match tag {
+            // timestamp_ms
+            0x30 => varint_end(b, pos + 1),
+            // gauge, counter, summary, untyped, histogram
+            0x12 | 0x1a | 0x22 | 0x2a | 0x3a => match short_len(b, pos + 1) {
+                Some((s, e)) => {
+                    let body = &b[s..e];
+                    match tag {
+                        0x12 | 0x2a => value_msg_ok(body, false)?,
+                        0x1a => value_msg_ok(body, true)?,
+                        0x22 => check_summary(body, &mut scan)?,
+                        _ => check_histogram(body, &mut scan)?,
+                    }
+                    Some(e)
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some(end) = fast {
+            pos = end;
+            continue;
+        }
+        let (f, v) = read_field(b, &mut pos)?;
+        metric_field(&mut scan, f, v, start)?;
+    }
     Ok(scan)
 }
 
@@ -950,4 +1234,523 @@ pub(crate) fn length_prefix(buf: &[u8]) -> Result<Option<(usize, u64)>, &'static
         return Err("a length prefix of at most 5 bytes");
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{read_varint, read_varint_slow, scan_metric};
+
+    /// The generic field-by-field walk every fast path must agree with
+    /// (the scanner as it was before the fast paths).
+    mod generic {
+        use super::super::{MetricScan, WResult, bytes, double, repeated_scalar, varint, walk};
+
+        fn check_label_pair(b: &[u8]) -> WResult<(&[u8], &[u8])> {
+            // The canonical encoding (name then value, lengths < 128) in one step.
+            if b.len() >= 4 && b[0] == 0x0a && b[1] < 0x80 {
+                let n_end = 2 + usize::from(b[1]);
+                if b.len() >= n_end + 2 && b[n_end] == 0x12 && b[n_end + 1] < 0x80 {
+                    let v_end = n_end + 2 + usize::from(b[n_end + 1]);
+                    if v_end == b.len() {
+                        return Ok((&b[2..n_end], &b[n_end + 2..v_end]));
+                    }
+                }
+            }
+            let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
+            walk(b, |f, v, at| {
+                match f {
+                    1 => name = bytes(v, at)?,
+                    2 => value = bytes(v, at)?,
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            Ok((name, value))
+        }
+
+        /// A message whose fields 1 and 2 are varints: `google.protobuf.Timestamp`
+        /// (seconds, nanos) and `BucketSpan` (offset, length).
+        fn check_two_varints(b: &[u8]) -> WResult<()> {
+            walk(b, |f, v, at| {
+                if f == 1 || f == 2 {
+                    varint(v, at)?;
+                }
+                Ok(())
+            })
+        }
+
+        fn check_exemplar(b: &[u8]) -> WResult<()> {
+            walk(b, |f, v, at| {
+                match f {
+                    1 => {
+                        check_label_pair(bytes(v, at)?)?;
+                    }
+                    2 => {
+                        double(v, at)?;
+                    }
+                    3 => check_two_varints(bytes(v, at)?)?,
+                    _ => {}
+                }
+                Ok(())
+            })
+        }
+
+        fn check_value_msg(b: &[u8], with_exemplar: bool) -> WResult<f64> {
+            let mut value = 0.0;
+            walk(b, |f, v, at| {
+                match f {
+                    1 => value = double(v, at)?,
+                    2 if with_exemplar => check_exemplar(bytes(v, at)?)?,
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            Ok(value)
+        }
+
+        /// Scalars of one bucket.
+        #[derive(Debug, Clone, Copy, Default)]
+        struct Bucket {
+            count: u64,
+            count_float: f64,
+            upper: f64,
+        }
+
+        fn check_bucket(b: &[u8]) -> WResult<Bucket> {
+            let mut bk = Bucket::default();
+            walk(b, |f, v, at| {
+                match f {
+                    1 => bk.count = varint(v, at)?,
+                    2 => bk.upper = double(v, at)?,
+                    3 => check_exemplar(bytes(v, at)?)?,
+                    4 => bk.count_float = double(v, at)?,
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            Ok(bk)
+        }
+
+        fn check_histogram(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
+            walk(b, |f, v, at| {
+                match f {
+                    1 | 7 => {
+                        let x = varint(v, at)?;
+                        if f == 7 {
+                            scan.zero_count = x;
+                        }
+                    }
+                    2 | 4 | 8 => {
+                        double(v, at)?;
+                    }
+                    6 => scan.zero_threshold = double(v, at)?,
+                    3 => {
+                        let bk = check_bucket(bytes(v, at)?)?;
+                        scan.buckets += 1;
+                        if !scan.saw_inf {
+                            scan.bucket_series += 1;
+                            if bk.upper == f64::INFINITY {
+                                scan.saw_inf = true;
+                            }
+                        }
+                    }
+                    5 => {
+                        varint(v, at)?;
+                    }
+                    9 | 12 => check_two_varints(bytes(v, at)?)?,
+                    10 | 13 if repeated_scalar(v, at, false)? > 0 => {
+                        scan.sparse = true;
+                    }
+                    11 | 14 if repeated_scalar(v, at, true)? > 0 => {
+                        scan.sparse = true;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })
+        }
+
+        fn check_summary(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
+            walk(b, |f, v, at| {
+                match f {
+                    1 => {
+                        varint(v, at)?;
+                    }
+                    2 => {
+                        double(v, at)?;
+                    }
+                    3 => {
+                        walk(bytes(v, at)?, |f, v, at| {
+                            if f == 1 || f == 2 {
+                                double(v, at)?;
+                            }
+                            Ok(())
+                        })?;
+                        scan.quantiles += 1;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })
+        }
+
+        pub(super) fn scan_metric(b: &[u8]) -> WResult<MetricScan> {
+            let mut scan = MetricScan::default();
+            walk(b, |f, v, at| {
+                match f {
+                    1 => {
+                        let (name, value) = check_label_pair(bytes(v, at)?)?;
+                        if scan.bad_label.is_none() {
+                            if name.is_empty()
+                                || (!name.is_ascii() && std::str::from_utf8(name).is_err())
+                            {
+                                scan.bad_label = Some((at, "a non-empty UTF-8 label name"));
+                            } else if !value.is_ascii() && std::str::from_utf8(value).is_err() {
+                                scan.bad_label = Some((at, "a UTF-8 label value"));
+                            }
+                        }
+                    }
+                    2 | 5 => {
+                        check_value_msg(bytes(v, at)?, false)?;
+                    }
+                    3 => {
+                        check_value_msg(bytes(v, at)?, true)?;
+                    }
+                    4 => check_summary(bytes(v, at)?, &mut scan)?,
+                    7 => check_histogram(bytes(v, at)?, &mut scan)?,
+                    6 => {
+                        varint(v, at)?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            Ok(scan)
+        }
+    }
+
+    /// A small deterministic generator (xorshift) for message shapes.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn chance(&mut self, one_in: u64) -> bool {
+            self.below(one_in) == 0
+        }
+
+        fn index(&mut self, n: usize) -> usize {
+            usize::try_from(self.below(n as u64)).unwrap_or(0)
+        }
+    }
+
+    fn put_varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push(v.to_le_bytes()[0] | 0x80);
+            v >>= 7;
+        }
+        out.push(v.to_le_bytes()[0]);
+    }
+
+    fn put_tag(field: u64, wire: u64, out: &mut Vec<u8>) {
+        put_varint(field << 3 | wire, out);
+    }
+
+    fn put_bytes(field: u64, b: &[u8], out: &mut Vec<u8>) {
+        put_tag(field, 2, out);
+        put_varint(b.len() as u64, out);
+        out.extend_from_slice(b);
+    }
+
+    fn put_double(field: u64, v: f64, out: &mut Vec<u8>) {
+        put_tag(field, 1, out);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn put_uint(field: u64, v: u64, out: &mut Vec<u8>) {
+        put_tag(field, 0, out);
+        put_varint(v, out);
+    }
+
+    fn text(g: &mut Gen) -> Vec<u8> {
+        match g.below(8) {
+            0 => Vec::new(),
+            1 => vec![b'x'; 100 + g.index(200)],
+            2 => vec![0xff, b'a'],
+            3 => "é".repeat(g.index(80)).into_bytes(),
+            4 if g.chance(20) => vec![b'y'; 16_400],
+            _ => format!("l{}", g.next() % 100_000).into_bytes(),
+        }
+    }
+
+    fn number(g: &mut Gen) -> u64 {
+        match g.below(4) {
+            0 => g.below(128),
+            1 => g.below(1 << 14),
+            2 => g.below(1 << 28),
+            _ => g.next(),
+        }
+    }
+
+    fn float(g: &mut Gen) -> f64 {
+        [
+            0.0,
+            0.1,
+            1.0,
+            2.5,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -1.0,
+        ][g.index(8)]
+    }
+
+    fn label_pair(g: &mut Gen) -> Vec<u8> {
+        let mut p = Vec::new();
+        let (name, value) = (text(g), text(g));
+        match g.below(6) {
+            0 => {
+                put_bytes(2, &value, &mut p);
+                put_bytes(1, &name, &mut p);
+            }
+            1 => {
+                put_bytes(1, &name, &mut p);
+                put_bytes(2, &value, &mut p);
+                extra_field(g, &mut p);
+            }
+            2 => put_bytes(1, &name, &mut p),
+            _ => {
+                put_bytes(1, &name, &mut p);
+                put_bytes(2, &value, &mut p);
+            }
+        }
+        p
+    }
+
+    /// A field the message does not know, or a known one with another
+    /// wire type.
+    fn extra_field(g: &mut Gen, out: &mut Vec<u8>) {
+        let field = 1 + g.below(16);
+        match g.below(5) {
+            0 => put_uint(field, number(g), out),
+            1 => put_double(field, float(g), out),
+            2 => put_bytes(field, &text(g), out),
+            3 => {
+                put_tag(field, 5, out);
+                out.extend_from_slice(&[1, 2, 3, 4]);
+            }
+            _ => {
+                put_tag(field, 3, out);
+                put_uint(1, number(g), out);
+                put_tag(field, 4, out);
+            }
+        }
+    }
+
+    fn exemplar(g: &mut Gen) -> Vec<u8> {
+        let mut e = Vec::new();
+        for _ in 0..g.below(3) {
+            put_bytes(1, &label_pair(g), &mut e);
+        }
+        if !g.chance(4) {
+            put_double(2, float(g), &mut e);
+        }
+        if !g.chance(3) {
+            let mut t = Vec::new();
+            put_uint(1, number(g), &mut t);
+            if g.chance(2) {
+                put_uint(2, number(g), &mut t);
+            }
+            put_bytes(3, &t, &mut e);
+        }
+        if g.chance(10) {
+            extra_field(g, &mut e);
+        }
+        e
+    }
+
+    fn value_msg(g: &mut Gen, with_exemplar: bool) -> Vec<u8> {
+        let mut v = Vec::new();
+        if !g.chance(8) {
+            put_double(1, float(g), &mut v);
+        }
+        if with_exemplar && g.chance(2) {
+            put_bytes(2, &exemplar(g), &mut v);
+        }
+        if g.chance(10) {
+            extra_field(g, &mut v);
+        }
+        v
+    }
+
+    fn histogram(g: &mut Gen) -> Vec<u8> {
+        let mut h = Vec::new();
+        put_uint(1, number(g), &mut h);
+        put_double(2, float(g), &mut h);
+        for _ in 0..g.below(14) {
+            let mut b = Vec::new();
+            if !g.chance(10) {
+                put_uint(1, number(g), &mut b);
+            }
+            put_double(2, float(g), &mut b);
+            if g.chance(5) {
+                put_bytes(3, &exemplar(g), &mut b);
+            }
+            if g.chance(6) {
+                put_double(4, float(g), &mut b);
+            }
+            if g.chance(15) {
+                extra_field(g, &mut b);
+            }
+            put_bytes(3, &b, &mut h);
+        }
+        if g.chance(4) {
+            put_double(4, float(g), &mut h);
+        }
+        if g.chance(4) {
+            // Native histogram fields.
+            put_uint(5, g.below(8), &mut h);
+            put_double(6, [0.0, 1e-9][g.index(2)], &mut h);
+            put_uint(7, g.below(2), &mut h);
+            put_double(8, float(g), &mut h);
+            let mut span = Vec::new();
+            put_uint(1, number(g), &mut span);
+            put_uint(2, number(g), &mut span);
+            put_bytes(9 + 3 * g.below(2), &span, &mut h);
+            let mut deltas = Vec::new();
+            for _ in 0..g.below(3) {
+                put_varint(number(g), &mut deltas);
+            }
+            put_bytes(10 + 3 * g.below(2), &deltas, &mut h);
+            if g.chance(2) {
+                put_uint(13, number(g), &mut h);
+            }
+            let counts: Vec<u8> = (0..8 * g.below(3)).map(|i| i.to_le_bytes()[0]).collect();
+            put_bytes(11 + 3 * g.below(2), &counts, &mut h);
+            if g.chance(2) {
+                put_double(14, float(g), &mut h);
+            }
+        }
+        if g.chance(8) {
+            extra_field(g, &mut h);
+        }
+        h
+    }
+
+    fn summary(g: &mut Gen) -> Vec<u8> {
+        let mut s = Vec::new();
+        put_uint(1, number(g), &mut s);
+        put_double(2, float(g), &mut s);
+        for _ in 0..g.below(6) {
+            let mut q = Vec::new();
+            if g.chance(6) {
+                put_double(2, float(g), &mut q);
+                put_double(1, float(g), &mut q);
+            } else {
+                put_double(1, float(g), &mut q);
+                put_double(2, float(g), &mut q);
+            }
+            if g.chance(10) {
+                extra_field(g, &mut q);
+            }
+            put_bytes(3, &q, &mut s);
+        }
+        if g.chance(8) {
+            extra_field(g, &mut s);
+        }
+        s
+    }
+
+    /// A `Metric` message of any shape, mostly well-formed.
+    fn metric(seed: u64) -> Vec<u8> {
+        let mut g = Gen(seed | 1);
+        let mut m = Vec::new();
+        for _ in 0..g.below(6) {
+            put_bytes(1, &label_pair(&mut g), &mut m);
+        }
+        for _ in 0..1 + g.below(2) {
+            match g.below(6) {
+                0 => put_bytes(2, &value_msg(&mut g, false), &mut m),
+                1 => put_bytes(3, &value_msg(&mut g, true), &mut m),
+                2 => put_bytes(5, &value_msg(&mut g, false), &mut m),
+                3 => put_bytes(4, &summary(&mut g), &mut m),
+                _ => put_bytes(7, &histogram(&mut g), &mut m),
+            }
+        }
+        if g.chance(3) {
+            put_uint(6, number(&mut g), &mut m);
+        }
+        if g.chance(6) {
+            extra_field(&mut g, &mut m);
+        }
+        m
+    }
+
+    fn agree(m: &[u8]) {
+        assert_eq!(
+            format!("{:?}", scan_metric(m)),
+            format!("{:?}", generic::scan_metric(m)),
+            "{m:02x?}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn fast_metric_scan_agrees_with_the_generic_walk(
+            seed in any::<u64>(),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0..4u8), 0..4),
+        ) {
+            let mut m = metric(seed);
+            agree(&m);
+            for (at, byte, kind) in edits {
+                let at = at % (m.len() + 1);
+                match kind {
+                    0 if at < m.len() => m[at] = byte,
+                    1 => m.insert(at, byte),
+                    2 if at < m.len() => {
+                        m.remove(at);
+                    }
+                    _ => m.truncate(at),
+                }
+                agree(&m);
+            }
+        }
+    }
+
+    #[test]
+    fn every_cut_of_a_metric_agrees_with_the_generic_walk() {
+        for seed in 1..200u64 {
+            let m = metric(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            for cut in 0..=m.len().min(600) {
+                agree(&m[..cut]);
+            }
+        }
+    }
+
+    #[test]
+    fn two_byte_varints_read_as_the_slow_path_does() {
+        for b0 in 0..=255u8 {
+            for b1 in 0..=255u8 {
+                for buf in [&[b0, b1][..], &[b0, b1, 0x01], &[b0]] {
+                    let (mut fast, mut slow) = (0, 0);
+                    let got = read_varint(buf, &mut fast);
+                    let want = read_varint_slow(buf, &mut slow);
+                    assert_eq!((got, fast), (want, slow), "{buf:02x?}");
+                }
+            }
+        }
+    }
 }

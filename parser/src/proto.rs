@@ -524,6 +524,21 @@ fn check_bucket(b: &[u8]) -> WResult<Bucket> {
 /// are the canonical ones (`None` otherwise, or when it is rejected).
 #[inline(always)]
 fn bucket_upper(b: &[u8]) -> Option<f64> {
+    // What client libraries write: `cumulative_count` then `upper_bound`,
+    // told apart without a walk: the varint fills all but the last ten
+    // bytes (its tag, the double and the double's tag).
+    let n = b.len();
+    if (11..=20).contains(&n)
+        && b[0] == 0x08
+        && b[n - 9] == 0x11
+        && let Some((&last, more)) = b[1..n - 9].split_last()
+        && last < 0x80
+        && more.iter().all(|&x| x >= 0x80)
+    {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[n - 8..]);
+        return Some(f64::from_le_bytes(a));
+    }
     let mut upper = 0.0;
     let mut p = 0;
     while p < b.len() {
@@ -548,8 +563,8 @@ fn bucket_upper(b: &[u8]) -> Option<f64> {
     Some(upper)
 }
 
-/// Whether `b` is ASCII: for the short strings of label pairs, inline and
-/// without the alignment work of `<[u8]>::is_ascii`.
+/// Whether `b` is ASCII: for the few hundred bytes of a metric's label
+/// pairs, inline and without the alignment work of `<[u8]>::is_ascii`.
 #[inline(always)]
 fn is_ascii_short(b: &[u8]) -> bool {
     fn word(w: &[u8]) -> u64 {
@@ -617,6 +632,27 @@ impl MetricScan {
             if upper == f64::INFINITY {
                 self.saw_inf = true;
             }
+        }
+    }
+
+    /// Checks a run of label pair fields found by [`short_label_pair`]
+    /// (`at` is where it starts in the metric): when one of them may be bad,
+    /// checks each in turn.
+    #[inline(always)]
+    fn label_run(&mut self, run: &[u8], at: usize, named: bool) {
+        if (!named || !is_ascii_short(run)) && self.bad_label.is_none() {
+            self.bad_label_in_run(run, at);
+        }
+    }
+
+    #[inline(never)]
+    fn bad_label_in_run(&mut self, run: &[u8], at: usize) {
+        let mut pos = 0;
+        while let Some((s, e)) = short_len(run, pos + 1)
+            && let Some((name, value)) = label_pair_fast(&run[s..e])
+        {
+            self.label(name, value, at + pos);
+            pos = e;
         }
     }
 
@@ -778,21 +814,32 @@ fn metric_field(scan: &mut MetricScan, f: u32, v: Wire<'_>, at: usize) -> WResul
 #[inline]
 pub(crate) fn scan_metric(b: &[u8]) -> WResult<MetricScan> {
     let mut scan = MetricScan::default();
+    // Label pairs whose lengths are all one byte, back to back, are checked
+    // for ASCII in one pass: their tags and lengths are ASCII too. `run` is
+    // where the unchecked ones start, and whether all their names are
+    // non-empty.
+    let mut run = (0, true);
     let mut pos = 0;
     while pos < b.len() {
         let start = pos;
         let tag = b[pos];
-        if tag == 0x0a
-            && let Some((s, e)) = short_len(b, pos + 1)
-            && let Some((name, value)) = label_pair_fast(&b[s..e])
-        {
-            // With lengths below 128 the pair's tags and lengths are ASCII
-            // too, so one pass over it covers name and value.
-            if !is_ascii_short(&b[s..e]) || name.is_empty() {
-                scan.label(name, value, start);
+        if tag == 0x0a {
+            if let Some((end, named)) = short_label_pair(b, pos) {
+                run.1 &= named;
+                pos = end;
+                continue;
             }
-            pos = e;
-            continue;
+            scan.label_run(&b[run.0..pos], run.0, run.1);
+            if let Some((s, e)) = short_len(b, pos + 1)
+                && let Some((name, value)) = label_pair_fast(&b[s..e])
+            {
+                scan.label(name, value, start);
+                pos = e;
+                run = (pos, true);
+                continue;
+            }
+        } else {
+            scan.label_run(&b[run.0..pos], run.0, run.1);
         }
         let fast = match tag {
             // timestamp_ms
@@ -813,14 +860,40 @@ pub(crate) fn scan_metric(b: &[u8]) -> WResult<MetricScan> {
             },
             _ => None,
         };
-        if let Some(end) = fast {
-            pos = end;
-            continue;
-        }
-        let (f, v) = read_field(b, &mut pos)?;
-        metric_field(&mut scan, f, v, start)?;
+        pos = match fast {
+            Some(end) => end,
+            None => {
+                let (f, v) = read_field(b, &mut pos)?;
+                metric_field(&mut scan, f, v, start)?;
+                pos
+            }
+        };
+        run = (pos, true);
     }
+    scan.label_run(&b[run.0..], run.0, run.1);
     Ok(scan)
+}
+
+/// The end of the label pair field at `pos` and whether its name is
+/// non-empty, when the field's, the name's and the value's lengths are one
+/// byte each and it is the canonical encoding (name then value).
+#[inline(always)]
+fn short_label_pair(b: &[u8], pos: usize) -> Option<(usize, bool)> {
+    let &[_, len, name_tag, name_len] = b.get(pos..pos + 4)? else {
+        return None;
+    };
+    if len >= 0x80 || name_tag != 0x0a || name_len >= 0x80 {
+        return None;
+    }
+    let end = pos + 2 + usize::from(len);
+    let value_at = pos + 4 + usize::from(name_len);
+    let &[value_tag, value_len] = b.get(value_at..value_at + 2)? else {
+        return None;
+    };
+    if value_tag != 0x12 || value_at + 2 + usize::from(value_len) != end || end > b.len() {
+        return None;
+    }
+    Some((end, name_len > 0))
 }
 
 /// The result of walking one family.

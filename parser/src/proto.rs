@@ -702,6 +702,46 @@ fn histogram_field(scan: &mut MetricScan, f: u32, v: Wire<'_>, at: usize) -> WRe
     Ok(())
 }
 
+/// Counts the buckets from `pos` on that are written as client libraries
+/// write them, back to back (field length below 128, `cumulative_count`
+/// of at most 8 bytes, then `upper_bound`), with the run's state in
+/// registers. Returns where the first other field starts, or `None` when
+/// there is no such bucket at `pos`.
+#[inline(always)]
+fn short_buckets(b: &[u8], mut pos: usize, scan: &mut MetricScan) -> Option<usize> {
+    let start = pos;
+    let (mut buckets, mut series, mut saw_inf) = (0, 0, scan.saw_inf);
+    while let Some(&[0x1a, len]) = b.get(pos..pos + 2) {
+        let n = usize::from(len);
+        let end = pos + 2 + n;
+        // The varint fills the bytes between its tag and the double's tag.
+        let Some(&[0x08, v0, v1, v2, v3, v4, v5, v6, v7]) = b.get(pos + 2..pos + 11) else {
+            break;
+        };
+        let high = !u64::from_le_bytes([v0, v1, v2, v3, v4, v5, v6, v7]) & 0x8080_8080_8080_8080;
+        let varint_len = high.trailing_zeros() / 8 + 1;
+        if !(11..=18).contains(&n)
+            || end > b.len()
+            || usize::try_from(varint_len).ok() != Some(n - 10)
+            || b[end - 9] != 0x11
+        {
+            break;
+        }
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[end - 8..end]);
+        buckets += 1;
+        if !saw_inf {
+            series += 1;
+            saw_inf = f64::from_le_bytes(a) == f64::INFINITY;
+        }
+        pos = end;
+    }
+    scan.buckets += buckets;
+    scan.bucket_series += series;
+    scan.saw_inf = saw_inf;
+    (pos > start).then_some(pos)
+}
+
 fn check_histogram(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
     let mut pos = 0;
     while pos < b.len() {
@@ -712,6 +752,7 @@ fn check_histogram(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
             // sample_sum, sample_count_float, zero_count_float
             0x11 | 0x21 | 0x41 => fixed64_end(b, pos + 1),
             // bucket
+            0x1a if let Some(end) = short_buckets(b, pos, scan) => Some(end),
             0x1a => match short_len(b, pos + 1) {
                 Some((s, e)) => {
                     let bucket = &b[s..e];
@@ -1810,6 +1851,39 @@ mod tests {
             for cut in 0..=m.len().min(600) {
                 agree(&m[..cut]);
             }
+        }
+    }
+
+    /// Buckets that end like `count, upper_bound` but hold something else
+    /// before the double: only the generic walk may judge them.
+    #[test]
+    fn odd_bucket_bodies_agree_with_the_generic_walk() {
+        let bytes = [
+            0x00, 0x03, 0x04, 0x05, 0x08, 0x0a, 0x0c, 0x10, 0x11, 0x19, 0x1a, 0x21, 0x7f, 0x80,
+            0xff,
+        ];
+        let mut middles: Vec<Vec<u8>> = Vec::new();
+        for &x in &bytes {
+            middles.push(vec![x]);
+            for &y in &bytes {
+                middles.push(vec![x, y]);
+                for &z in &bytes {
+                    middles.push(vec![x, y, z]);
+                }
+            }
+        }
+        middles.push(vec![0x80; 8]);
+        middles.push(vec![0x80; 9]);
+        for middle in middles {
+            let mut bucket = vec![0x08];
+            bucket.extend_from_slice(&middle);
+            put_double(2, f64::INFINITY, &mut bucket);
+            let mut h = Vec::new();
+            put_bytes(3, &bucket, &mut h);
+            put_bytes(3, &bucket, &mut h);
+            let mut m = Vec::new();
+            put_bytes(7, &h, &mut m);
+            agree(&m);
         }
     }
 

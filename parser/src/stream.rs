@@ -41,7 +41,7 @@ use crate::proto::{
     walk_from,
 };
 use crate::sample::{NoVisitor, SampleRef, SampleVisitor};
-use crate::text::{Entry, parse_om, parse_prom, quick_om_sample, quick_prom_sample};
+use crate::text::{Entry, QuickPrev, parse_om, parse_prom, quick_om_sample, quick_prom_sample};
 
 /// Default longest text line: 1 MiB (cAdvisor lines are a few KiB).
 pub const DEFAULT_MAX_LINE: usize = 1 << 20;
@@ -72,10 +72,6 @@ pub struct StreamCounter {
     state: State,
     counts: Counts,
     families: FamilyTracker,
-    /// The bare name of the last sample counted by the fast path, while no
-    /// other line came between: the next sample with this name belongs to
-    /// the same family, without comparing it with the declared one.
-    last_name: Vec<u8>,
     pb: ProtoMessage,
     scanner: FamilyScanner,
 }
@@ -138,7 +134,6 @@ impl StreamCounter {
             state: State::Running,
             counts: Counts::default(),
             families: FamilyTracker::default(),
-            last_name: Vec::new(),
             pb: ProtoMessage::default(),
             scanner: FamilyScanner::default(),
         }
@@ -285,14 +280,23 @@ impl StreamCounter {
             }
         }
         let mut start = 0;
+        // The previous line of this chunk, while the fast path counts.
+        let mut prev = QuickPrev::default();
         for nl in memchr_iter(b'\n', rest) {
             let line = &rest[start..nl];
             if line.len() > self.max_record {
                 self.too_long();
                 return;
             }
-            self.line(line, true, visitor);
             start = nl + 1;
+            if !V::ENABLED {
+                if let Some(next) = self.quick_sample(line, true, &prev) {
+                    prev = next;
+                    continue;
+                }
+                prev = QuickPrev::default();
+            }
+            self.line(line, true, visitor);
             if self.state != State::Running {
                 if self.state == State::Ended {
                     self.after_end(&rest[start..]);
@@ -310,10 +314,13 @@ impl StreamCounter {
 
     #[inline]
     fn line<V: SampleVisitor>(&mut self, line: &[u8], terminated: bool, visitor: &mut V) {
-        if !V::ENABLED && self.quick_sample(line, terminated) {
+        if !V::ENABLED
+            && self
+                .quick_sample(line, terminated, &QuickPrev::default())
+                .is_some()
+        {
             return;
         }
-        self.last_name.clear();
         self.line_no += 1;
         let parsed = if self.format == Format::OpenMetrics {
             parse_om(line, terminated)
@@ -349,32 +356,33 @@ impl StreamCounter {
         }
     }
 
-    /// Counts `line` if the counting fast path recognises it as a sample;
-    /// returns `false` (nothing counted) when the full parser must see it.
+    /// Counts `line` if the counting fast path recognises it as a sample
+    /// (`prev`: the line before, if the fast path counted it); `None`
+    /// (nothing counted) when the full parser must see it.
     #[inline(always)]
-    fn quick_sample(&mut self, line: &[u8], terminated: bool) -> bool {
-        let quick = if self.format == Format::OpenMetrics {
+    fn quick_sample<'l>(
+        &mut self,
+        line: &'l [u8],
+        terminated: bool,
+        prev: &QuickPrev<'_>,
+    ) -> Option<QuickPrev<'l>> {
+        let (next, same) = if self.format == Format::OpenMetrics {
             if !terminated {
-                return false;
+                return None;
             }
-            quick_om_sample(line, &self.last_name)
+            quick_om_sample(line, prev)?
         } else {
-            quick_prom_sample(line, &self.last_name)
-        };
-        let Some((name_end, same)) = quick else {
-            return false;
+            quick_prom_sample(line, prev)?
         };
         self.line_no += 1;
         self.counts.samples += 1;
         if same {
+            // The family of the previous sample, which was counted last.
             self.families.repeat();
         } else {
-            let name = &line[..name_end];
-            self.families.sample(name, &mut self.counts.families);
-            self.last_name.clear();
-            self.last_name.extend_from_slice(name);
+            self.families.sample(next.name(), &mut self.counts.families);
         }
-        true
+        Some(next)
     }
 
     fn feed_proto<V: SampleVisitor>(&mut self, chunk: &[u8], visitor: &mut V) {

@@ -1023,28 +1023,79 @@ fn word_at(line: &[u8], i: usize) -> Option<u64> {
         .map(|w| u64::from_le_bytes(*w))
 }
 
-/// Whether `line` starts with the bare metric name `prev` followed by `{`
-/// or a space, so that its name is `prev` without scanning it again
-/// (consecutive samples usually share their name).
-#[inline]
-fn starts_with_name(line: &[u8], prev: &[u8]) -> bool {
-    let n = prev.len();
-    if n == 0 || !matches!(line.get(n), Some(b'{' | b' ')) {
-        return false;
-    }
-    let head = &line[..n];
-    if n < 8 {
-        return head == prev;
-    }
+/// Length of the common prefix of `a` and `b`, up to `limit`, a word at a
+/// time.
+#[inline(always)]
+fn common_prefix(a: &[u8], b: &[u8], limit: usize) -> usize {
+    let n = limit.min(a.len()).min(b.len());
     let mut k = 0;
     while k + 8 <= n {
-        if word_at(head, k) != word_at(prev, k) {
-            return false;
+        if let (Some(x), Some(y)) = (word_at(a, k), word_at(b, k))
+            && x != y
+        {
+            return k + ((x ^ y).trailing_zeros() / 8) as usize;
         }
         k += 8;
     }
-    // The last word overlaps the previous one rather than going bytewise.
-    word_at(head, n - 8) == word_at(prev, n - 8)
+    if n >= 8 {
+        // The last word overlaps the previous one rather than going bytewise;
+        // its bytes before `k` are equal, so its first difference is not.
+        if let (Some(x), Some(y)) = (word_at(a, n - 8), word_at(b, n - 8))
+            && x != y
+        {
+            return n - 8 + ((x ^ y).trailing_zeros() / 8) as usize;
+        }
+        return n;
+    }
+    while k < n && a[k] == b[k] {
+        k += 1;
+    }
+    k
+}
+
+/// The previous line when the fast path accepted it, so that the next line
+/// can skip the prefix they share: consecutive samples usually share their
+/// name, histogram buckets all their labels but `le`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct QuickPrev<'a> {
+    line: &'a [u8],
+    /// End of the bare metric name.
+    name_end: usize,
+    /// Where the last label pair starts (after a `,`), or 0. The parse
+    /// state there depends only on the bytes before it, so a line with the
+    /// same bytes up to it resumes there.
+    resume: usize,
+}
+
+/// High bit set in each byte of `x` that is not `[a-zA-Z0-9_]` (exact per
+/// byte: the sums below never carry across bytes, since non-ASCII bytes are
+/// masked off first and flagged on their own).
+#[inline(always)]
+fn non_label_name_bytes(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let a = x & LOW7;
+    // Letters: with bit 5 set, both cases fall in 'a'..='z'.
+    let l = a | (LO * 0x20);
+    let letter = l.wrapping_add(LO * (0x80 - u64::from(b'a')))
+        & !l.wrapping_add(LO * (0x80 - u64::from(b'z') - 1));
+    let digit = a.wrapping_add(LO * (0x80 - u64::from(b'0')))
+        & !a.wrapping_add(LO * (0x80 - u64::from(b'9') - 1));
+    let u = a ^ (LO * u64::from(b'_'));
+    let underscore = !u.wrapping_add(LOW7);
+    !((letter | digit | underscore) & !x) & HI
+}
+
+/// End of the label name whose first byte (already checked) is at `i - 1`.
+#[inline(always)]
+fn label_name_end(line: &[u8], mut i: usize) -> usize {
+    while let Some(w) = word_at(line, i) {
+        let m = non_label_name_bytes(w);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    scan_class(line, i, LNAME_CONT)
 }
 
 /// Index past the closing quote of the quoted string opened at `i`, if it
@@ -1070,31 +1121,54 @@ fn quick_quoted_end(line: &[u8], i: usize) -> Option<usize> {
     None
 }
 
-/// Label pairs after `{` in the strict shape (`name="value"` joined by
-/// single commas, no blanks): index of the closing `}`. A trailing comma is
-/// allowed only when `trailing_comma` (the text format allows it,
-/// OpenMetrics does not).
-#[inline(always)]
-fn quick_labels(line: &[u8], mut i: usize, trailing_comma: bool) -> Option<usize> {
-    if *line.get(i)? == b'}' {
-        return Some(i);
+impl<'a> QuickPrev<'a> {
+    /// The metric name.
+    pub(crate) fn name(&self) -> &'a [u8] {
+        &self.line[..self.name_end]
     }
+}
+
+/// Label pairs after `{` in the strict shape (`name="value"` joined by
+/// single commas, no blanks): the index of the closing `}` and where the
+/// last pair after a comma starts (0 if none). A trailing comma is allowed
+/// only when `trailing_comma` (the text format allows it, OpenMetrics does
+/// not).
+#[inline(always)]
+fn quick_labels(line: &[u8], i: usize, trailing_comma: bool) -> Option<(usize, usize)> {
+    if *line.get(i)? == b'}' {
+        return Some((i, 0));
+    }
+    quick_label_pairs(line, i, trailing_comma, 0)
+}
+
+/// [`quick_labels`] from the start of a pair at `i` (the start of the set,
+/// or just after a comma).
+#[inline(always)]
+fn quick_label_pairs(
+    line: &[u8],
+    mut i: usize,
+    trailing_comma: bool,
+    mut last: usize,
+) -> Option<(usize, usize)> {
     loop {
         if class(*line.get(i)?) & LNAME_START == 0 {
             return if trailing_comma && line[i] == b'}' {
-                Some(i)
+                Some((i, last))
             } else {
                 None
             };
         }
-        i = scan_class(line, i + 1, LNAME_CONT);
+        i = label_name_end(line, i + 1);
         if line.get(i..i + 2)? != b"=\"" {
             return None;
         }
         i = quick_quoted_end(line, i + 1)?;
         match *line.get(i)? {
-            b',' => i += 1,
-            b'}' => return Some(i),
+            b',' => {
+                i += 1;
+                last = i;
+            }
+            b'}' => return Some((i, last)),
             _ => return None,
         }
     }
@@ -1127,29 +1201,64 @@ fn quick_float_end(line: &[u8], i: usize) -> Option<usize> {
     (j > i && go_float_ok(&line[i..j])).then_some(j)
 }
 
-/// The metric name's end, and whether the name is `prev`.
+/// The name and label set of a sample line in the strict shape, resuming
+/// after the prefix shared with `prev`: the new [`QuickPrev`], whether the
+/// name is `prev`'s, and the index after the label set (or the name).
 #[inline(always)]
-fn quick_name(line: &[u8], prev: &[u8]) -> Option<(usize, bool)> {
-    if starts_with_name(line, prev) {
-        return Some((prev.len(), true));
+fn quick_head<'a>(
+    line: &'a [u8],
+    prev: &QuickPrev<'_>,
+    trailing_comma: bool,
+) -> Option<(QuickPrev<'a>, bool, usize)> {
+    let shared = if prev.line.is_empty() {
+        0
+    } else {
+        common_prefix(line, prev.line, prev.resume.max(prev.name_end + 1))
+    };
+    if prev.resume > 0 && shared >= prev.resume {
+        let (close, resume) = quick_label_pairs(line, prev.resume, trailing_comma, prev.resume)?;
+        let next = QuickPrev {
+            line,
+            name_end: prev.name_end,
+            resume,
+        };
+        return Some((next, true, close + 1));
     }
-    if class(*line.first()?) & NAME_START == 0 {
-        return None;
-    }
-    Some((scan_class(line, 1, NAME_CONT), false))
-}
-
-/// Counting fast path for a Prometheus text line: `Some((name_end, same))`
-/// when the line is a sample [`parse_prom`] accepts, with the bare metric
-/// name `line[..name_end]` (`same`: it is `prev`, the name of the previous
-/// sample). `None` means: ask [`parse_prom`].
-#[inline]
-pub(crate) fn quick_prom_sample(line: &[u8], prev: &[u8]) -> Option<(usize, bool)> {
-    let (name_end, same) = quick_name(line, prev)?;
+    // The byte after `prev`'s name is not a name byte: equal up to it, the
+    // names are equal.
+    let same = shared > prev.name_end && !prev.line.is_empty();
+    let name_end = if same {
+        prev.name_end
+    } else {
+        if class(*line.first()?) & NAME_START == 0 {
+            return None;
+        }
+        scan_class(line, 1, NAME_CONT)
+    };
+    let mut next = QuickPrev {
+        line,
+        name_end,
+        resume: 0,
+    };
     let mut i = name_end;
     if line.get(i) == Some(&b'{') {
-        i = quick_labels(line, i + 1, true)? + 1;
+        let (close, resume) = quick_labels(line, i + 1, trailing_comma)?;
+        next.resume = resume;
+        i = close + 1;
     }
+    Some((next, same, i))
+}
+
+/// Counting fast path for a Prometheus text line: when the line is a
+/// sample [`parse_prom`] accepts with a bare metric name, that name's end
+/// (in the returned [`QuickPrev`]) and whether it is `prev`'s name. `None`
+/// means: ask [`parse_prom`].
+#[inline]
+pub(crate) fn quick_prom_sample<'a>(
+    line: &'a [u8],
+    prev: &QuickPrev<'_>,
+) -> Option<(QuickPrev<'a>, bool)> {
+    let (next, same, mut i) = quick_head(line, prev, true)?;
     if *line.get(i)? != b' ' {
         return None;
     }
@@ -1165,7 +1274,7 @@ pub(crate) fn quick_prom_sample(line: &[u8], prev: &[u8]) -> Option<(usize, bool
             return None;
         }
     }
-    Some((name_end, same))
+    Some((next, same))
 }
 
 /// End of the token at `i` if it is a finite float: an OpenMetrics
@@ -1182,31 +1291,30 @@ fn quick_om_timestamp_end(line: &[u8], i: usize) -> Option<usize> {
 /// [`quick_prom_sample`], for what [`parse_om`] accepts (exemplars
 /// included).
 #[inline]
-pub(crate) fn quick_om_sample(line: &[u8], prev: &[u8]) -> Option<(usize, bool)> {
-    let (name_end, same) = quick_name(line, prev)?;
+pub(crate) fn quick_om_sample<'a>(
+    line: &'a [u8],
+    prev: &QuickPrev<'_>,
+) -> Option<(QuickPrev<'a>, bool)> {
+    let (next, same, mut i) = quick_head(line, prev, false)?;
     let n = line.len();
-    let mut i = name_end;
-    if line.get(i) == Some(&b'{') {
-        i = quick_labels(line, i + 1, false)? + 1;
-    }
     if *line.get(i)? != b' ' {
         return None;
     }
     i = quick_float_end(line, i + 1)?;
     if i == n {
-        return Some((name_end, same));
+        return Some((next, same));
     }
     if !line[i..].starts_with(b" # {") {
         i = quick_om_timestamp_end(line, i + 1)?;
         if i == n {
-            return Some((name_end, same));
+            return Some((next, same));
         }
         if !line[i..].starts_with(b" # {") {
             return None;
         }
     }
     // The exemplar: `# {labels} value [timestamp]`.
-    i = quick_labels(line, i + 4, false)? + 1;
+    i = quick_labels(line, i + 4, false)?.0 + 1;
     if *line.get(i)? != b' ' {
         return None;
     }
@@ -1214,7 +1322,7 @@ pub(crate) fn quick_om_sample(line: &[u8], prev: &[u8]) -> Option<(usize, bool)>
     if i < n {
         i = quick_om_timestamp_end(line, i + 1)?;
     }
-    (i == n).then_some((name_end, same))
+    (i == n).then_some((next, same))
 }
 
 #[cfg(test)]
@@ -1289,33 +1397,64 @@ mod tests {
     /// Bytes that matter to the grammar, for mutations.
     const QUICK_BYTES: &[u8] = b" \t{}=\",#\\.0123456789eE+-_:aZInf\x00\xc3\xa9\xff";
 
-    /// Whether the counting fast path agrees with the full parser on `line`:
-    /// it may decline, but what it accepts the full parser accepts, with the
-    /// same name.
-    fn check_quick(line: &[u8], prev: &[u8], om: bool) {
-        let quick = if om {
-            quick_om_sample(line, prev)
-        } else {
-            quick_prom_sample(line, prev)
+    /// Whether the counting fast path agrees with the full parser on `line`
+    /// after `prev_line`: it may decline, but what it accepts the full parser
+    /// accepts, with the same name; resuming after the prefix shared with
+    /// the previous line decides as a parse from scratch does.
+    fn check_quick(line: &[u8], prev_line: &[u8], om: bool) {
+        let quick = |l, p: &QuickPrev<'_>| {
+            if om {
+                quick_om_sample(l, p)
+            } else {
+                quick_prom_sample(l, p)
+            }
         };
-        let Some((end, same)) = quick else { return };
+        let prev =
+            quick(prev_line, &QuickPrev::default()).map_or_else(QuickPrev::default, |(p, _)| p);
+        let ctx = format!(
+            "{:?} after {:?} (om: {om})",
+            String::from_utf8_lossy(line),
+            String::from_utf8_lossy(prev_line)
+        );
+        let scratch = quick(line, &QuickPrev::default());
+        let resumed = quick(line, &prev);
+        assert_eq!(
+            scratch.map(|(q, _)| q.name()),
+            resumed.map(|(q, _)| q.name()),
+            "{ctx}"
+        );
+        let Some((next, same)) = resumed else { return };
         let full = if om {
             parse_om(line, true)
         } else {
             parse_prom(line)
         };
-        let ctx = format!(
-            "{:?} (prev {:?})",
-            String::from_utf8_lossy(line),
-            String::from_utf8_lossy(prev)
-        );
         let s = match full {
             Ok(Entry::Sample(s)) => s,
             other => panic!("fast path accepted {ctx}, full parser: {other:?}"),
         };
-        assert_eq!(s.name.raw(), &line[..end], "{ctx}");
+        assert_eq!(s.name.raw(), next.name(), "{ctx}");
         assert!(!s.name.needs_unescape(), "{ctx}");
-        assert_eq!(same, &line[..end] == prev, "{ctx}");
+        if same {
+            assert_eq!(next.name(), prev.name(), "{ctx}");
+            assert!(!prev.line.is_empty(), "{ctx}");
+        }
+    }
+
+    fn mutate(seed: &[u8], next: &mut impl FnMut(usize) -> usize) -> Vec<u8> {
+        let mut line = seed.to_vec();
+        for _ in 0..1 + next(3) {
+            let at = next(line.len() + 1);
+            let b = QUICK_BYTES[next(QUICK_BYTES.len())];
+            match next(3) {
+                0 if at < line.len() => line[at] = b,
+                1 if at < line.len() => {
+                    line.remove(at);
+                }
+                _ => line.insert(at, b),
+            }
+        }
+        line
     }
 
     #[test]
@@ -1328,41 +1467,34 @@ mod tests {
             usize::try_from(state % m as u64).unwrap()
         };
         let mut accepted = 0;
+        let mut resumed = 0;
         for seed in QUICK_SEEDS {
             let seed = seed.as_bytes();
-            let name_len = seed
-                .iter()
-                .position(|&b| b == b'{' || b == b' ')
-                .unwrap_or(0);
-            let name = &seed[..name_len];
-            let prevs: [&[u8]; 4] = [
-                b"",
-                name,
-                &name[..name_len / 2],
-                b"http_request_duration_seconds_bucket",
-            ];
             for om in [false, true] {
-                for prev in prevs {
-                    check_quick(seed, prev, om);
-                    accepted += usize::from(quick_prom_sample(seed, prev).is_some());
+                for prev in QUICK_SEEDS {
+                    check_quick(seed, prev.as_bytes(), om);
                 }
             }
+            let p = quick_prom_sample(seed, &QuickPrev::default());
+            accepted += usize::from(p.is_some());
+            if let Some((p, _)) = p {
+                resumed += usize::from(p.resume > 0);
+            }
             for _ in 0..20_000 {
-                let mut line = seed.to_vec();
-                for _ in 0..1 + next(3) {
-                    let at = next(line.len() + 1);
-                    let b = QUICK_BYTES[next(QUICK_BYTES.len())];
-                    match next(3) {
-                        0 if at < line.len() => line[at] = b,
-                        1 if at < line.len() => {
-                            line.remove(at);
-                        }
-                        _ => line.insert(at, b),
+                let line = mutate(seed, &mut next);
+                // The previous line: the seed, another mutation of it, or a
+                // line sharing a prefix with it.
+                let prev = match next(3) {
+                    0 => seed.to_vec(),
+                    1 => mutate(seed, &mut next),
+                    _ => {
+                        let mut p = line[..next(line.len() + 1)].to_vec();
+                        p.extend_from_slice(&seed[next(seed.len() + 1)..]);
+                        p
                     }
-                }
-                let prev = prevs[next(prevs.len())];
-                check_quick(&line, prev, false);
-                check_quick(&line, prev, true);
+                };
+                check_quick(&line, &prev, false);
+                check_quick(&line, &prev, true);
             }
         }
         let long_int = "9".repeat(300);
@@ -1383,13 +1515,40 @@ mod tests {
             "foo .".to_string(),
             "foo 1.2.3".to_string(),
         ] {
-            for prev in [&b""[..], b"foo", b"fo"] {
-                check_quick(edge.as_bytes(), prev, false);
-                check_quick(edge.as_bytes(), prev, true);
+            for prev in ["", "foo 1", "fo 1", "foo{a=\"b\",c=\"d\"} 1"] {
+                check_quick(edge.as_bytes(), prev.as_bytes(), false);
+                check_quick(edge.as_bytes(), prev.as_bytes(), true);
             }
         }
-        // The seeds in the common shape do take the fast path.
-        assert!(accepted >= 20, "{accepted}");
+        // The seeds in the common shape do take the fast path, some with a
+        // point to resume at.
+        assert!(accepted >= 8, "{accepted}");
+        assert!(resumed >= 2, "{resumed}");
+    }
+
+    #[test]
+    fn label_name_bytes_word_matches_the_class_table() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut w = [b'a'; 8];
+                w[at] = b;
+                // Neighbours that could borrow or carry into the byte.
+                for fill in [
+                    b'a', b'_', b'0', b'9', b'z', b'Z', 0x80, 0xff, 0, b'`', b'{',
+                ] {
+                    for (k, slot) in w.iter_mut().enumerate() {
+                        if k != at {
+                            *slot = fill;
+                        }
+                    }
+                    let m = non_label_name_bytes(u64::from_le_bytes(w));
+                    for (k, &c) in w.iter().enumerate() {
+                        let flagged = m >> (k * 8 + 7) & 1 == 1;
+                        assert_eq!(flagged, class(c) & LNAME_CONT == 0, "{w:?} byte {k}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

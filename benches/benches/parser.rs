@@ -197,6 +197,21 @@ fn gzip_end_to_end(c: &mut Criterion) {
                 b.iter(|| promshard_gzip_count(black_box(gz), corpus.format, CHUNK));
             },
         );
+        // The whole-body path (libdeflate in one call), for a body already
+        // in memory (`check metrics FILE`); the row above is the sidecar's
+        // streaming path for bodies over 128 KiB compressed.
+        assert_eq!(
+            promshard_parser::count_gzip_whole(&gz, corpus.format).samples,
+            corpus.samples,
+            "promshard whole-body gzip on {name}"
+        );
+        group.bench_with_input(
+            BenchmarkId::new("promshard-whole-inflate+count", &name),
+            &gz,
+            |b, gz| {
+                b.iter(|| promshard_parser::count_gzip_whole(black_box(gz), corpus.format).samples);
+            },
+        );
         group.bench_with_input(
             BenchmarkId::new("flate2-inflate-only", &name),
             &gz,

@@ -57,7 +57,8 @@ impl Counts {
 /// SipHash per family, which showed on small bodies.
 #[derive(Clone, Default)]
 pub(crate) struct FamilyTable {
-    names: String,
+    /// UTF-8 (checked, or replaced, when a name is added).
+    names: Vec<u8>,
     entries: Vec<FamilyEntry>,
     /// Entry index + 1 per slot (0: empty); the length is a power of two
     /// at least twice the number of entries.
@@ -82,13 +83,14 @@ impl FamilyTable {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.entries
-            .iter()
-            .map(|e| (self.names.get(e.start..e.end).unwrap_or(""), e.count))
+        self.entries.iter().map(|e| {
+            let name = std::str::from_utf8(self.name(e)).unwrap_or("");
+            (name, e.count)
+        })
     }
 
     fn name(&self, e: &FamilyEntry) -> &[u8] {
-        self.names.as_bytes().get(e.start..e.end).unwrap_or(&[])
+        self.names.get(e.start..e.end).unwrap_or(&[])
     }
 
     /// The slot holding `name`, or the empty slot where it belongs.
@@ -123,22 +125,23 @@ impl FamilyTable {
     /// Adds `n` samples to the family `name` (bytes that are not UTF-8 are
     /// replaced, as the name is reported as a string).
     pub(crate) fn add(&mut self, name: &[u8], n: u64) {
-        match std::str::from_utf8(name) {
-            Ok(s) => self.add_str(s, n),
-            Err(_) => self.add_str(&String::from_utf8_lossy(name), n),
+        if name.is_ascii() || std::str::from_utf8(name).is_ok() {
+            self.add_utf8(name, n);
+        } else {
+            self.add_utf8(String::from_utf8_lossy(name).as_bytes(), n);
         }
     }
 
-    fn add_str(&mut self, name: &str, n: u64) {
+    fn add_utf8(&mut self, name: &[u8], n: u64) {
         if self.entries.len() * 2 >= self.slots.len() {
             self.grow();
         }
-        let hash = FAMILY_HASH.hash_one(name.as_bytes());
-        let at = self.find(name.as_bytes(), hash);
+        let hash = FAMILY_HASH.hash_one(name);
+        let at = self.find(name, hash);
         match self.slots[at] {
             0 => {
                 let start = self.names.len();
-                self.names.push_str(name);
+                self.names.extend_from_slice(name);
                 self.entries.push(FamilyEntry {
                     start,
                     end: self.names.len(),

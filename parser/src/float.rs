@@ -123,26 +123,34 @@ fn classify(s: &[u8]) -> FloatSyntax {
     if digits == 0 {
         return FloatSyntax::Invalid;
     }
-    let mut has_exp = false;
+    // The value is below 10^(int_digits + exponent): well inside the f64
+    // range up to 10^300, so only larger magnitudes need the conversion to
+    // tell whether Go reports them out of range.
+    let mut magnitude = int_digits;
     if i < s.len() && (s[i] == b'e' || s[i] == b'E') {
-        has_exp = true;
         i += 1;
+        let negative = s.get(i) == Some(&b'-');
         if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
             i += 1;
         }
         let start = i;
+        let mut exp = 0usize;
         while i < s.len() && s[i].is_ascii_digit() {
+            exp = (exp * 10 + usize::from(s[i] - b'0')).min(1 << 20);
             i += 1;
         }
         if i == start {
             return FloatSyntax::Invalid;
+        }
+        if !negative {
+            magnitude = magnitude.saturating_add(exp);
         }
     }
     if i != s.len() {
         return FloatSyntax::Invalid;
     }
     FloatSyntax::Decimal {
-        may_overflow: has_exp || int_digits > 300,
+        may_overflow: magnitude > 300,
     }
 }
 
@@ -319,12 +327,35 @@ mod tests {
             "nan",
             "1e-400",
             "0001",
+            "1.445865e+06",
+            "1e300",
+            "1e+308",
+            "1.7976931348623157e308",
+            "0.000000001e308",
+            "1e-99999999999999999999",
         ] {
             assert!(go_float_ok(ok.as_bytes()), "{ok}");
         }
         for bad in [
-            "", "+", ".", "e5", "1e", "1e+", "+nan", "0x1p3", "1_000", "infin", "1.2.3", "1e400",
-            "-1e309", "1,5", " 1",
+            "",
+            "+",
+            ".",
+            "e5",
+            "1e",
+            "1e+",
+            "+nan",
+            "0x1p3",
+            "1_000",
+            "infin",
+            "1.2.3",
+            "1e400",
+            "-1e309",
+            "1,5",
+            " 1",
+            "1e99999999999999999999",
+            "10e308",
+            "1.8e308",
+            "2e+308",
         ] {
             assert!(!go_float_ok(bad.as_bytes()), "{bad}");
         }

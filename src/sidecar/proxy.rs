@@ -89,8 +89,9 @@ pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 /// Used when neither Prometheus nor the job gives a timeout.
 pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes of a body counted on the forwarding task; the rest of a larger
-/// body is counted on a [`CountingLane`].
+/// Bytes of a body counted without a lane (on the forwarding task, the last
+/// chunks on a task of their own); the rest of a larger body is counted on
+/// a [`CountingLane`].
 pub const COUNT_INLINE_UP_TO: u64 = 1 << 20;
 
 /// The default of [`ProxyState::count_min_interval`] and of
@@ -635,7 +636,7 @@ impl Streaming {
                 Err(_) => count_rest(),
             }
         } else {
-            recorder.counted(record, Counts::default(), ended);
+            recorder.finish(record, Vec::new(), ended);
         }
     }
 

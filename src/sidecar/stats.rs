@@ -4,7 +4,7 @@
 //!
 //! The scrape path records one [`ScrapeRecord`] per scrape; the API serves
 //! [`TargetStatsSnapshot`]s. Memory is bounded per target ([`HISTORY`]
-//! records, [`HISTORY`] counted sizes and
+//! records and one older counted record, [`HISTORY`] counted sizes and
 //! [`TOP_FAMILIES`](super::counting::TOP_FAMILIES) families), and targets that
 //! leave the assignment are dropped with [`StatsRegistry::retain`].
 //!
@@ -208,13 +208,68 @@ struct TargetStats {
     /// Samples and kept samples of the last successful counted scrapes,
     /// oldest first: what the peaks are taken over.
     counted_sizes: VecDeque<(Option<u64>, Option<u64>)>,
-    last_counted: Option<ScrapeRecord>,
+    /// The latest counted scrape that has left `history` (the latest
+    /// counted scrape when `history` holds none).
+    counted_before_history: Option<ScrapeRecord>,
     top_families: Vec<FamilyCount>,
     last_error: Option<LastError>,
     scrapes_total: u64,
     failures_total: u64,
     counted_total: u64,
     schedule: CountSchedule,
+}
+
+impl TargetStats {
+    /// Adds one scrape; see [`StatsRegistry::record`].
+    fn record(
+        &mut self,
+        target: &ScrapeTarget,
+        record: ScrapeRecord,
+        top_families: Vec<FamilyCount>,
+    ) {
+        if self.job != target.job {
+            self.job.clone_from(&target.job);
+        }
+        self.scrapes_total += 1;
+        let success = record.outcome == ScrapeOutcome::Success;
+        if !success {
+            self.failures_total += 1;
+            self.last_error = Some(LastError {
+                at_unix_ms: record.started_unix_ms,
+                cause: record.cause.unwrap_or(ErrorCause::Protocol),
+                message: record.error.clone().unwrap_or_default(),
+            });
+        }
+        if record.counted {
+            self.counted_total += 1;
+            self.schedule.recount = !success || record.count_error.is_some();
+            if success {
+                if record.samples.is_some() {
+                    self.top_families = top_families;
+                }
+                if self.counted_sizes.len() == HISTORY {
+                    self.counted_sizes.pop_front();
+                }
+                self.counted_sizes.push_back((record.samples, record.kept));
+            }
+        }
+        if self.history.len() == HISTORY
+            && let Some(oldest) = self.history.pop_front()
+            && oldest.counted
+        {
+            self.counted_before_history = Some(oldest);
+        }
+        self.history.push_back(record);
+    }
+
+    /// The latest counted scrape, in `history` or before it.
+    fn last_counted(&self) -> Option<&ScrapeRecord> {
+        self.history
+            .iter()
+            .rev()
+            .find(|r| r.counted)
+            .or(self.counted_before_history.as_ref())
+    }
 }
 
 /// When the target was last counted, and what it was counted as.
@@ -283,12 +338,9 @@ impl StatsRegistry {
         response: &ResponseMeta<'_>,
         min_interval: Duration,
     ) -> bool {
-        let mut targets = self.lock();
-        let stats = match targets.get_mut(&target.id) {
-            Some(stats) => stats,
-            None => targets.entry(target.id.clone()).or_default(),
-        };
-        stats.schedule.claim(started, response, min_interval)
+        self.with_target(target, |stats| {
+            stats.schedule.claim(started, response, min_interval)
+        })
     }
 
     /// Records a scrape of `target`; `top_families` replaces the target's
@@ -299,42 +351,22 @@ impl StatsRegistry {
         record: ScrapeRecord,
         top_families: Vec<FamilyCount>,
     ) {
+        self.with_target(target, |stats| stats.record(target, record, top_families));
+    }
+
+    /// Runs `update` on the statistics of `target` under the lock, adding
+    /// the target if it is new (its id is copied only then).
+    fn with_target<R>(
+        &self,
+        target: &ScrapeTarget,
+        update: impl FnOnce(&mut TargetStats) -> R,
+    ) -> R {
         let mut targets = self.lock();
         let stats = match targets.get_mut(&target.id) {
             Some(stats) => stats,
             None => targets.entry(target.id.clone()).or_default(),
         };
-        if stats.job != target.job {
-            stats.job.clone_from(&target.job);
-        }
-        stats.scrapes_total += 1;
-        let success = record.outcome == ScrapeOutcome::Success;
-        if !success {
-            stats.failures_total += 1;
-            stats.last_error = Some(LastError {
-                at_unix_ms: record.started_unix_ms,
-                cause: record.cause.unwrap_or(ErrorCause::Protocol),
-                message: record.error.clone().unwrap_or_default(),
-            });
-        }
-        if record.counted {
-            stats.counted_total += 1;
-            stats.schedule.recount = !success || record.count_error.is_some();
-            if success {
-                if record.samples.is_some() {
-                    stats.top_families = top_families;
-                }
-                if stats.counted_sizes.len() == HISTORY {
-                    stats.counted_sizes.pop_front();
-                }
-                stats.counted_sizes.push_back((record.samples, record.kept));
-            }
-            stats.last_counted = Some(record.clone());
-        }
-        if stats.history.len() == HISTORY {
-            stats.history.pop_front();
-        }
-        stats.history.push_back(record);
+        update(stats)
     }
 
     /// The statistics of one target, if it was scraped.
@@ -377,7 +409,7 @@ fn snapshot_of(id: &TargetId, stats: &TargetStats) -> TargetStatsSnapshot {
         id: id.clone(),
         job: stats.job.clone(),
         history: stats.history.iter().cloned().collect(),
-        last_counted: stats.last_counted.clone(),
+        last_counted: stats.last_counted().cloned(),
         peak_samples: stats.counted_sizes.iter().filter_map(|s| s.0).max(),
         peak_kept: stats.counted_sizes.iter().filter_map(|s| s.1).max(),
         top_families: stats.top_families.clone(),
@@ -453,6 +485,8 @@ mod tests {
         for _ in 0..3 * HISTORY {
             stats.record(&t, ScrapeRecord::default(), Vec::new());
         }
+        let before = stats.snapshot("a").unwrap().last_counted.unwrap();
+        assert_eq!(before.samples, Some(500), "kept once out of the history");
         stats.record(&t, counted(100), Vec::new());
         let snap = stats.snapshot("a").unwrap();
         assert_eq!((snap.peak_samples, snap.peak_kept), (Some(500), Some(250)));

@@ -38,70 +38,14 @@ use promshard::sidecar::client::SidecarClient;
 use promshard::sidecar::run::{RunningSidecar, SidecarArgs};
 use promshard_config::Config;
 use promshard_config::discovery::DiscoveryManager;
-use promshard_loadgen::server::{self, ServerConfig, TargetServer};
-use promshard_loadgen::{FleetSpec, ShapeMix};
 use promshard_plan::{MoveReason, PlanSettings, ScaleDecision};
+
+#[path = "support/fleet.rs"]
+mod fleet;
+use fleet::SyntheticFleet;
 
 /// The scrape interval, and the time between two cycles.
 const INTERVAL: Duration = Duration::from_secs(1);
-
-/// Synthetic targets, each on a port of its own (so each has its own
-/// `instance`), and a prometheus.yml listing them.
-struct Targets {
-    server: TargetServer,
-    /// `host:port` of each target.
-    addresses: Vec<String>,
-    config_file: PathBuf,
-}
-
-impl Targets {
-    async fn start(dir: &Path, count: usize) -> Self {
-        let server = server::start(ServerConfig {
-            targets: count,
-            max_targets: count,
-            per_target_ports: true,
-            fleet: FleetSpec {
-                seed: 5,
-                min_series: 50,
-                max_series: 600,
-                tail_alpha: 1.2,
-                shapes: ShapeMix::Mixed,
-            },
-            ..ServerConfig::default()
-        })
-        .await
-        .unwrap();
-        let addresses: Vec<String> = server
-            .targets()
-            .iter()
-            .map(|t| {
-                t.url
-                    .trim_start_matches("http://")
-                    .trim_end_matches("/metrics")
-                    .to_owned()
-            })
-            .collect();
-        let listed: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
-        let config_file = dir.join("prometheus.yml");
-        std::fs::write(
-            &config_file,
-            format!(
-                "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: synthetic\n    static_configs: [{{targets: [{}]}}]\n",
-                listed.join(", ")
-            ),
-        )
-        .unwrap();
-        Self {
-            server,
-            addresses,
-            config_file,
-        }
-    }
-
-    fn config(&self) -> Config {
-        Config::load(&self.config_file).unwrap()
-    }
-}
 
 /// One shard run by the test: a sidecar and its Prometheus on fixed ports,
 /// so that it can die and come back where the static shard list says it is.
@@ -335,7 +279,7 @@ fn roomy(series: usize, shards: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_shard_fails_over_after_the_delay_and_is_reconciled_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let targets = Targets::start(dir.path(), 9).await;
+    let targets = SyntheticFleet::start(dir.path(), 9, 5).await;
     let total: usize = targets.server.targets().iter().map(|t| t.series).sum();
     let mut shards = start_shards(dir.path(), &targets.config_file, 1, 3).await;
     let failover_after = Duration::from_secs(4);
@@ -509,7 +453,7 @@ async fn a_dead_shard_fails_over_after_the_delay_and_is_reconciled_when_it_retur
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_coordinator_rebuilds_the_placement_and_moves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let targets = Targets::start(dir.path(), 6).await;
+    let targets = SyntheticFleet::start(dir.path(), 6, 5).await;
     let total: usize = targets.server.targets().iter().map(|t| t.series).sum();
     let mut shards = start_shards(dir.path(), &targets.config_file, 1, 2).await;
     let settings = PlanSettings {
@@ -591,7 +535,7 @@ async fn a_restarted_coordinator_rebuilds_the_placement_and_moves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_groups_get_identical_layouts_and_scrape_each_target_once_per_group() {
     let dir = tempfile::tempdir().unwrap();
-    let targets = Targets::start(dir.path(), 6).await;
+    let targets = SyntheticFleet::start(dir.path(), 6, 5).await;
     let total: usize = targets.server.targets().iter().map(|t| t.series).sum();
     let backend = Arc::new(LocalBackend::new(LocalOptions {
         config_file: targets.config_file.clone(),

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,9 +40,12 @@ use promshard::sidecar::run::{RunningSidecar, SidecarArgs};
 use promshard_config::Config;
 use promshard_config::discovery::DiscoveryManager;
 use promshard_k8s::fake_api::FakeApiServer;
-use promshard_loadgen::server::{self, ServerConfig, TargetServer};
-use promshard_loadgen::{FleetSpec, ShapeMix};
+use promshard_loadgen::server::TargetServer;
+
+#[path = "support/fleet.rs"]
+mod synthetic;
 use promshard_plan::{PlanSettings, ScaleDecision};
+use synthetic::SyntheticFleet;
 
 const NAMESPACE: &str = "monitoring";
 const SELECTOR: &str = "app.kubernetes.io/name=promshard-shard";
@@ -162,45 +165,6 @@ impl Controller {
     }
 }
 
-async fn synthetic_targets(dir: &Path, count: usize) -> (TargetServer, PathBuf) {
-    let server = server::start(ServerConfig {
-        targets: count,
-        max_targets: count,
-        per_target_ports: true,
-        fleet: FleetSpec {
-            seed: 11,
-            min_series: 50,
-            max_series: 600,
-            tail_alpha: 1.2,
-            shapes: ShapeMix::Mixed,
-        },
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let listed: Vec<String> = server
-        .targets()
-        .iter()
-        .map(|t| {
-            let address = t
-                .url
-                .trim_start_matches("http://")
-                .trim_end_matches("/metrics");
-            format!("\"{address}\"")
-        })
-        .collect();
-    let config_file = dir.join("prometheus.yml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: synthetic\n    static_configs: [{{targets: [{}]}}]\n",
-            listed.join(", ")
-        ),
-    )
-    .unwrap();
-    (server, config_file)
-}
-
 fn placement(report: &CycleReport) -> BTreeMap<String, Option<u32>> {
     report
         .targets
@@ -266,7 +230,11 @@ struct Fleet {
 
 async fn fleet(external_autoscaler: bool) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
-    let (targets, config_file) = synthetic_targets(dir.path(), 6).await;
+    let SyntheticFleet {
+        server: targets,
+        config_file,
+        ..
+    } = SyntheticFleet::start(dir.path(), 6, 11).await;
     let sizes: Vec<u64> = targets.targets().iter().map(|t| t.series as u64).collect();
     let total: u64 = sizes.iter().sum();
     let largest = sizes.iter().copied().max().unwrap();

@@ -197,9 +197,10 @@ fn gzip_end_to_end(c: &mut Criterion) {
                 b.iter(|| promshard_gzip_count(black_box(gz), corpus.format, CHUNK));
             },
         );
-        // The whole-body path (libdeflate in one call), for a body already
-        // in memory (`check metrics FILE`); the row above is the sidecar's
-        // streaming path for bodies over 128 KiB compressed.
+        // The whole-body path (libdeflate in one call) for a body already
+        // in memory. The row above is the sidecar's `DecodingCounter`, which
+        // takes that path too for a body up to 128 KiB compressed (and 2 MiB
+        // inflated) and streams a larger one.
         assert_eq!(
             promshard_parser::count_gzip_whole(&gz, corpus.format).samples,
             corpus.samples,

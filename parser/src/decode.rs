@@ -22,10 +22,11 @@
 //! raw deflate is accepted too when the first bytes are not a zlib header.
 //!
 //! The CRC-32 of a gzip member (and the Adler-32 of a zlib stream) is not
-//! computed: counting only needs the data, and Prometheus, which stores it,
-//! checks the checksum itself. The trailer must still be there, and a gzip
-//! member's ISIZE must match the inflated size, which catches truncation and
-//! most corruption for free.
+//! checked: counting only needs the data, so a body with a bad checksum is
+//! counted here while Prometheus, whose gzip reader checks it, fails that
+//! scrape. The trailer must still be there, and a gzip member's ISIZE must
+//! match the inflated size, which catches truncation and most corruption
+//! for free.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -72,8 +73,9 @@ impl Encoding {
 /// the counter that reads it next.
 const OUT_BUF: usize = 64 * 1024;
 
-/// Inflaters kept for reuse (about 110 KiB each with the window, plus
-/// at most `RETAIN_MAX` of whole-body output).
+/// Inflaters kept for reuse (about 110 KiB each with the window, plus the
+/// gather buffer, under `2 * GATHER_MAX`, and at most `RETAIN_MAX` of
+/// whole-body output).
 const POOL_MAX: usize = 8;
 
 /// A gzip body whose compressed bytes fit in this is gathered and inflated
@@ -142,7 +144,7 @@ impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some(mut inflater) = self.0.take() {
             inflater.gathered.clear();
-            if inflater.whole_out.len() > RETAIN_MAX {
+            if inflater.whole_out.capacity() > RETAIN_MAX {
                 inflater.whole_out = Vec::new();
             }
             let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
@@ -673,8 +675,7 @@ impl DecodingCounter {
             let offset = self.encoded_bytes;
             self.pump(&[], offset, visitor);
             let truncated = match self.frame {
-                Frame::Identity | Frame::GzBetween | Frame::Done => None,
-                Frame::Gather => None,
+                Frame::Identity | Frame::Gather | Frame::GzBetween | Frame::Done => None,
                 Frame::DeflateSniff { first: None } => None,
                 Frame::DeflateSniff { first: Some(_) } => Some("a truncated deflate stream"),
                 // Go's gzip reader fails on an empty body too.
@@ -1053,6 +1054,12 @@ mod tests {
             assert_eq!(streamed.samples % 4, 0);
         }
         assert_eq!(decode(&two, Encoding::Gzip, &[]).samples, 8);
+        // The CRC-32 is not checked: a bad one is counted without an error
+        // (Prometheus fails that scrape).
+        assert_eq!(
+            decode(&bad_crc, Encoding::Gzip, &[]),
+            count(BODY, Format::Text)
+        );
     }
 
     /// A body whose compressed size passes the gathering limit switches to

@@ -106,6 +106,8 @@
 //!   Prometheus has only its whole-body `body_size_limit`.
 //! - `deflate` bodies are decoded; Prometheus only requests and decodes
 //!   `gzip`.
+//! - The gzip CRC-32 (and zlib Adler-32) is not checked: a body with a bad
+//!   checksum is counted here; Prometheus fails that scrape.
 //! - A packed repeated double field whose length is not a multiple of 8 is an
 //!   error here; gogo-protobuf would read past it.
 #![forbid(unsafe_code)]

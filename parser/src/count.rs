@@ -23,6 +23,12 @@ pub struct Counts {
 impl Counts {
     /// Samples per metric family (histogram `_bucket`/`_sum`/`_count` etc.
     /// belong to their family), in the order the families first appeared.
+    ///
+    /// ```
+    /// use promshard_parser::{count, Format};
+    /// let counts = count(b"b 1\na 1\nb{x=\"y\"} 2\n", Format::Text);
+    /// assert_eq!(counts.families().collect::<Vec<_>>(), [("b", 2), ("a", 1)]);
+    /// ```
     pub fn families(&self) -> impl Iterator<Item = (&str, u64)> {
         self.families.iter()
     }
@@ -73,9 +79,11 @@ struct FamilyEntry {
     count: u64,
 }
 
-/// The hasher for family names (fixed seeds: the table's order never shows).
-static FAMILY_HASH: LazyLock<ahash::RandomState> =
-    LazyLock::new(|| ahash::RandomState::with_seeds(0x9e37, 0x79b9, 0x7f4a, 0x7c15));
+/// The hasher for family names. Seeded at random once per process: with
+/// known seeds a body could name its families so that they all probe the
+/// same slots, and adding each would walk past all the others. (The table's
+/// order never shows: families are listed in the order they were added.)
+static FAMILY_HASH: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
 
 impl FamilyTable {
     pub(crate) fn len(&self) -> usize {

@@ -296,7 +296,7 @@ impl StreamCounter {
                 }
                 prev = QuickPrev::default();
             }
-            self.line(line, true, visitor);
+            self.full_line(line, true, visitor);
             if self.state != State::Running {
                 if self.state == State::Ended {
                     self.after_end(&rest[start..]);
@@ -312,6 +312,8 @@ impl StreamCounter {
         self.carry.extend_from_slice(tail);
     }
 
+    /// A line completed from the carry-over buffer, or the last one: the
+    /// fast path first when nothing is visited, as in [`feed_text`](Self::feed_text).
     #[inline]
     fn line<V: SampleVisitor>(&mut self, line: &[u8], terminated: bool, visitor: &mut V) {
         if !V::ENABLED
@@ -321,6 +323,13 @@ impl StreamCounter {
         {
             return;
         }
+        self.full_line(line, terminated, visitor);
+    }
+
+    /// Parses `line` with the full line parser (the fast path declined it,
+    /// or a visitor needs its labels).
+    #[inline]
+    fn full_line<V: SampleVisitor>(&mut self, line: &[u8], terminated: bool, visitor: &mut V) {
         self.line_no += 1;
         let parsed = if self.format == Format::OpenMetrics {
             parse_om(line, terminated)

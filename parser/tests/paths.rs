@@ -75,7 +75,8 @@ pub fn all_paths(body: &[u8], format: Format) -> (Counts, Seen) {
         assert_eq!(n, whole.samples, "pull parser count");
         assert_eq!(err, whole.error, "pull parser error");
     }
-    let _ = count_with(body, format, &mut |_: &SampleRef<'_>| {});
+    let with_closure = count_with(body, format, &mut |_: &SampleRef<'_>| {});
+    assert_eq!(with_closure, whole, "count_with");
     (whole, seen)
 }
 

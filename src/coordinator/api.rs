@@ -23,6 +23,7 @@ use promshard_plan::{Plan, Warning};
 use serde::Serialize;
 
 use crate::coordinator::backend::ShardBackend;
+use crate::coordinator::explore::ExploreLoad;
 use crate::coordinator::reconcile::{Coordinator, ShardView};
 use crate::http::respond::{json, text};
 
@@ -46,6 +47,8 @@ pub struct CoordinatorMetrics {
     shard_head_series: Family<ShardLabels, Gauge>,
     moves: Counter,
     explore_failures: Gauge,
+    explores_queued: Gauge,
+    explores_running: Gauge,
     /// Scale actions carried out.
     pub scale_events: Counter,
     /// Assignments sent to sidecars.
@@ -109,6 +112,16 @@ impl CoordinatorMetrics {
             self.explore_failures.clone(),
         );
         r.register(
+            "promshard_explores_queued",
+            "Measuring scrapes of new targets waiting for a free slot",
+            self.explores_queued.clone(),
+        );
+        r.register(
+            "promshard_explores_running",
+            "Measuring scrapes of new targets running",
+            self.explores_running.clone(),
+        );
+        r.register(
             "promshard_scale_events",
             "Scale actions carried out",
             self.scale_events.clone(),
@@ -145,7 +158,7 @@ impl CoordinatorMetrics {
         plan: &Plan,
         shards: &[ShardView],
         moves: usize,
-        explore_failures: usize,
+        explores: ExploreLoad,
     ) {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.cycles.inc();
@@ -185,7 +198,9 @@ impl CoordinatorMetrics {
             }
         }
         self.moves.inc_by(u64::try_from(moves).unwrap_or(u64::MAX));
-        self.explore_failures.set(gauge(explore_failures));
+        self.explore_failures.set(gauge(explores.failed));
+        self.explores_queued.set(gauge(explores.queued));
+        self.explores_running.set(gauge(explores.running));
     }
 
     pub(crate) fn cycle_took(&self, seconds: f64) {

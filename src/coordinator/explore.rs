@@ -8,13 +8,12 @@
 //! and its `up == 0` is visible). Once a sidecar reports the target, its
 //! measured peak replaces the explore result.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt as _;
-use tokio::sync::Semaphore;
 
 use crate::sidecar::assignment::{Role, ScrapeTarget, TargetId};
 use crate::sidecar::counting::ResponseMeta;
@@ -28,6 +27,8 @@ const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/ope
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Explore {
+    /// Waiting for a free slot (at most the explore concurrency run at once).
+    Queued,
     /// A scrape is running.
     Running,
     /// Measured this many series (kept after metric relabeling).
@@ -52,24 +53,54 @@ struct Entry {
     next_attempt: Option<Instant>,
 }
 
+/// An explore waiting for a free slot.
+#[derive(Debug)]
+struct Queued {
+    target: Arc<ScrapeTarget>,
+    job: Arc<Job>,
+    attempts: u32,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    entries: BTreeMap<String, Entry>,
+    /// Explores not started yet, oldest first. A fleet's first cycle asks
+    /// for every target at once; a queue entry is a target copy, where a
+    /// task per target would also hold a scrape's future for each.
+    queue: VecDeque<Queued>,
+    /// Worker tasks running; never more than the concurrency.
+    workers: usize,
+}
+
+/// How many explores wait, run and failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExploreLoad {
+    /// Waiting for a free slot.
+    pub queued: usize,
+    /// Scraping now (at most the concurrency).
+    pub running: usize,
+    /// Failed and waiting to be retried.
+    pub failed: usize,
+}
+
 /// Explores targets in the background.
 #[derive(Debug, Clone)]
 pub struct Explorer {
-    entries: Arc<Mutex<BTreeMap<String, Entry>>>,
-    limit: Arc<Semaphore>,
+    shared: Arc<Mutex<Shared>>,
+    concurrency: usize,
 }
 
 impl Explorer {
     /// An explorer running at most `concurrency` scrapes at once.
     pub fn new(concurrency: usize) -> Self {
         Self {
-            entries: Arc::default(),
-            limit: Arc::new(Semaphore::new(concurrency.max(1))),
+            shared: Arc::default(),
+            concurrency: concurrency.max(1),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
-        match self.entries.lock() {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        match self.shared.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -77,7 +108,7 @@ impl Explorer {
 
     /// The measured size of `id`, if an explore measured it.
     pub fn measured(&self, id: &str) -> Option<u64> {
-        match self.lock().get(id)?.state {
+        match self.lock().entries.get(id)?.state {
             Explore::Measured { series } => Some(series),
             _ => None,
         }
@@ -85,75 +116,116 @@ impl Explorer {
 
     /// The explore state of `id`.
     pub fn state(&self, id: &str) -> Option<Explore> {
-        self.lock().get(id).map(|e| e.state.clone())
+        self.lock().entries.get(id).map(|e| e.state.clone())
     }
 
-    /// Failed explores so far (for metrics).
-    pub fn failures(&self) -> usize {
-        self.lock()
-            .values()
-            .filter(|e| matches!(e.state, Explore::Failed { .. }))
-            .count()
+    /// Explores queued, running and failed (for metrics).
+    pub fn load(&self) -> ExploreLoad {
+        let shared = self.lock();
+        ExploreLoad {
+            queued: shared.queue.len(),
+            running: shared.workers,
+            failed: shared
+                .entries
+                .values()
+                .filter(|e| matches!(e.state, Explore::Failed { .. }))
+                .count(),
+        }
     }
 
-    /// Forgets targets that are gone or measured by a sidecar.
+    /// Forgets targets that are gone or measured by a sidecar, and drops
+    /// their explores that have not started.
     pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
-        self.lock().retain(|id, _| keep(id));
+        let mut shared = self.lock();
+        shared.entries.retain(|id, _| keep(id));
+        let Shared { entries, queue, .. } = &mut *shared;
+        queue.retain(|queued| entries.contains_key(&queued.target.id.0));
     }
 
-    /// Starts an explore of `target` unless one ran, runs, or waits for its
-    /// backoff. Asked every cycle for every unmeasured target: the target is
-    /// copied only when an explore starts.
+    /// Queues an explore of `target` unless one ran, runs, waits, or waits
+    /// for its backoff. Asked every cycle for every unmeasured target: the
+    /// target is copied only when an explore is queued.
     pub fn request(&self, target: &ScrapeTarget, job: Arc<Job>) {
-        {
-            let mut entries = self.lock();
-            let attempts = match entries.get(&target.id.0) {
-                None => 0,
-                Some(entry) if entry.next_attempt.is_some_and(|at| at <= Instant::now()) => {
-                    match entry.state {
-                        Explore::Failed { attempts, .. } => attempts,
-                        _ => 0,
-                    }
+        let mut shared = self.lock();
+        let attempts = match shared.entries.get(&target.id.0) {
+            None => 0,
+            Some(entry) if entry.next_attempt.is_some_and(|at| at <= Instant::now()) => {
+                match entry.state {
+                    Explore::Failed { attempts, .. } => attempts,
+                    _ => 0,
                 }
-                Some(_) => return,
-            };
-            let target = Arc::new(target.clone());
-            entries.insert(
-                target.id.0.clone(),
-                Entry {
-                    state: Explore::Running,
-                    next_attempt: None,
-                },
-            );
-            drop(entries);
+            }
+            Some(_) => return,
+        };
+        shared.entries.insert(
+            target.id.0.clone(),
+            Entry {
+                state: Explore::Queued,
+                next_attempt: None,
+            },
+        );
+        shared.queue.push_back(Queued {
+            target: Arc::new(target.clone()),
+            job,
+            attempts,
+        });
+        if shared.workers < self.concurrency {
+            shared.workers += 1;
+            drop(shared);
             let this = self.clone();
-            tokio::spawn(async move {
-                let Ok(_permit) = this.limit.clone().acquire_owned().await else {
-                    return;
-                };
-                let result = measure(&target, &job).await;
-                let mut entries = this.lock();
-                let entry = match result {
-                    Ok(series) => Entry {
-                        state: Explore::Measured { series },
-                        next_attempt: None,
-                    },
-                    Err(error) => {
-                        let attempts = attempts + 1;
-                        let backoff = backoff(attempts);
-                        tracing::debug!(target = %target.id, %error, ?backoff, "explore failed");
-                        Entry {
-                            state: Explore::Failed {
-                                error,
-                                attempts,
-                                retry_in_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-                            },
-                            next_attempt: Some(Instant::now() + backoff),
+            tokio::spawn(async move { this.work().await });
+        }
+    }
+
+    /// Runs queued explores one after another until the queue is empty.
+    async fn work(self) {
+        loop {
+            let next = {
+                let mut shared = self.lock();
+                let next = shared.queue.pop_front();
+                match &next {
+                    Some(queued) => {
+                        if let Some(entry) = shared.entries.get_mut(&queued.target.id.0) {
+                            entry.state = Explore::Running;
                         }
                     }
-                };
-                entries.insert(target.id.0.clone(), entry);
-            });
+                    None => shared.workers -= 1,
+                }
+                next
+            };
+            let Some(Queued {
+                target,
+                job,
+                attempts,
+            }) = next
+            else {
+                return;
+            };
+            let result = measure(&target, &job).await;
+            let entry = match result {
+                Ok(series) => Entry {
+                    state: Explore::Measured { series },
+                    next_attempt: None,
+                },
+                Err(error) => {
+                    let attempts = attempts + 1;
+                    let backoff = backoff(attempts);
+                    tracing::debug!(target = %target.id, %error, ?backoff, "explore failed");
+                    Entry {
+                        state: Explore::Failed {
+                            error,
+                            attempts,
+                            retry_in_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                        },
+                        next_attempt: Some(Instant::now() + backoff),
+                    }
+                }
+            };
+            let mut shared = self.lock();
+            // A target forgotten while its scrape ran stays forgotten.
+            if let Some(slot) = shared.entries.get_mut(&target.id.0) {
+                *slot = entry;
+            }
         }
     }
 }
@@ -237,5 +309,157 @@ pub fn scrape_target(target: &promshard_config::target::Target) -> ScrapeTarget 
         url: target.url.clone(),
         labels,
         role: Role::Active,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::sidecar::counting::ExpositionCounting;
+    use crate::sidecar::upstream::{UpstreamClient, UpstreamSettings};
+
+    fn job(timeout: Duration) -> Arc<Job> {
+        Arc::new(Job {
+            name: "app".into(),
+            upstream: UpstreamClient::new(UpstreamSettings::default()).unwrap(),
+            scrape_timeout: timeout,
+            counting: Arc::new(ExpositionCounting::default()),
+        })
+    }
+
+    fn target(i: usize, url: &str) -> ScrapeTarget {
+        ScrapeTarget {
+            id: TargetId(format!("t{i}")),
+            job: "app".into(),
+            url: url.to_owned(),
+            labels: BTreeMap::new(),
+            role: Role::Active,
+        }
+    }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A target that answers once `open` is set: until then it holds every
+    /// connection, so the connections it has accepted are the explores
+    /// running at once.
+    async fn gated_target(open: Arc<tokio::sync::Notify>, accepted: Arc<AtomicUsize>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let open = open.clone();
+                tokio::spawn(async move {
+                    let mut request = vec![0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    open.notified().await;
+                    let body = "up 1\nother 2\n";
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn at_most_the_concurrency_runs_and_the_rest_wait_in_the_queue() {
+        let open = Arc::new(tokio::sync::Notify::new());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let url = gated_target(open.clone(), accepted.clone()).await;
+        let explorer = Explorer::new(3);
+        let job = job(Duration::from_secs(10));
+        for i in 0..20 {
+            explorer.request(&target(i, &url), job.clone());
+        }
+        until("three connections", || accepted.load(Ordering::SeqCst) == 3).await;
+        // Give a fourth scrape the chance to connect if one were running.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            explorer.load(),
+            ExploreLoad {
+                queued: 17,
+                running: 3,
+                failed: 0
+            }
+        );
+        assert_eq!(explorer.state("t0"), Some(Explore::Running));
+        assert_eq!(explorer.state("t19"), Some(Explore::Queued));
+        // Asking again while queued or running starts nothing new.
+        explorer.request(&target(19, &url), job.clone());
+        assert_eq!(explorer.load().queued, 17);
+
+        // Forgetting a queued target drops its explore.
+        explorer.retain(|id| id != "t19");
+        assert_eq!(explorer.load().queued, 16);
+
+        // Every scrape answers: all 19 are measured (2 samples), by 3 workers
+        // that then stop.
+        let opener = tokio::spawn({
+            let open = open.clone();
+            async move {
+                loop {
+                    open.notify_waiters();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        until("every explore measured", || {
+            (0..19).all(|i| explorer.measured(&format!("t{i}")) == Some(2))
+        })
+        .await;
+        opener.abort();
+        until("workers stopped", || {
+            explorer.load() == ExploreLoad::default()
+        })
+        .await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 19);
+        assert_eq!(explorer.state("t19"), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_explore_backs_off_and_is_counted() {
+        // A port nobody listens on: connection refused.
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", closed.local_addr().unwrap());
+        drop(closed);
+        let explorer = Explorer::new(2);
+        explorer.request(&target(0, &url), job(Duration::from_secs(5)));
+        until("the failure", || explorer.load().failed == 1).await;
+        match explorer.state("t0") {
+            Some(Explore::Failed {
+                attempts,
+                retry_in_ms,
+                ..
+            }) => {
+                assert_eq!(attempts, 1);
+                assert_eq!(retry_in_ms, 10_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Within the backoff a new request starts nothing.
+        explorer.request(&target(0, &url), job(Duration::from_secs(5)));
+        assert_eq!(explorer.load().queued, 0);
+        assert!(matches!(explorer.state("t0"), Some(Explore::Failed { .. })));
     }
 }

@@ -521,7 +521,7 @@ impl<B: ShardBackend> Coordinator<B> {
             })
             .collect();
         self.metrics
-            .observe(&plan, &views, moves, self.explorer.failures());
+            .observe(&plan, &views, moves, self.explorer.load());
         for e in &errors {
             tracing::warn!(error = %e, "cycle");
         }

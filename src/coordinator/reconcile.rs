@@ -175,6 +175,19 @@ struct Memory {
     names: SharedNames,
 }
 
+impl Memory {
+    /// Forgets the shards the backend no longer lists: their last report
+    /// holds every target's stats, and a shard that comes back under the
+    /// same index is a new process, not one unresponsive since before.
+    fn forget_shards_not_in(&mut self, endpoints: &[ShardEndpoint]) {
+        let listed: BTreeSet<(u32, u32)> = endpoints.iter().map(|e| (e.group, e.index)).collect();
+        self.unresponsive_since
+            .retain(|key, _| listed.contains(key));
+        self.idle_since.retain(|key, _| listed.contains(key));
+        self.last_report.retain(|key, _| listed.contains(key));
+    }
+}
+
 /// The desired targets' ids and jobs as the shared strings the planner
 /// takes, made once per change of the desired targets rather than once per
 /// target and cycle.
@@ -553,6 +566,7 @@ impl<B: ShardBackend> Coordinator<B> {
         };
         // A plain `&mut` so the borrow checker sees the fields apart.
         let memory = &mut *guard;
+        memory.forget_shards_not_in(endpoints);
         let mut shard_inputs = Vec::new();
         let mut views = Vec::new();
         let mut measured: BTreeMap<String, u64> = BTreeMap::new();
@@ -871,6 +885,61 @@ mod tests {
             }
         });
         addr
+    }
+
+    fn endpoint(group: u32, index: u32) -> ShardEndpoint {
+        ShardEndpoint {
+            index,
+            group,
+            api_url: format!("http://shard-{group}-{index}"),
+            prometheus_url: None,
+            removing: false,
+            started: true,
+        }
+    }
+
+    fn report((group, index): (u32, u32)) -> ShardReport {
+        ShardStatus {
+            shard: format!("shard-{group}-{index}"),
+            config_hash: String::new(),
+            generation: 1,
+            head_series: None,
+            targets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn memory_of_shards_the_backend_no_longer_lists_is_forgotten() {
+        let mut memory = Memory::default();
+        for key in [(0, 0), (0, 1), (1, 0)] {
+            memory
+                .unresponsive_since
+                .insert(key, (Timestamp(1), "refused".into()));
+            memory.idle_since.insert(key, Timestamp(2));
+            memory.last_report.insert(key, Arc::new(report(key)));
+        }
+        memory.forget_shards_not_in(&[endpoint(0, 0), endpoint(1, 0), endpoint(2, 5)]);
+        let kept = BTreeSet::from([(0, 0), (1, 0)]);
+        assert_eq!(
+            memory
+                .unresponsive_since
+                .keys()
+                .copied()
+                .collect::<BTreeSet<_>>(),
+            kept
+        );
+        assert_eq!(
+            memory.idle_since.keys().copied().collect::<BTreeSet<_>>(),
+            kept
+        );
+        assert_eq!(
+            memory.last_report.keys().copied().collect::<BTreeSet<_>>(),
+            kept
+        );
+        memory.forget_shards_not_in(&[]);
+        assert!(memory.unresponsive_since.is_empty());
+        assert!(memory.idle_since.is_empty());
+        assert!(memory.last_report.is_empty());
     }
 
     #[tokio::test]

@@ -417,6 +417,7 @@ impl<'a> Labels<'a> {
     /// Whether the pairs read so far use the text format's whitespace and
     /// comma leniency (blanks around names, `=` and commas, missing or
     /// doubled commas) that the strict validator rejects.
+    #[cfg(test)]
     pub(crate) fn lenient(&self) -> bool {
         self.lenient
     }
@@ -489,7 +490,7 @@ impl<'a> Iterator for Labels<'a> {
 /// step, as [`scan_quoted`]; the string was validated when its line was
 /// parsed.
 #[inline]
-fn quoted_str(line: &[u8], i: usize) -> Option<(usize, LabelStr<'_>)> {
+pub(crate) fn quoted_str(line: &[u8], i: usize) -> Option<(usize, LabelStr<'_>)> {
     let mut j = i + 1;
     let mut escapes = false;
     loop {
@@ -1098,7 +1099,7 @@ fn non_label_name_bytes(x: u64) -> u64 {
 
 /// End of the label name whose first byte (already checked) is at `i - 1`.
 #[inline(always)]
-fn label_name_end(line: &[u8], mut i: usize) -> usize {
+pub(crate) fn label_name_end(line: &[u8], mut i: usize) -> usize {
     while let Some(w) = word_at(line, i) {
         let m = non_label_name_bytes(w);
         if m != 0 {

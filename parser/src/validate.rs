@@ -2,16 +2,40 @@
 //! of the counting path plus the specifications' rules (see the crate docs,
 //! "Counting vs validating", for the list).
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+//!
+//! # How series are found again
+//!
+//! The same series twice is an error, and a histogram's buckets are checked
+//! per group (its labels but `le`), so every series of the family being
+//! read is remembered. A sample's labels are read once, each pair hashed
+//! on the way; the sum of the pair hashes identifies the label set whatever
+//! the pairs' order, so labels are never sorted nor copied into a key to
+//! be looked up. A series is stored as its label text as written, and is
+//! compared with a sample only when their hashes are equal: byte for byte
+//! first (the usual case of a repeated series or bucket group written the
+//! same way), pair by pair in sorted order when the bytes differ (other
+//! order, escapes, quoted names). A group's `le` pair is cut out of the
+//! text, and its hash subtracted from the sum. Stored texts are freed when
+//! the family ends.
 
+mod keys;
+mod labels;
+#[cfg(test)]
+mod legacy;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+
+use self::keys::{KeyTable, is_concat, same_bytes, set_hash};
+use self::labels::{LabelSet, write_pair};
 use crate::count::Counts;
 use crate::error::ParseError;
 use crate::float::parse_go_float;
 use crate::format::Format;
 use crate::sample::{SampleRef, SampleVisitor};
 use crate::stream::StreamCounter;
-use crate::text::{Entry, LabelStr, MetricType};
+use crate::text::{Entry, MetricType};
 
 /// The outcome of validating a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +85,15 @@ impl Validator {
         }
     }
 
+    /// A validator whose table hashes keep only the bits of `mask`, so
+    /// that tests can make distinct series share a hash.
+    #[cfg(test)]
+    fn with_hash_mask(format: Format, mask: u64) -> Self {
+        let mut v = Self::new(format);
+        v.checker.hash_mask = mask;
+        v
+    }
+
     /// Validates the next chunk.
     pub fn feed(&mut self, chunk: &[u8]) {
         self.counter.feed_with(chunk, &mut self.checker);
@@ -96,293 +129,6 @@ struct HistGroup {
     count: Option<f64>,
 }
 
-/// A set of byte strings (series keys) with a value each: one arena for
-/// the bytes, a table from a fast hash to the entries with that hash. Bytes
-/// are compared only when hashes are equal, and nothing is allocated per
-/// key once the buffers have grown.
-#[derive(Debug, Default)]
-struct KeyTable<V> {
-    bytes: Vec<u8>,
-    entries: Vec<KeyEntry<V>>,
-    heads: HashMap<u64, u32, BuildHasherDefault<HashIsKey>>,
-}
-
-#[derive(Debug)]
-struct KeyEntry<V> {
-    start: usize,
-    len: usize,
-    /// The next entry with the same hash (`u32::MAX`: none).
-    next: u32,
-    value: V,
-}
-
-const NO_ENTRY: u32 = u32::MAX;
-
-/// The keys of [`KeyTable::heads`] are already hashes.
-#[derive(Debug, Default)]
-struct HashIsKey(u64);
-
-impl Hasher for HashIsKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8)) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-fn key_hash(key: &[u8]) -> u64 {
-    static STATE: std::sync::LazyLock<ahash::RandomState> = std::sync::LazyLock::new(|| {
-        ahash::RandomState::with_seeds(
-            0x243f_6a88_85a3_08d3,
-            0x1319_8a2e_0370_7344,
-            0xa409_3822_299f_31d0,
-            0x082e_fa98_ec4e_6c89,
-        )
-    });
-    STATE.hash_one(key)
-}
-
-impl<V: Default> KeyTable<V> {
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.entries.clear();
-        self.heads.clear();
-    }
-
-    /// The entry of the key `build` appends, added if new; `true` when it
-    /// was added. The key is written straight into the arena, and taken
-    /// back out when it is already there.
-    fn entry_with(&mut self, build: impl FnOnce(&mut Vec<u8>)) -> (usize, bool) {
-        let start = self.bytes.len();
-        build(&mut self.bytes);
-        let key = &self.bytes[start..];
-        let hash = key_hash(key);
-        let head = self.heads.get(&hash).copied().unwrap_or(NO_ENTRY);
-        let mut at = head;
-        while at != NO_ENTRY {
-            let e = &self.entries[at as usize];
-            if &self.bytes[e.start..e.start + e.len] == key {
-                self.bytes.truncate(start);
-                return (at as usize, false);
-            }
-            at = e.next;
-        }
-        let len = key.len();
-        let index = self.entries.len();
-        let Ok(index32) = u32::try_from(index) else {
-            // Four billion keys in one family: not indexed any more.
-            self.bytes.truncate(start);
-            return (index.saturating_sub(1), false);
-        };
-        self.entries.push(KeyEntry {
-            start,
-            len,
-            next: head,
-            value: V::default(),
-        });
-        self.heads.insert(hash, index32);
-        (index, true)
-    }
-
-    fn key(&self, index: usize) -> &[u8] {
-        let e = &self.entries[index];
-        &self.bytes[e.start..e.start + e.len]
-    }
-}
-
-/// The labels of one sample, unescaped. Names and values without escapes
-/// are spans of the sample's label text; the others are resolved into one
-/// reused buffer.
-#[derive(Debug, Default)]
-struct LabelSet {
-    arena: Vec<u8>,
-    pairs: Vec<LabelPair>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct LabelPair {
-    /// The first 8 bytes of the name, big-endian, zero-padded: most name
-    /// comparisons end here.
-    prefix: u64,
-    name: Span,
-    value: Span,
-}
-
-/// Bytes of the sample's label text, or of [`LabelSet::arena`].
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    start: usize,
-    end: usize,
-    in_arena: bool,
-}
-
-/// A [`LabelSet`] with the label text its spans point into.
-#[derive(Clone, Copy)]
-struct Labeled<'s> {
-    set: &'s LabelSet,
-    raw: &'s [u8],
-}
-
-impl LabelSet {
-    fn clear(&mut self) {
-        self.arena.clear();
-        self.pairs.clear();
-    }
-
-    fn arena_span(&mut self, bytes: impl FnOnce(&mut Vec<u8>)) -> Span {
-        let start = self.arena.len();
-        bytes(&mut self.arena);
-        Span {
-            start,
-            end: self.arena.len(),
-            in_arena: true,
-        }
-    }
-
-    fn add(&mut self, name: Span, value: Span, raw: &[u8]) {
-        let bytes = if name.in_arena { &self.arena } else { raw };
-        let name_bytes = &bytes[name.start..name.end];
-        let mut head = [0u8; 8];
-        let n = name_bytes.len().min(8);
-        head[..n].copy_from_slice(&name_bytes[..n]);
-        self.pairs.push(LabelPair {
-            prefix: u64::from_be_bytes(head),
-            name,
-            value,
-        });
-    }
-
-    /// A label given as text (protobuf series, exemplars).
-    fn push(&mut self, name: &str, value: &str) {
-        let n = self.arena_span(|a| a.extend_from_slice(name.as_bytes()));
-        let v = self.arena_span(|a| a.extend_from_slice(value.as_bytes()));
-        self.add(n, v, &[]);
-    }
-
-    /// A text-format label found at these offsets of `raw`.
-    fn push_text(
-        &mut self,
-        raw: &[u8],
-        (name_at, name): (usize, LabelStr<'_>),
-        (value_at, value): (usize, LabelStr<'_>),
-    ) {
-        let mut span = |at: usize, s: LabelStr<'_>| {
-            if s.needs_unescape() {
-                self.arena_span(|a| s.unescape_into(a))
-            } else {
-                Span {
-                    start: at,
-                    end: at + s.raw().len(),
-                    in_arena: false,
-                }
-            }
-        };
-        let n = span(name_at, name);
-        let v = span(value_at, value);
-        self.add(n, v, raw);
-    }
-
-    fn with<'s>(&'s self, raw: &'s [u8]) -> Labeled<'s> {
-        Labeled { set: self, raw }
-    }
-}
-
-impl<'s> Labeled<'s> {
-    fn bytes(&self, span: Span) -> &'s [u8] {
-        let b = if span.in_arena {
-            &self.set.arena
-        } else {
-            self.raw
-        };
-        &b[span.start..span.end]
-    }
-
-    fn len(&self) -> usize {
-        self.set.pairs.len()
-    }
-
-    fn name(&self, i: usize) -> &'s [u8] {
-        self.bytes(self.set.pairs[i].name)
-    }
-
-    fn value(&self, i: usize) -> &'s [u8] {
-        self.bytes(self.set.pairs[i].value)
-    }
-
-    /// After [`sort`]: the first name that appears twice.
-    fn repeated_name(&self) -> Option<&'s [u8]> {
-        let pairs = &self.set.pairs;
-        (1..self.len())
-            .find(|&i| pairs[i - 1].prefix == pairs[i].prefix && self.name(i - 1) == self.name(i))
-            .map(|i| self.name(i))
-    }
-
-    fn get(&self, name: &[u8]) -> Option<&'s [u8]> {
-        (0..self.len())
-            .find(|&i| self.name(i) == name)
-            .map(|i| self.value(i))
-    }
-
-    /// Appends the sorted labels as a key, `name 0xFE value 0xFF` per label
-    /// (bytes that UTF-8 text never contains, so no two label sets share a
-    /// key). Returns where the pair named `mark` went in `out`, if there is
-    /// one, so that the key without it can be cut from this one.
-    fn key_into(&self, out: &mut Vec<u8>, mark: &[u8]) -> Option<(usize, usize)> {
-        let mut marked = None;
-        for i in 0..self.len() {
-            let (name, value) = (self.name(i), self.value(i));
-            let start = out.len();
-            out.extend_from_slice(name);
-            out.push(0xFE);
-            out.extend_from_slice(value);
-            out.push(0xFF);
-            if name == mark {
-                marked = Some((start, out.len()));
-            }
-        }
-        marked
-    }
-}
-
-/// Sorts the pairs of `set` by name, then value (as a `(String, String)`
-/// list sorts).
-fn sort(set: &mut LabelSet, raw: &[u8]) {
-    let LabelSet { arena, pairs } = set;
-    let bytes = |s: Span| {
-        let b: &[u8] = if s.in_arena { arena } else { raw };
-        &b[s.start..s.end]
-    };
-    pairs.sort_unstable_by(|a, b| {
-        a.prefix.cmp(&b.prefix).then_with(|| {
-            bytes(a.name)
-                .cmp(bytes(b.name))
-                .then_with(|| bytes(a.value).cmp(bytes(b.value)))
-        })
-    });
-}
-
-/// A key made by [`LabelSet::key_into`] (after an optional name and 0xFF),
-/// written as `name="value",...` for messages.
-fn key_text(key: &[u8]) -> String {
-    let mut out = String::new();
-    for pair in key.split(|&b| b == 0xFF).filter(|p| !p.is_empty()) {
-        let mut parts = pair.splitn(2, |&b| b == 0xFE);
-        let name = String::from_utf8_lossy(parts.next().unwrap_or_default());
-        let value = String::from_utf8_lossy(parts.next().unwrap_or_default());
-        if !out.is_empty() {
-            out.push(',');
-        }
-        out.push_str(&format!("{name}={value:?}"));
-    }
-    out
-}
-
 #[derive(Debug)]
 struct Family {
     name: String,
@@ -393,8 +139,21 @@ struct Family {
     has_unit: bool,
     samples: u64,
     last_line: u64,
+    /// Each series but histogram buckets: its name's suffix, 0xFF and its
+    /// label text.
     series: KeyTable<()>,
+    /// Each histogram group: the label text of its first sample, without
+    /// `le`.
     hist: KeyTable<HistGroup>,
+    /// The group of the last bucket or `_count` and its hash: the next
+    /// bucket is usually in it.
+    last_group: Option<(u64, usize)>,
+    /// The `le` of each bucket: its group and where its bytes end in
+    /// `le_bytes`. A bucket is the same series as an earlier one exactly
+    /// when it has the group and the `le` of that one, which is only looked
+    /// up when its `le` is not above the group's last.
+    les: Vec<(usize, usize)>,
+    le_bytes: Vec<u8>,
 }
 
 impl Default for Family {
@@ -410,6 +169,9 @@ impl Default for Family {
             last_line: 0,
             series: KeyTable::default(),
             hist: KeyTable::default(),
+            last_group: None,
+            les: Vec::new(),
+            le_bytes: Vec::new(),
         }
     }
 }
@@ -428,12 +190,34 @@ impl Family {
         self.last_line = 0;
         self.series.clear();
         self.hist.clear();
+        self.last_group = None;
+        self.les.clear();
+        self.le_bytes.clear();
+    }
+
+    /// Whether a bucket of `group` had this `le` (unescaped).
+    fn had_le(&self, group: usize, le: &[u8]) -> bool {
+        let mut start = 0;
+        self.les.iter().any(|&(g, end)| {
+            let seen = &self.le_bytes[start..end];
+            start = end;
+            g == group && same_bytes(seen, le)
+        })
     }
 }
 
 const RESERVED_SUFFIXES: [&str; 8] = [
     "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
 ];
+
+/// Whether `suffix` is one of `list`. Empty strings are matched by length
+/// alone: comparing two empty slices still calls `memcmp`, whose masked
+/// load from an empty string's dangling pointer costs a microcode assist on
+/// AVX-512 machines (it was the validator's largest single cost).
+fn has_suffix(list: &[&str], suffix: &str) -> bool {
+    list.iter()
+        .any(|s| s.len() == suffix.len() && (suffix.is_empty() || *s == suffix))
+}
 
 #[derive(Debug)]
 struct Checker {
@@ -444,8 +228,14 @@ struct Checker {
     cur: Family,
     open: bool,
     closed: HashSet<String>,
+    /// Scratch: the sample's labels, a stored key's labels, an exemplar's
+    /// labels, and the label text written for a protobuf series.
     labels: LabelSet,
+    stored: LabelSet,
     exemplar_names: LabelSet,
+    proto_text: Vec<u8>,
+    /// Bits of the table hashes kept (all but in tests).
+    hash_mask: u64,
 }
 
 impl Checker {
@@ -457,7 +247,10 @@ impl Checker {
             open: false,
             closed: HashSet::new(),
             labels: LabelSet::default(),
+            stored: LabelSet::default(),
             exemplar_names: LabelSet::default(),
+            proto_text: Vec::new(),
+            hash_mask: u64::MAX,
         }
     }
 
@@ -498,8 +291,7 @@ impl Checker {
         // The first problem in key order, as a report lists them.
         let mut worst: Option<(String, String, String)> = None;
         let f = &self.cur;
-        for (i, e) in f.hist.entries.iter().enumerate() {
-            let g = e.value;
+        for (stored, &g) in f.hist.iter() {
             let problem = if g.last_le.is_some() && g.inf.is_none() {
                 Some((String::new(), None))
             } else {
@@ -515,7 +307,8 @@ impl Checker {
             let Some((inf, count)) = problem else {
                 continue;
             };
-            let key = key_text(f.hist.key(i));
+            self.stored.read(stored);
+            let key = self.stored.key_text(stored, None);
             if worst.as_ref().is_some_and(|w| w.0 <= key) {
                 continue;
             }
@@ -562,12 +355,12 @@ impl Checker {
             && let Some(rest) = name.strip_prefix(f.name.as_str())
         {
             let (ty, declared) = (f.ty, f.declared);
-            if self.allowed_suffixes(ty).contains(&rest) {
+            if has_suffix(self.allowed_suffixes(ty), rest) {
                 return;
             }
             // A declared family's own name, or its name and a reserved
             // suffix, belongs to it even when the type does not allow it.
-            if declared && (rest.is_empty() || RESERVED_SUFFIXES.contains(&rest)) {
+            if declared && (rest.is_empty() || has_suffix(&RESERVED_SUFFIXES, rest)) {
                 let fam = f.name.clone();
                 self.fail(
                     line,
@@ -642,15 +435,28 @@ impl SampleVisitor for Checker {
             return;
         }
         let mut labels = std::mem::take(&mut self.labels);
-        self.check_sample(s, &mut labels);
+        let mut proto_text = std::mem::take(&mut self.proto_text);
+        let raw = match s.as_text() {
+            Some(t) => t.labels_raw,
+            None => {
+                proto_text.clear();
+                for (k, v) in s.labels() {
+                    write_pair(&mut proto_text, &k, &v);
+                }
+                &proto_text
+            }
+        };
+        labels.read(raw);
+        self.check_sample(s, &mut labels, raw);
         self.labels = labels;
+        self.proto_text = proto_text;
     }
 }
 
 impl Checker {
-    /// The spec checks of one sample; `labels` is a scratch buffer, reused
-    /// from sample to sample.
-    fn check_sample(&mut self, s: &SampleRef<'_>, labels: &mut LabelSet) {
+    /// The spec checks of one sample, whose label text `raw` has been read
+    /// into `labels` (a scratch buffer, reused from sample to sample).
+    fn check_sample(&mut self, s: &SampleRef<'_>, labels: &mut LabelSet, raw: &[u8]) {
         let line = s.position();
         // Text: the whole name, no suffix. Protobuf: the family name and
         // the suffix of the expanded series.
@@ -661,6 +467,7 @@ impl Checker {
             return;
         }
         let ty = self.cur.ty;
+        // The sample's name is the family's and this suffix.
         let suffix = if proto.is_some() {
             proto_suffix
         } else {
@@ -668,39 +475,21 @@ impl Checker {
         };
         let full_name = || format!("{base}{proto_suffix}");
 
-        labels.clear();
-        let raw = match s.as_text() {
-            Some(t) => {
-                let mut pairs = t.labels();
-                while let Some((name_at, name, value_at, value)) = pairs.next_at() {
-                    labels.push_text(t.labels_raw, (name_at, name), (value_at, value));
-                }
-                if self.format == Format::Text && pairs.lenient() {
-                    self.fail(
-                        line,
-                        "labels written as name=\"value\" pairs separated by ','",
-                        "blanks or a missing ','",
-                    );
-                    return;
-                }
-                t.labels_raw
-            }
-            None => {
-                for (k, v) in s.labels() {
-                    labels.push(&k, &v);
-                }
-                &[]
-            }
-        };
-        sort(labels, raw);
-        let labels = labels.with(raw);
-        if let Some(name) = labels.repeated_name() {
-            let twice = format!("label {:?} twice", String::from_utf8_lossy(name));
+        if s.as_text().is_some() && self.format == Format::Text && labels.lenient {
+            self.fail(
+                line,
+                "labels written as name=\"value\" pairs separated by ','",
+                "blanks or a missing ','",
+            );
+            return;
+        }
+        if let Some(name) = labels.repeated_name(raw) {
+            let twice = format!("label {:?} twice", String::from_utf8_lossy(&name));
             self.fail(line, "distinct label names", twice);
             return;
         }
-        if let Some(i) = (0..labels.len()).find(|&i| labels.name(i).starts_with(b"__")) {
-            let found = format!("{:?}", String::from_utf8_lossy(labels.name(i)));
+        if let Some(name) = labels.reserved_name(raw) {
+            let found = format!("{:?}", String::from_utf8_lossy(name));
             self.fail(
                 line,
                 "label names not starting with \"__\" (reserved)",
@@ -715,68 +504,76 @@ impl Checker {
             s.value()
         };
 
+        let mask = self.hash_mask;
         let f = &mut self.cur;
         f.samples += 1;
         f.last_line = line;
-        // The series key: name, 0xFF, labels. A histogram's group key (its
-        // labels but `le`) is cut from it below.
-        let (mut labels_at, mut le_at) = (0, None);
-        let (series, new) = f.series.entry_with(|key| {
-            let start = key.len();
-            key.extend_from_slice(base.as_bytes());
-            key.extend_from_slice(proto_suffix.as_bytes());
-            key.push(0xFF);
-            labels_at = key.len() - start;
-            le_at = labels
-                .key_into(key, b"le")
-                .map(|(a, b)| (a - start - labels_at, b - start - labels_at));
-        });
+        let bucket =
+            matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram) && suffix == "_bucket";
+        let stored_labels = &mut self.stored;
+        let hash = set_hash(labels.sum, suffix.as_bytes()) & mask;
+        // A bucket is found again through its group (below).
+        let (_, new) = if bucket {
+            (0, true)
+        } else {
+            f.series.find_or_add(
+                hash,
+                |stored| {
+                    is_concat(stored, &[suffix.as_bytes(), &[0xFF], raw])
+                        || same_series(stored, suffix, labels, raw, stored_labels)
+                },
+                |out| {
+                    out.extend_from_slice(suffix.as_bytes());
+                    out.push(0xFF);
+                    out.extend_from_slice(raw);
+                },
+            )
+        };
         if !new {
-            let key = &f.series.key(series)[labels_at..];
-            let again = format!("{}{{{}}} again", full_name(), key_text(key));
+            let again = format!("{}{{{}}} again", full_name(), labels.key_text(raw, None));
             self.fail(line, "each series once", again);
             return;
         }
-        // The group of a histogram bucket (without `le`) or `_count`.
-        let group = |f: &mut Family, without: Option<(usize, usize)>| {
-            let Family {
-                series: all, hist, ..
-            } = f;
-            let key = &all.key(series)[labels_at..];
-            let (i, _) = hist.entry_with(|out| match without {
-                Some((a, b)) => {
-                    out.extend_from_slice(&key[..a]);
-                    out.extend_from_slice(&key[b..]);
-                }
-                None => out.extend_from_slice(key),
-            });
-            i
-        };
         let non_negative = |v: f64| v >= 0.0;
         match ty {
             MetricType::Counter if suffix != "_created" && !non_negative(value) => {
                 self.fail(line, "a counter value >= 0", format!("{value}"));
             }
             MetricType::Histogram | MetricType::GaugeHistogram if suffix == "_bucket" => {
-                let Some(le) = labels.get(b"le") else {
+                let Some(le_at) = labels.le else {
                     self.fail(line, "an le label on a histogram bucket", "none");
                     return;
                 };
-                let le = String::from_utf8_lossy(le);
-                let Some(le_v) = parse_go_float(le.as_bytes()).filter(|v| !v.is_nan()) else {
-                    let found = format!("{le:?}");
+                let le_text = |labels: &LabelSet| {
+                    String::from_utf8_lossy(labels.value(raw, le_at)).into_owned()
+                };
+                let le_v = parse_go_float(labels.value(raw, le_at)).filter(|v| !v.is_nan());
+                let Some(le_v) = le_v else {
+                    let found = format!("{:?}", le_text(labels));
                     self.fail(line, "a float le value", found);
                     return;
                 };
-                let i = group(&mut self.cur, le_at);
-                let g = &mut self.cur.hist.entries[i].value;
+                let i = self.group(labels, raw, Some(le_at));
+                let f = &mut self.cur;
+                let g = f.hist.value_mut(i);
                 let (prev, prev_value) = (g.last_le, g.last_value);
                 g.last_le = Some(le_v);
                 g.last_value = value;
                 if le_v == f64::INFINITY {
                     g.inf = Some(value);
                 }
-                if prev.is_some_and(|p| le_v <= p) {
+                // Every `le` of the group so far was above the one before,
+                // so one not above the last can be the same series again.
+                let not_above = prev.is_some_and(|p| le_v <= p);
+                if not_above && f.had_le(i, labels.value(raw, le_at)) {
+                    let again = format!("{}{{{}}} again", full_name(), labels.key_text(raw, None));
+                    self.fail(line, "each series once", again);
+                    return;
+                }
+                f.le_bytes.extend_from_slice(labels.value(raw, le_at));
+                f.les.push((i, f.le_bytes.len()));
+                if not_above {
+                    let le = le_text(labels);
                     let found = format!("le={le:?} after le={}", prev.unwrap_or(0.0));
                     self.fail(line, "histogram buckets in increasing le order", found);
                 } else if prev.is_some() && value < prev_value {
@@ -796,12 +593,12 @@ impl Checker {
                     self.fail(line, "a count >= 0", format!("{value}"));
                 }
                 if ty != MetricType::Summary {
-                    let i = group(&mut self.cur, None);
-                    self.cur.hist.entries[i].value.count = Some(value);
+                    let i = self.group(labels, raw, None);
+                    self.cur.hist.value_mut(i).count = Some(value);
                 }
             }
             MetricType::Summary if suffix.is_empty() => {
-                let Some(q) = labels.get(b"quantile") else {
+                let Some(q) = labels.quantile.map(|i| labels.value(raw, i)) else {
                     self.fail(line, "a quantile label on a summary sample", "none");
                     return;
                 };
@@ -816,7 +613,7 @@ impl Checker {
             MetricType::Stateset => {
                 if value != 0.0 && value != 1.0 {
                     self.fail(line, "a stateset value of 0 or 1", format!("{value}"));
-                } else if labels.get(self.cur.name.as_bytes()).is_none() {
+                } else if labels.get(raw, self.cur.name.as_bytes()).is_none() {
                     let expected =
                         format!("a label named {:?} on a stateset sample", self.cur.name);
                     self.fail(line, expected, "none");
@@ -841,13 +638,8 @@ impl Checker {
                 return;
             }
             let mut names = std::mem::take(&mut self.exemplar_names);
-            names.clear();
-            let mut chars = 0;
-            for (k, v) in ex.labels() {
-                let (k, v) = (k.to_str(), v.to_str());
-                chars += k.chars().count() + v.chars().count();
-                names.push(&k, "");
-            }
+            names.read(ex.labels_raw);
+            let chars = names.chars(ex.labels_raw);
             if chars > 128 {
                 self.fail(
                     line,
@@ -855,11 +647,69 @@ impl Checker {
                     format!("{chars} characters"),
                 );
             }
-            sort(&mut names, &[]);
-            if names.with(&[]).repeated_name().is_some() {
+            if names.repeated_name(ex.labels_raw).is_some() {
                 self.fail(line, "distinct exemplar label names", "a repeated name");
             }
             self.exemplar_names = names;
         }
     }
+
+    /// The histogram group of the sample whose labels are `labels` (of text
+    /// `raw`): its labels but `le` (pair `le_at`) for a bucket, all of them
+    /// for a `_count`. Added if new.
+    fn group(&mut self, labels: &mut LabelSet, raw: &[u8], le_at: Option<usize>) -> usize {
+        let (hash, (cut_from, cut_to)) = match le_at {
+            Some(i) => (
+                labels.sum.wrapping_sub(labels.pair_hash(i)),
+                labels.cut(raw, i),
+            ),
+            None => (labels.sum, (raw.len(), raw.len())),
+        };
+        let (before, after) = (&raw[..cut_from], &raw[cut_to..]);
+        let hash = set_hash(hash, b"") & self.hash_mask;
+        let f = &mut self.cur;
+        if let Some((last_hash, last)) = f.last_group
+            && last_hash == hash
+            && is_concat(f.hist.key(last), &[before, after])
+        {
+            return last;
+        }
+        let stored_labels = &mut self.stored;
+        let (i, _) = f.hist.find_or_add(
+            hash,
+            |stored| {
+                is_concat(stored, &[before, after]) || {
+                    stored_labels.read(stored);
+                    labels.same_pairs(raw, le_at, stored_labels, stored)
+                }
+            },
+            |out| {
+                out.extend_from_slice(before);
+                out.extend_from_slice(after);
+            },
+        );
+        f.last_group = Some((hash, i));
+        i
+    }
+}
+
+/// Whether the stored series key `stored` (a suffix, 0xFF, a label text) is
+/// the series of name `suffix` and labels `labels` (of text `raw`), whose
+/// text is written differently.
+fn same_series(
+    stored: &[u8],
+    suffix: &str,
+    labels: &mut LabelSet,
+    raw: &[u8],
+    scratch: &mut LabelSet,
+) -> bool {
+    let Some(sep) = stored.iter().position(|&b| b == 0xFF) else {
+        return false;
+    };
+    if !same_bytes(&stored[..sep], suffix.as_bytes()) {
+        return false;
+    }
+    let text = &stored[sep + 1..];
+    scratch.read(text);
+    labels.same_pairs(raw, None, scratch, text)
 }

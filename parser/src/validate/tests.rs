@@ -1,0 +1,447 @@
+//! The validator against the previous implementation (which sorted every
+//! sample's labels into a byte key per series): the same counts and the
+//! same first error on generated, mutated and real bodies, also when every
+//! series shares a hash, so that keys are told apart by comparing them.
+
+#![allow(clippy::cast_possible_truncation)] // test encoders
+
+use proptest::prelude::*;
+
+use super::{ValidationReport, Validator, legacy, validate};
+use crate::format::Format;
+
+/// Hash masks that make series share a hash: all of them, or half.
+const MASKS: [u64; 2] = [0, 1];
+
+fn validate_masked(body: &[u8], format: Format, mask: u64) -> ValidationReport {
+    let mut v = Validator::with_hash_mask(format, mask);
+    v.feed(body);
+    v.finish()
+}
+
+fn agrees(body: &[u8], format: Format) -> ValidationReport {
+    let want = legacy::validate(body, format);
+    let got = validate(body, format);
+    let ctx = || String::from_utf8_lossy(body).into_owned();
+    assert_eq!(got, want, "{format:?}: {}", ctx());
+    for mask in MASKS {
+        let got = validate_masked(body, format, mask);
+        assert_eq!(got, want, "{format:?}, hash mask {mask}: {}", ctx());
+    }
+    want
+}
+
+const FAMILIES: &[&str] = &["a", "c", "h", "g", "s", "i", "st"];
+const SUFFIXES: &[&str] = &[
+    "", "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
+];
+const TEXT_TYPES: &[&str] = &["counter", "gauge", "histogram", "summary", "untyped"];
+const OM_TYPES: &[&str] = &[
+    "counter",
+    "gauge",
+    "histogram",
+    "gaugehistogram",
+    "summary",
+    "info",
+    "stateset",
+    "unknown",
+];
+const LABEL_NAMES: &[&str] = &[
+    "x",
+    "y",
+    "le",
+    "quantile",
+    "st",
+    "\"q.n\"",
+    "created_by_kind",
+    "created_by_name",
+];
+const LABEL_VALUES: &[&str] = &[
+    "1", "2", "+Inf", "0.5", "10", "a\\\\b", "a\\b", "\\\"", "\\n", "\u{e9}", "", "abc",
+];
+const VALUES: &[&str] = &["0", "1", "1", "2", "3", "-1", "NaN", "+Inf", "1.5", "0.5"];
+
+fn pick(list: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+    prop::sample::select(list)
+}
+
+/// A label set: distinct names in any order (a name repeated, `__`
+/// names, blanks, a quoted metric name or a trailing comma now and then).
+fn labels() -> impl Strategy<Value = String> {
+    let names = prop::sample::subsequence(LABEL_NAMES, 0..4).prop_shuffle();
+    let values = prop::collection::vec(pick(LABEL_VALUES), 4);
+    (names, values, 0..24u8).prop_map(|(names, values, odd)| {
+        let mut pairs: Vec<String> = names
+            .iter()
+            .zip(&values)
+            .map(|(n, v)| format!("{n}=\"{v}\""))
+            .collect();
+        match odd {
+            0 if !pairs.is_empty() => pairs.push(pairs[0].clone()),
+            1 => pairs.push("__r=\"1\"".to_owned()),
+            _ => {}
+        }
+        let joined = pairs.join(if odd == 2 { ", " } else { "," });
+        match odd {
+            3 if joined.is_empty() => "{\"h_bucket\"}".to_owned(),
+            3 => format!("{{\"h_bucket\",{joined}}}"),
+            4 => format!("{{{joined},}}"),
+            5..=8 if joined.is_empty() => String::new(),
+            _ => format!("{{{joined}}}"),
+        }
+    })
+}
+
+/// The suffixes a family of type `ty` may use (what the validator checks).
+fn suffixes(om: bool, ty: &str) -> &'static [&'static str] {
+    match (ty, om) {
+        ("counter", true) => &["_total", "_total", "_created"],
+        ("histogram", true) => &["_bucket", "_bucket", "_count", "_sum", "_created"],
+        ("histogram", false) => &["_bucket", "_bucket", "_count", "_sum"],
+        ("gaugehistogram", _) => &["_bucket", "_bucket", "_gcount", "_gsum"],
+        ("summary", _) => &["", "", "_count", "_sum"],
+        ("info", _) => &["_info"],
+        _ => &[""],
+    }
+}
+
+/// A sample line of family `family` of type `ty`: mostly with a suffix the
+/// type allows, exemplars mostly where they are allowed.
+fn sample_line(om: bool, family: &'static str, ty: &'static str) -> impl Strategy<Value = String> {
+    (
+        prop_oneof![9 => pick(suffixes(om, ty)), 1 => pick(SUFFIXES)],
+        labels(),
+        pick(VALUES),
+        any::<bool>(),
+        0..12u8,
+        (pick(LABEL_NAMES), pick(LABEL_VALUES)),
+    )
+        .prop_map(move |(suffix, labels, value, ts, ex, (en, ev))| {
+            let mut line = if labels.starts_with("{\"h_bucket\"") {
+                format!("{labels} {value}")
+            } else {
+                format!("{family}{suffix}{labels} {value}")
+            };
+            if ts {
+                line.push_str(if om { " 1.5" } else { " 15" });
+            }
+            let exemplar_ok = matches!(suffix, "_total" | "_bucket");
+            match ex {
+                0..=4 if om && exemplar_ok => {
+                    line.push_str(&format!(" # {{{en}=\"{ev}\"}} 1"));
+                }
+                5 if om && exemplar_ok => {
+                    line.push_str(&format!(" # {{{en}=\"{ev}\",{en}=\"2\"}} 1"))
+                }
+                6 if om && exemplar_ok => {
+                    line.push_str(&format!(" # {{{en}=\"{}\"}} 1", "x".repeat(130)))
+                }
+                7 if om => line.push_str(" # {} 1"),
+                _ => {}
+            }
+            line
+        })
+}
+
+/// A family: an optional `# TYPE` (and `# HELP`), then samples.
+fn family(om: bool) -> impl Strategy<Value = Vec<String>> {
+    let types = if om { OM_TYPES } else { TEXT_TYPES };
+    (pick(FAMILIES), pick(types), 0..12u8).prop_flat_map(move |(name, ty, meta)| {
+        let samples = prop::collection::vec(sample_line(om, name, ty), 0..8);
+        samples.prop_map(move |mut lines| {
+            let mut head = Vec::new();
+            if meta > 1 {
+                head.push(format!("# TYPE {name} {ty}"));
+            }
+            if meta > 8 {
+                head.push(format!("# HELP {name} x"));
+            }
+            if meta == 11 {
+                head.push(format!("# TYPE {name} {ty}"));
+            }
+            head.append(&mut lines);
+            head
+        })
+    })
+}
+
+fn body(om: bool) -> impl Strategy<Value = Vec<u8>> {
+    (prop::collection::vec(family(om), 0..5), any::<bool>()).prop_map(move |(families, eof)| {
+        let mut b = families.concat().join("\n");
+        if !b.is_empty() {
+            b.push('\n');
+        }
+        if om && eof {
+            b.push_str("# EOF\n");
+        }
+        b.into_bytes()
+    })
+}
+
+/// A histogram family of `groups` label sets written in `order`, with
+/// buckets, `_sum` and `_count`, valid unless `twist` breaks something.
+fn histogram_body(groups: usize, order: u8, twist: u8) -> Vec<u8> {
+    let mut b = String::from("# TYPE h histogram\n");
+    for g in 0..groups {
+        let pairs = [
+            format!("code=\"{}\"", 200 + g % 3),
+            format!("path=\"/p/{}\"", g / 3),
+        ];
+        let text = |le: Option<&str>| {
+            let mut p: Vec<String> = pairs.to_vec();
+            if order & 1 == 1 {
+                p.reverse();
+            }
+            if let Some(le) = le {
+                let at = if order & 2 == 2 { 0 } else { p.len() };
+                p.insert(at, format!("le=\"{le}\""));
+            }
+            p.join(",")
+        };
+        for (i, le) in ["0.1", "1", "+Inf"].iter().enumerate() {
+            let v = if twist == 1 && g == groups / 2 && i == 2 {
+                0
+            } else {
+                g + i
+            };
+            b.push_str(&format!("h_bucket{{{}}} {v}\n", text(Some(le))));
+        }
+        b.push_str(&format!("h_sum{{{}}} 1\n", text(None)));
+        let count = if twist == 2 && g == groups / 3 {
+            g + 5
+        } else {
+            g + 2
+        };
+        b.push_str(&format!("h_count{{{}}} {count}\n", text(None)));
+    }
+    match twist {
+        // A bucket again: written otherwise, the group's last one, or with
+        // an `le` of the same value written otherwise (another series).
+        3 => b.push_str("h_bucket{path=\"/p/0\",le=\"1\",code=\"200\"} 9\n"),
+        4 => b.push_str("h_bucket{code=\"200\",path=\"/p/0\",le=\"+Inf\"} 9\n"),
+        5 => b.push_str("h_bucket{code=\"200\",path=\"/p/0\",le=\"1.0\"} 9\n"),
+        _ => {}
+    }
+    b.into_bytes()
+}
+
+fn mutate(mut b: Vec<u8>, ops: Vec<(usize, u8, u8)>) -> Vec<u8> {
+    const BYTES: &[u8] = b" \t\n{}=,\"\\#0a_.:e+-\0\xffl";
+    for (pos, op, byte) in ops {
+        if b.is_empty() {
+            break;
+        }
+        let p = pos % b.len();
+        let c = BYTES[usize::from(byte) % BYTES.len()];
+        match op % 3 {
+            0 => b[p] = c,
+            1 => b.insert(p, c),
+            _ => {
+                b.remove(p);
+            }
+        }
+    }
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn text_agrees_with_previous_validator(b in body(false)) {
+        agrees(&b, Format::Text);
+    }
+
+    #[test]
+    fn openmetrics_agrees_with_previous_validator(b in body(true)) {
+        agrees(&b, Format::OpenMetrics);
+    }
+
+    #[test]
+    fn mutated_bodies_agree(b in body(false), om in any::<bool>(), ops in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..4)) {
+        let format = if om { Format::OpenMetrics } else { Format::Text };
+        agrees(&mutate(b, ops), format);
+    }
+
+    #[test]
+    fn histograms_agree(groups in 1..40usize, order in 0..4u8, twist in 0..6u8) {
+        let b = histogram_body(groups, order, twist);
+        let report = agrees(&b, Format::Text);
+        prop_assert_eq!(report.error.is_none(), twist == 0);
+    }
+}
+
+/// Real exporter bodies, and copies with a line repeated or moved.
+#[test]
+fn corpus_bodies_agree() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/corpus");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "prom") {
+            continue;
+        }
+        seen += 1;
+        let body = std::fs::read(&path).unwrap();
+        let report = agrees(&body, Format::Text);
+        assert!(report.error.is_none(), "{path:?}: {:?}", report.error);
+        let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+        for (i, line) in lines.iter().enumerate().step_by(7) {
+            if line.is_empty() || line.starts_with(b"#") {
+                continue;
+            }
+            // The line again right after itself: a repeated series.
+            let mut twice = lines[..=i].join(&b'\n');
+            twice.push(b'\n');
+            twice.extend_from_slice(&lines[i..].join(&b'\n'));
+            assert!(
+                agrees(&twice, Format::Text).error.is_some(),
+                "{path:?} line {i}"
+            );
+        }
+    }
+    assert_eq!(seen, 4, "testdata/corpus bodies");
+}
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v & 0x7f) as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push((v & 0x7f) as u8);
+}
+
+fn field(f: u64, b: &[u8], out: &mut Vec<u8>) {
+    varint(f << 3 | 2, out);
+    varint(b.len() as u64, out);
+    out.extend_from_slice(b);
+}
+
+fn double(f: u64, v: f64, out: &mut Vec<u8>) {
+    varint(f << 3 | 1, out);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn pair(k: &str, v: &str) -> Vec<u8> {
+    let mut p = Vec::new();
+    field(1, k.as_bytes(), &mut p);
+    field(2, v.as_bytes(), &mut p);
+    p
+}
+
+/// A protobuf body: a histogram and a summary family whose metrics have
+/// the label sets `sets`, and a gauge family with them too.
+fn protobuf_body(sets: &[Vec<(&str, &str)>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, ty) in [("h", 4u64), ("s", 2), ("g", 1)] {
+        let mut fam = Vec::new();
+        field(1, name.as_bytes(), &mut fam);
+        varint(3 << 3, &mut fam);
+        varint(ty, &mut fam);
+        for (i, set) in sets.iter().enumerate() {
+            let mut m = Vec::new();
+            for (k, v) in set {
+                field(1, &pair(k, v), &mut m);
+            }
+            let mut inner = Vec::new();
+            match ty {
+                4 => {
+                    varint(1 << 3, &mut inner);
+                    varint(i as u64 + 3, &mut inner);
+                    double(2, 1.5, &mut inner);
+                    for (j, ub) in [0.5, 1.0].iter().enumerate() {
+                        let mut b = Vec::new();
+                        varint(1 << 3, &mut b);
+                        varint(j as u64 + 1, &mut b);
+                        double(2, *ub, &mut b);
+                        field(3, &b, &mut inner);
+                    }
+                    field(7, &inner, &mut m);
+                }
+                2 => {
+                    varint(1 << 3, &mut inner);
+                    varint(4, &mut inner);
+                    double(2, 2.0, &mut inner);
+                    let mut q = Vec::new();
+                    double(1, 0.5, &mut q);
+                    double(2, 1.0, &mut q);
+                    field(3, &q, &mut inner);
+                    field(4, &inner, &mut m);
+                }
+                _ => {
+                    double(1, 1.0, &mut inner);
+                    field(2, &inner, &mut m);
+                }
+            }
+            field(4, &m, &mut fam);
+        }
+        varint(fam.len() as u64, &mut body);
+        body.extend_from_slice(&fam);
+    }
+    body
+}
+
+#[test]
+fn protobuf_bodies_agree() {
+    let sets: Vec<Vec<(&str, &str)>> = vec![
+        vec![("a", "1")],
+        vec![("b", "x\"y\\z\nw"), ("a", "1")],
+        vec![("a", "1"), ("b", "x\"y\\z\nw")],
+        vec![("a", "2"), ("le", "0.5")],
+        vec![("a.b", "\u{e9}"), ("__x", "1")],
+        vec![("a", "3"), ("a", "4")],
+        vec![],
+    ];
+    // Every subset of up to three sets, in both orders.
+    for i in 0..sets.len() {
+        for j in 0..sets.len() {
+            for k in [None, Some(0), Some(3)] {
+                let mut pick = vec![sets[i].clone(), sets[j].clone()];
+                if let Some(k) = k {
+                    pick.push(sets[k].clone());
+                }
+                agrees(&protobuf_body(&pick), Format::Protobuf);
+            }
+        }
+    }
+    let report = agrees(&protobuf_body(&sets[..2]), Format::Protobuf);
+    assert_eq!(report.error, None);
+    let report = agrees(&protobuf_body(&sets[1..3]), Format::Protobuf);
+    assert!(
+        report
+            .error
+            .unwrap()
+            .to_string()
+            .contains("each series once"),
+    );
+}
+
+/// Series that share a hash are still told apart, and a repeated one is
+/// still found, whether written the same way or not.
+#[test]
+fn shared_hashes_compare_keys() {
+    let body = b"a{x=\"1\",y=\"2\"} 1\na{x=\"2\",y=\"1\"} 1\na{y=\"1\"} 1\na{x=\"1\"} 1\na 1\n";
+    for mask in MASKS {
+        assert_eq!(validate_masked(body, Format::Text, mask).error, None);
+        for (again, line) in [
+            (&b"a{x=\"1\",y=\"2\"} 2\n"[..], 6),
+            (b"a{y=\"2\",x=\"1\"} 2\n", 6),
+            (b"a{\"y\"=\"2\",x=\"1\",} 2\n", 6),
+            (b"a 2\n", 6),
+        ] {
+            let mut b = body.to_vec();
+            b.extend_from_slice(again);
+            let err = validate_masked(&b, Format::Text, mask).error.unwrap();
+            assert_eq!(err.line(), line, "{}", String::from_utf8_lossy(again));
+            assert!(err.to_string().contains("each series once"), "{err}");
+        }
+    }
+    // Histogram groups under one hash keep their own buckets.
+    let b = histogram_body(30, 1, 0);
+    assert_eq!(validate_masked(&b, Format::Text, 0).error, None);
+    let b = histogram_body(30, 2, 2);
+    assert_eq!(
+        validate_masked(&b, Format::Text, 0),
+        legacy::validate(&b, Format::Text)
+    );
+}

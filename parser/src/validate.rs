@@ -68,6 +68,7 @@ impl ValidationReport {
 pub struct Validator {
     counter: StreamCounter,
     checker: Checker,
+    scratch: Scratch,
 }
 
 impl Validator {
@@ -82,6 +83,7 @@ impl Validator {
         Self {
             counter,
             checker: Checker::new(format),
+            scratch: Scratch::default(),
         }
     }
 
@@ -96,12 +98,20 @@ impl Validator {
 
     /// Validates the next chunk.
     pub fn feed(&mut self, chunk: &[u8]) {
-        self.counter.feed_with(chunk, &mut self.checker);
+        let mut visit = Visit {
+            checker: &mut self.checker,
+            scratch: &mut self.scratch,
+        };
+        self.counter.feed_with(chunk, &mut visit);
     }
 
     /// Ends the body.
     pub fn finish(mut self) -> ValidationReport {
-        let counts = self.counter.finish_with(&mut self.checker);
+        let mut visit = Visit {
+            checker: &mut self.checker,
+            scratch: &mut self.scratch,
+        };
+        let counts = self.counter.finish_with(&mut visit);
         let parse_error = counts.error.clone();
         if parse_error.is_none() {
             self.checker.close_family();
@@ -210,13 +220,27 @@ const RESERVED_SUFFIXES: [&str; 8] = [
     "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
 ];
 
-/// Whether `suffix` is one of `list`. Empty strings are matched by length
-/// alone: comparing two empty slices still calls `memcmp`, whose masked
-/// load from an empty string's dangling pointer costs a microcode assist on
-/// AVX-512 machines (it was the validator's largest single cost).
-fn has_suffix(list: &[&str], suffix: &str) -> bool {
-    list.iter()
-        .any(|s| s.len() == suffix.len() && (suffix.is_empty() || *s == suffix))
+/// Whether `suffix` is one of `list`.
+fn has_suffix(list: &[&str], suffix: &[u8]) -> bool {
+    list.iter().any(|s| same_bytes(s.as_bytes(), suffix))
+}
+
+/// Buffers reused from sample to sample.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The sample's labels and an exemplar's.
+    labels: LabelSet,
+    exemplar: LabelSet,
+    /// The label text written for a protobuf series.
+    proto_text: Vec<u8>,
+    /// A quoted metric name with its escapes resolved.
+    name: Vec<u8>,
+}
+
+/// What the counter shows each sample and metadata line to.
+struct Visit<'v> {
+    checker: &'v mut Checker,
+    scratch: &'v mut Scratch,
 }
 
 #[derive(Debug)]
@@ -228,14 +252,13 @@ struct Checker {
     cur: Family,
     open: bool,
     closed: HashSet<String>,
-    /// Scratch: the sample's labels, a stored key's labels, an exemplar's
-    /// labels, and the label text written for a protobuf series.
-    labels: LabelSet,
+    /// The labels of a stored key, when one is compared or reported.
     stored: LabelSet,
-    exemplar_names: LabelSet,
-    proto_text: Vec<u8>,
     /// Bits of the table hashes kept (all but in tests).
     hash_mask: u64,
+    /// `le` values of up to 8 bytes lately read, by a hash of their bytes:
+    /// their bytes (zero-padded), length + 1 (0: empty slot) and value.
+    le_cache: [(u64, usize, Option<f64>); 16],
 }
 
 impl Checker {
@@ -246,12 +269,34 @@ impl Checker {
             cur: Family::default(),
             open: false,
             closed: HashSet::new(),
-            labels: LabelSet::default(),
             stored: LabelSet::default(),
-            exemplar_names: LabelSet::default(),
-            proto_text: Vec::new(),
             hash_mask: u64::MAX,
+            le_cache: [(0, 0, None); 16],
         }
+    }
+
+    /// The value of a bucket's `le` (`None` unless a float other than
+    /// NaN). Buckets repeat the same few bounds, so they are remembered.
+    #[inline]
+    fn le_value(&mut self, le: &[u8]) -> Option<f64> {
+        let parse = |le: &[u8]| parse_go_float(le).filter(|v| !v.is_nan());
+        if le.len() > 8 {
+            return parse(le);
+        }
+        let mut word = [0u8; 8];
+        for (w, &b) in word.iter_mut().zip(le) {
+            *w = b;
+        }
+        let key = u64::from_le_bytes(word);
+        let slot =
+            usize::from(u8::try_from(key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60).unwrap_or(0));
+        let entry = &mut self.le_cache[slot];
+        if entry.0 == key && entry.1 == le.len() + 1 {
+            return entry.2;
+        }
+        let value = parse(le);
+        *entry = (key, le.len() + 1, value);
+        value
     }
 
     fn fail(&mut self, line: u64, expected: impl Into<String>, found: impl Into<String>) {
@@ -331,28 +376,31 @@ impl Checker {
         self.closed.insert(self.cur.name.clone());
     }
 
-    fn open_family(&mut self, line: u64, name: &str, ty: MetricType, declared: bool) {
+    fn open_family(&mut self, line: u64, name: &[u8], ty: MetricType, declared: bool) {
         self.close_family();
-        if self.closed.contains(name) {
+        let name = String::from_utf8_lossy(name);
+        if self.closed.contains(name.as_ref()) {
             self.fail(
                 line,
                 format!("all of family {name} in one group"),
                 "it again after another family (interleaved)",
             );
         }
-        self.cur.reset(name, ty, declared);
+        self.cur.reset(&name, ty, declared);
         self.open = true;
     }
 
-    fn family_of(&mut self, line: u64, name: &str, proto_family: Option<(&str, MetricType)>) {
-        if let Some((base, ty)) = proto_family {
-            if self.cur().is_none_or(|f| f.name != base) {
-                self.open_family(line, base, ty, true);
+    /// Finds the family of a sample named `name` (the family name, for a
+    /// protobuf series of type `proto_type`), opening it if new.
+    fn family_of(&mut self, line: u64, name: &[u8], proto_type: Option<MetricType>) {
+        if let Some(ty) = proto_type {
+            if self.cur().is_none_or(|f| f.name.as_bytes() != name) {
+                self.open_family(line, name, ty, true);
             }
             return;
         }
         if let Some(f) = self.cur()
-            && let Some(rest) = name.strip_prefix(f.name.as_str())
+            && let Some(rest) = name.strip_prefix(f.name.as_bytes())
         {
             let (ty, declared) = (f.ty, f.declared);
             if has_suffix(self.allowed_suffixes(ty), rest) {
@@ -369,16 +417,14 @@ impl Checker {
                         ty.as_str(),
                         self.allowed_suffixes(ty)
                     ),
-                    format!("{name:?}"),
+                    format!("{:?}", String::from_utf8_lossy(name)),
                 );
                 return;
             }
         }
         self.open_family(line, name, MetricType::Unknown, false);
     }
-}
 
-impl SampleVisitor for Checker {
     fn metadata(&mut self, line: u64, entry: &Entry<'_>) {
         let (name, kind) = match entry {
             Entry::Type { name, kind } => (name.to_str(), Some(*kind)),
@@ -388,7 +434,12 @@ impl SampleVisitor for Checker {
         let is_type = matches!(entry, Entry::Type { .. });
         let is_help = matches!(entry, Entry::Help { .. });
         if self.cur().is_none_or(|f| f.name != name) {
-            self.open_family(line, &name, kind.unwrap_or(MetricType::Unknown), true);
+            self.open_family(
+                line,
+                name.as_bytes(),
+                kind.unwrap_or(MetricType::Unknown),
+                true,
+            );
         }
         let f = &mut self.cur;
         let what = if is_type {
@@ -429,51 +480,96 @@ impl SampleVisitor for Checker {
             );
         }
     }
+}
+
+impl SampleVisitor for Visit<'_> {
+    fn metadata(&mut self, line: u64, entry: &Entry<'_>) {
+        self.checker.metadata(line, entry);
+    }
 
     fn sample(&mut self, s: &SampleRef<'_>) {
-        if self.error.is_some() {
+        if self.checker.error.is_some() {
             return;
         }
-        let mut labels = std::mem::take(&mut self.labels);
-        let mut proto_text = std::mem::take(&mut self.proto_text);
-        let raw = match s.as_text() {
-            Some(t) => t.labels_raw,
+        let Scratch {
+            labels,
+            exemplar,
+            proto_text,
+            name,
+        } = &mut *self.scratch;
+        match s.as_text() {
+            Some(t) => {
+                let base = if t.name.needs_unescape() {
+                    name.clear();
+                    t.name.unescape_into(name);
+                    &name[..]
+                } else {
+                    t.name.raw()
+                };
+                labels.read(t.labels_raw);
+                let sample = Named {
+                    sample: s,
+                    base,
+                    proto_suffix: "",
+                    proto_type: None,
+                };
+                self.checker
+                    .check_sample(&sample, labels, exemplar, t.labels_raw);
+            }
             None => {
+                let (base, proto_suffix) = s.name_parts();
                 proto_text.clear();
                 for (k, v) in s.labels() {
-                    write_pair(&mut proto_text, &k, &v);
+                    write_pair(proto_text, &k, &v);
                 }
-                &proto_text
+                labels.read(proto_text);
+                let sample = Named {
+                    sample: s,
+                    base: base.as_bytes(),
+                    proto_suffix,
+                    proto_type: s.family_type(),
+                };
+                self.checker
+                    .check_sample(&sample, labels, exemplar, proto_text);
             }
-        };
-        labels.read(raw);
-        self.check_sample(s, &mut labels, raw);
-        self.labels = labels;
-        self.proto_text = proto_text;
+        }
     }
+}
+
+/// A sample and its name: the whole name (text formats), or the family
+/// name, the series' suffix and the family type (protobuf).
+struct Named<'n, 's> {
+    sample: &'n SampleRef<'s>,
+    base: &'n [u8],
+    proto_suffix: &'static str,
+    proto_type: Option<MetricType>,
 }
 
 impl Checker {
     /// The spec checks of one sample, whose label text `raw` has been read
-    /// into `labels` (a scratch buffer, reused from sample to sample).
-    fn check_sample(&mut self, s: &SampleRef<'_>, labels: &mut LabelSet, raw: &[u8]) {
+    /// into `labels`; `exemplar` is a scratch buffer.
+    fn check_sample(
+        &mut self,
+        named: &Named<'_, '_>,
+        labels: &mut LabelSet,
+        exemplar: &mut LabelSet,
+        raw: &[u8],
+    ) {
+        let s = named.sample;
         let line = s.position();
-        // Text: the whole name, no suffix. Protobuf: the family name and
-        // the suffix of the expanded series.
-        let (base, proto_suffix) = s.name_parts();
-        let proto = s.family_type().map(|t| (base.as_ref(), t));
-        self.family_of(line, &base, proto);
+        let (base, proto_suffix) = (named.base, named.proto_suffix);
+        self.family_of(line, base, named.proto_type);
         if self.error.is_some() || !self.open {
             return;
         }
         let ty = self.cur.ty;
         // The sample's name is the family's and this suffix.
-        let suffix = if proto.is_some() {
-            proto_suffix
+        let suffix: &[u8] = if named.proto_type.is_some() {
+            proto_suffix.as_bytes()
         } else {
-            base.strip_prefix(self.cur.name.as_str()).unwrap_or("")
+            base.strip_prefix(self.cur.name.as_bytes()).unwrap_or(b"")
         };
-        let full_name = || format!("{base}{proto_suffix}");
+        let full_name = || format!("{}{proto_suffix}", String::from_utf8_lossy(base));
 
         if s.as_text().is_some() && self.format == Format::Text && labels.lenient {
             self.fail(
@@ -508,10 +604,10 @@ impl Checker {
         let f = &mut self.cur;
         f.samples += 1;
         f.last_line = line;
-        let bucket =
-            matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram) && suffix == "_bucket";
+        let bucket = matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram)
+            && suffix == b"_bucket";
         let stored_labels = &mut self.stored;
-        let hash = set_hash(labels.sum, suffix.as_bytes()) & mask;
+        let hash = set_hash(labels.sum(), suffix) & mask;
         // A bucket is found again through its group (below).
         let (_, new) = if bucket {
             (0, true)
@@ -519,11 +615,11 @@ impl Checker {
             f.series.find_or_add(
                 hash,
                 |stored| {
-                    is_concat(stored, &[suffix.as_bytes(), &[0xFF], raw])
+                    is_concat(stored, &[suffix, &[0xFF], raw])
                         || same_series(stored, suffix, labels, raw, stored_labels)
                 },
                 |out| {
-                    out.extend_from_slice(suffix.as_bytes());
+                    out.extend_from_slice(suffix);
                     out.push(0xFF);
                     out.extend_from_slice(raw);
                 },
@@ -536,10 +632,10 @@ impl Checker {
         }
         let non_negative = |v: f64| v >= 0.0;
         match ty {
-            MetricType::Counter if suffix != "_created" && !non_negative(value) => {
+            MetricType::Counter if suffix != b"_created" && !non_negative(value) => {
                 self.fail(line, "a counter value >= 0", format!("{value}"));
             }
-            MetricType::Histogram | MetricType::GaugeHistogram if suffix == "_bucket" => {
+            MetricType::Histogram | MetricType::GaugeHistogram if suffix == b"_bucket" => {
                 let Some(le_at) = labels.le else {
                     self.fail(line, "an le label on a histogram bucket", "none");
                     return;
@@ -547,7 +643,7 @@ impl Checker {
                 let le_text = |labels: &LabelSet| {
                     String::from_utf8_lossy(labels.value(raw, le_at)).into_owned()
                 };
-                let le_v = parse_go_float(labels.value(raw, le_at)).filter(|v| !v.is_nan());
+                let le_v = self.le_value(labels.value(raw, le_at));
                 let Some(le_v) = le_v else {
                     let found = format!("{:?}", le_text(labels));
                     self.fail(line, "a float le value", found);
@@ -587,7 +683,7 @@ impl Checker {
                 }
             }
             MetricType::Histogram | MetricType::GaugeHistogram | MetricType::Summary
-                if suffix == "_count" || suffix == "_gcount" =>
+                if suffix == b"_count" || suffix == b"_gcount" =>
             {
                 if !non_negative(value) {
                     self.fail(line, "a count >= 0", format!("{value}"));
@@ -625,9 +721,9 @@ impl Checker {
             _ => {}
         }
         if let Some(ex) = s.as_text().and_then(|t| t.exemplar) {
-            let allowed = (ty == MetricType::Counter && suffix == "_total")
+            let allowed = (ty == MetricType::Counter && suffix == b"_total")
                 || (matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram)
-                    && suffix == "_bucket");
+                    && suffix == b"_bucket");
             if !allowed {
                 let found = format!("one on {}", full_name());
                 self.fail(
@@ -637,7 +733,7 @@ impl Checker {
                 );
                 return;
             }
-            let mut names = std::mem::take(&mut self.exemplar_names);
+            let names = exemplar;
             names.read(ex.labels_raw);
             let chars = names.chars(ex.labels_raw);
             if chars > 128 {
@@ -650,7 +746,6 @@ impl Checker {
             if names.repeated_name(ex.labels_raw).is_some() {
                 self.fail(line, "distinct exemplar label names", "a repeated name");
             }
-            self.exemplar_names = names;
         }
     }
 
@@ -660,10 +755,10 @@ impl Checker {
     fn group(&mut self, labels: &mut LabelSet, raw: &[u8], le_at: Option<usize>) -> usize {
         let (hash, (cut_from, cut_to)) = match le_at {
             Some(i) => (
-                labels.sum.wrapping_sub(labels.pair_hash(i)),
+                labels.sum().wrapping_sub(labels.pair_hash(i)),
                 labels.cut(raw, i),
             ),
-            None => (labels.sum, (raw.len(), raw.len())),
+            None => (labels.sum(), (raw.len(), raw.len())),
         };
         let (before, after) = (&raw[..cut_from], &raw[cut_to..]);
         let hash = set_hash(hash, b"") & self.hash_mask;
@@ -698,7 +793,7 @@ impl Checker {
 /// text is written differently.
 fn same_series(
     stored: &[u8],
-    suffix: &str,
+    suffix: &[u8],
     labels: &mut LabelSet,
     raw: &[u8],
     scratch: &mut LabelSet,
@@ -706,7 +801,7 @@ fn same_series(
     let Some(sep) = stored.iter().position(|&b| b == 0xFF) else {
         return false;
     };
-    if !same_bytes(&stored[..sep], suffix.as_bytes()) {
+    if !same_bytes(&stored[..sep], suffix) {
         return false;
     }
     let text = &stored[sep + 1..];

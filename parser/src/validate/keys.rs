@@ -8,13 +8,9 @@ use std::sync::LazyLock;
 
 /// Seeds drawn at random once per process, so that a body cannot be made
 /// to put every series under one hash.
-static SEEDS: LazyLock<[u64; 3]> = LazyLock::new(|| {
+static SEEDS: LazyLock<[u64; 2]> = LazyLock::new(|| {
     let state = ahash::RandomState::new();
-    [
-        state.hash_one(1u8),
-        state.hash_one(2u8),
-        state.hash_one(3u8),
-    ]
+    [state.hash_one(1u8), state.hash_one(2u8)]
 });
 
 const P0: u64 = 0xa076_1d64_78bd_642f;
@@ -85,7 +81,7 @@ pub(super) fn pair_seed() -> u64 {
 /// not depend on their order) under a name `suffix`.
 #[inline]
 pub(super) fn set_hash(pair_sum: u64, suffix: &[u8]) -> u64 {
-    fold(pair_sum ^ P0, hash_bytes(suffix, SEEDS[2]) ^ P1)
+    fold(pair_sum ^ P0, hash_bytes(suffix, SEEDS[1]) ^ P1)
 }
 
 /// Stored keys with a value each: the key bytes in one arena, a map from a

@@ -29,6 +29,33 @@ struct Pair {
     start: usize,
     end: usize,
     hash: u64,
+    /// The set's state once this pair was added.
+    after: State,
+}
+
+/// What a [`LabelSet`] knows of its pairs so far.
+#[derive(Debug, Clone, Copy)]
+struct State {
+    /// The sum of the pairs' hashes: the same whatever their order.
+    sum: u64,
+    /// Whether every name is greater than the one before (so none repeats).
+    increasing: bool,
+    /// Whether a name appears twice (looked for only among pairs out of
+    /// order).
+    repeated: bool,
+    /// Whether a name starts with `__`.
+    reserved: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            sum: 0,
+            increasing: true,
+            repeated: false,
+            reserved: false,
+        }
+    }
 }
 
 /// The labels of one sample (reused from sample to sample: nothing is
@@ -37,12 +64,7 @@ struct Pair {
 pub(super) struct LabelSet {
     arena: Vec<u8>,
     pairs: Vec<Pair>,
-    /// The sum of the pairs' hashes: the same whatever their order.
-    pub(super) sum: u64,
-    /// Whether every name is greater than the one before (so none repeats).
-    increasing: bool,
-    /// Whether a name starts with `__`.
-    reserved: bool,
+    state: State,
     /// The pairs named `le` and `quantile` (the first, if repeated).
     pub(super) le: Option<usize>,
     pub(super) quantile: Option<usize>,
@@ -51,6 +73,29 @@ pub(super) struct LabelSet {
     pub(super) lenient: bool,
     /// Scratch indices for ordering the pairs without moving them.
     order: Vec<u32>,
+    /// The last label text read in the plain shape (`prev_plain`), whose
+    /// pairs are still in `pairs`: a text that starts the same way keeps
+    /// the pairs of its common start (a histogram's buckets differ only in
+    /// their last pair, `le`).
+    prev: Vec<u8>,
+    prev_plain: bool,
+}
+
+/// Length of the common start of `a` and `b`, a word at a time.
+#[inline]
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut k = 0;
+    while let (Some(x), Some(y)) = (a.get(k..k + 8), b.get(k..k + 8)) {
+        if x != y {
+            break;
+        }
+        k += 8;
+    }
+    while k < n && a[k] == b[k] {
+        k += 1;
+    }
+    k
 }
 
 #[inline(always)]
@@ -94,10 +139,10 @@ fn name_prefix(raw: &[u8], name: Span, bytes: &[u8]) -> u64 {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// Index of the `"` closing the quoted string whose bytes start at `i`, if
-/// no backslash comes first (eight bytes per step).
+/// Index of the first `"` at or after `i`, if no backslash comes first
+/// (eight bytes per step).
 #[inline(always)]
-fn closing_quote(raw: &[u8], mut i: usize) -> Option<usize> {
+fn next_quote(raw: &[u8], mut i: usize) -> Option<usize> {
     while let Some(w) = raw.get(i..i + 8) {
         let mut a = [0u8; 8];
         a.copy_from_slice(w);
@@ -128,22 +173,60 @@ impl LabelSet {
     /// order, quoted metric names skipped, leniency noted.
     #[inline]
     pub(super) fn read(&mut self, raw: &[u8]) {
-        self.clear();
-        if !self.read_plain(raw) {
+        let from = self.keep_common_start(raw);
+        if self.read_plain(raw, from) {
+            self.prev.truncate(from);
+            self.prev.extend_from_slice(&raw[from..]);
+            self.prev_plain = true;
+        } else {
             self.clear();
             self.read_any(raw);
+            self.prev_plain = false;
         }
+    }
+
+    /// The sum of the pairs' hashes (the same whatever their order).
+    #[inline]
+    pub(super) fn sum(&self) -> u64 {
+        self.state.sum
     }
 
     fn clear(&mut self) {
         self.arena.clear();
         self.pairs.clear();
-        self.sum = 0;
-        self.increasing = true;
-        self.reserved = false;
+        self.state = State::default();
         self.le = None;
         self.quantile = None;
         self.lenient = false;
+    }
+
+    /// Keeps the pairs that `raw` shares with the previous plain text, each
+    /// with the comma after it; returns where the rest of `raw` starts.
+    #[inline]
+    fn keep_common_start(&mut self, raw: &[u8]) -> usize {
+        if !self.prev_plain {
+            self.clear();
+            return 0;
+        }
+        let common = common_prefix(raw, &self.prev);
+        if common == raw.len() && common == self.prev.len() {
+            return common;
+        }
+        // A pair ending before `common` has its comma in the common part.
+        let keep = self.pairs.partition_point(|p| p.end < common);
+        self.pairs.truncate(keep);
+        self.le = self.le.filter(|&i| i < keep);
+        self.quantile = self.quantile.filter(|&i| i < keep);
+        match self.pairs.last() {
+            Some(last) => {
+                self.state = last.after;
+                last.end + 1
+            }
+            None => {
+                self.clear();
+                0
+            }
+        }
     }
 
     /// [`read`](Self::read) for label text in the shape exporters write:
@@ -151,18 +234,23 @@ impl LabelSet {
     /// single commas (a trailing one allowed). `false` when `raw` is not in
     /// that shape (what was read is then to be discarded).
     #[inline]
-    fn read_plain(&mut self, raw: &[u8]) -> bool {
-        let mut i = 0;
+    fn read_plain(&mut self, raw: &[u8], from: usize) -> bool {
+        let mut i = from;
         while let Some(&c) = raw.get(i) {
             if !(c.is_ascii_alphabetic() || c == b'_') {
                 return false;
             }
             let start = i;
-            let name_end = label_name_end(raw, i + 1);
-            if raw.get(name_end..name_end + 2) != Some(b"=\"") {
+            // The parser accepted the text, so a bare name runs up to the
+            // `=` before the first quote, when no blank comes between.
+            let Some(open) = next_quote(raw, i + 1) else {
+                return false;
+            };
+            let name_end = open - 1;
+            if raw[name_end] != b'=' || matches!(raw[name_end - 1], b' ' | b'\t') {
                 return false;
             }
-            let Some(close) = closing_quote(raw, name_end + 2) else {
+            let Some(close) = next_quote(raw, open + 1) else {
                 return false;
             };
             let end = close + 1;
@@ -299,17 +387,28 @@ impl LabelSet {
                 Ordering::Less => false,
                 Ordering::Equal => name_bytes > span_bytes(&self.arena, raw, last.name),
             });
-        let reserved = name_bytes.starts_with(b"__");
-        let (is_le, is_quantile) = (name_bytes == b"le", name_bytes == b"quantile");
+        // The prefix holds names of up to 8 bytes whole.
+        let reserved = prefix >> 48 == u64::from(u16::from_be_bytes(*b"__"));
+        let short = name_bytes.len();
+        let is_le = short == 2 && prefix == u64::from_be_bytes(*b"le\0\0\0\0\0\0");
+        let is_quantile = short == 8 && prefix == u64::from_be_bytes(*b"quantile");
         let index = self.pairs.len();
         if is_le {
             self.le.get_or_insert(index);
         } else if is_quantile {
             self.quantile.get_or_insert(index);
         }
-        self.increasing &= after_last;
-        self.reserved |= reserved;
-        self.sum = self.sum.wrapping_add(hash);
+        let st = &mut self.state;
+        // A name above every one before cannot repeat one of them.
+        let above_all = st.increasing && after_last;
+        if !above_all && !st.repeated {
+            st.repeated = self.pairs.iter().any(|p| {
+                p.prefix == prefix && same_bytes(span_bytes(&self.arena, raw, p.name), name_bytes)
+            });
+        }
+        st.increasing &= after_last;
+        st.reserved |= reserved;
+        st.sum = st.sum.wrapping_add(hash);
         self.pairs.push(Pair {
             prefix,
             name,
@@ -317,6 +416,7 @@ impl LabelSet {
             start,
             end,
             hash,
+            after: *st,
         });
     }
 
@@ -325,6 +425,7 @@ impl LabelSet {
         span_bytes(&self.arena, raw, s)
     }
 
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.pairs.len()
     }
@@ -337,6 +438,7 @@ impl LabelSet {
         self.bytes(raw, self.pairs[i].value)
     }
 
+    #[inline]
     pub(super) fn pair_hash(&self, i: usize) -> u64 {
         self.pairs[i].hash
     }
@@ -367,23 +469,10 @@ impl LabelSet {
     }
 
     /// The first name in sorted order that appears twice, if one does.
+    #[inline]
     pub(super) fn repeated_name(&mut self, raw: &[u8]) -> Option<Vec<u8>> {
-        if self.increasing {
+        if !self.state.repeated {
             return None;
-        }
-        let n = self.pairs.len();
-        // A few labels out of order (kube-state-metrics writes them so):
-        // no two names equal is quicker to see pair by pair than by sorting.
-        if n <= 16 {
-            let repeated = (1..n).any(|j| {
-                (0..j).any(|i| {
-                    self.pairs[i].prefix == self.pairs[j].prefix
-                        && same_bytes(self.name(raw, i), self.name(raw, j))
-                })
-            });
-            if !repeated {
-                return None;
-            }
         }
         self.sort_order(raw);
         self.order
@@ -397,8 +486,9 @@ impl LabelSet {
     }
 
     /// The least name starting with `__`, if one does.
+    #[inline]
     pub(super) fn reserved_name<'s>(&'s self, raw: &'s [u8]) -> Option<&'s [u8]> {
-        if !self.reserved {
+        if !self.state.reserved {
             return None;
         }
         (0..self.len())
@@ -555,14 +645,58 @@ mod tests {
         }
     }
 
+    /// What one set reads after another text is what a fresh set reads:
+    /// the pairs a text shares with the one before are kept, no more.
+    #[test]
+    fn texts_read_in_a_row_as_each_alone() {
+        let texts: &[&[u8]] = &[
+            b"a=\"1\",b=\"2\",le=\"0.5\"",
+            b"a=\"1\",b=\"2\",le=\"1\"",
+            b"a=\"1\",b=\"2\",le=\"1\"",
+            b"a=\"1\",b=\"2\"",
+            b"a=\"1\",b=\"2\",",
+            b"a=\"1\",b=\"2\",b=\"3\"",
+            b"a=\"1\",b=\"22\"",
+            b"a=\"1\",__b=\"2\",quantile=\"1\"",
+            b"a=\"1\",__b=\"2\"",
+            b"a=\"1\", b=\"2\"",
+            b"a=\"1\",b=\"2\"",
+            b"a=\"1\",b=\"x\\\\y\"",
+            b"a=\"1\",b=\"2\"",
+            b"",
+            b"a=\"1\"",
+            b"z=\"1\",a=\"1\",z=\"2\"",
+            b"z=\"1\",a=\"1\"",
+        ];
+        let mut set = LabelSet::default();
+        for (i, &raw) in texts.iter().enumerate() {
+            set.read(raw);
+            let mut fresh = read(raw);
+            let ctx = format!("text {i}: {}", String::from_utf8_lossy(raw));
+            assert_eq!(set.len(), fresh.len(), "{ctx}");
+            for p in 0..set.len() {
+                assert_eq!(set.name(raw, p), fresh.name(raw, p), "{ctx}");
+                assert_eq!(set.value(raw, p), fresh.value(raw, p), "{ctx}");
+                assert_eq!(set.pair_hash(p), fresh.pair_hash(p), "{ctx}");
+                assert_eq!(set.cut(raw, p), fresh.cut(raw, p), "{ctx}");
+            }
+            assert_eq!(set.sum(), fresh.sum(), "{ctx}");
+            assert_eq!(set.state.increasing, fresh.state.increasing, "{ctx}");
+            assert_eq!(set.state.reserved, fresh.state.reserved, "{ctx}");
+            assert_eq!((set.le, set.quantile), (fresh.le, fresh.quantile), "{ctx}");
+            assert_eq!(set.lenient, fresh.lenient, "{ctx}");
+            assert_eq!(set.repeated_name(raw), fresh.repeated_name(raw), "{ctx}");
+        }
+    }
+
     #[test]
     fn order_repeats_and_reserved_names() {
         let raw = b"b=\"1\",a=\"2\"";
         let mut set = read(raw);
-        assert!(!set.increasing);
+        assert!(!set.state.increasing);
         assert_eq!(set.repeated_name(raw), None);
         let raw = b"a=\"1\",b=\"2\",c=\"3\"";
-        assert!(read(raw).increasing);
+        assert!(read(raw).state.increasing);
         let raw = b"z=\"1\",y=\"1\",z=\"2\",y=\"3\"";
         assert_eq!(read(raw).repeated_name(raw), Some(b"y".to_vec()));
         // More names than the pairwise check looks at.
@@ -584,9 +718,12 @@ mod tests {
     fn hash_sum_ignores_order_and_escapes() {
         let a = read(b"a=\"1\",b=\"x\\\\y\"");
         let b = read(b"b=\"x\\y\",\"a\"=\"1\"");
-        assert_eq!(a.sum, b.sum);
-        assert_ne!(a.sum, read(b"a=\"1\",b=\"x\"").sum);
-        assert_ne!(read(b"a=\"1\",b=\"2\"").sum, read(b"a=\"2\",b=\"1\"").sum);
+        assert_eq!(a.sum(), b.sum());
+        assert_ne!(a.sum(), read(b"a=\"1\",b=\"x\"").sum());
+        assert_ne!(
+            read(b"a=\"1\",b=\"2\"").sum(),
+            read(b"a=\"2\",b=\"1\"").sum()
+        );
     }
 
     #[test]
@@ -608,7 +745,7 @@ mod tests {
             let mut other = read(&rest);
             let mut set = read(raw);
             assert!(set.same_pairs(raw, Some(le), &mut other, &rest));
-            assert_eq!(other.sum, set.sum.wrapping_sub(set.pair_hash(le)));
+            assert_eq!(other.sum(), set.sum().wrapping_sub(set.pair_hash(le)));
         }
     }
 

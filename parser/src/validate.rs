@@ -25,9 +25,7 @@ mod legacy;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
-
-use self::keys::{KeyTable, is_concat, same_bytes, set_hash};
+use self::keys::{KeyTable, hash_bytes, is_concat, same_bytes, set_hash};
 use self::labels::{LabelSet, write_pair};
 use crate::count::Counts;
 use crate::error::ParseError;
@@ -141,7 +139,7 @@ struct HistGroup {
 
 #[derive(Debug)]
 struct Family {
-    name: String,
+    name: Vec<u8>,
     ty: MetricType,
     declared: bool,
     has_type: bool,
@@ -169,7 +167,7 @@ struct Family {
 impl Default for Family {
     fn default() -> Self {
         Self {
-            name: String::new(),
+            name: Vec::new(),
             ty: MetricType::Unknown,
             declared: false,
             has_type: false,
@@ -188,9 +186,9 @@ impl Default for Family {
 
 impl Family {
     /// Starts family `name`, reusing the buffers of `self`.
-    fn reset(&mut self, name: &str, ty: MetricType, declared: bool) {
+    fn reset(&mut self, name: &[u8], ty: MetricType, declared: bool) {
         self.name.clear();
-        self.name.push_str(name);
+        self.name.extend_from_slice(name);
         self.ty = ty;
         self.declared = declared;
         self.has_type = false;
@@ -203,6 +201,11 @@ impl Family {
         self.last_group = None;
         self.les.clear();
         self.le_bytes.clear();
+    }
+
+    /// The name as text, for messages.
+    fn text_name(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.name)
     }
 
     /// Whether a bucket of `group` had this `le` (unescaped).
@@ -251,7 +254,8 @@ struct Checker {
     /// buffers are reused by the next family.
     cur: Family,
     open: bool,
-    closed: HashSet<String>,
+    /// The names of the families read before this one.
+    closed: KeyTable<()>,
     /// The labels of a stored key, when one is compared or reported.
     stored: LabelSet,
     /// Bits of the table hashes kept (all but in tests).
@@ -268,7 +272,7 @@ impl Checker {
             error: None,
             cur: Family::default(),
             open: false,
-            closed: HashSet::new(),
+            closed: KeyTable::default(),
             stored: LabelSet::default(),
             hash_mask: u64::MAX,
             le_cache: [(0, 0, None); 16],
@@ -359,11 +363,17 @@ impl Checker {
             }
             let (expected, found) = match count {
                 None => (
-                    format!("a le=\"+Inf\" bucket in histogram {}{{{key}}}", f.name),
+                    format!(
+                        "a le=\"+Inf\" bucket in histogram {}{{{key}}}",
+                        f.text_name()
+                    ),
                     "none".to_owned(),
                 ),
                 Some(count) => (
-                    format!("{}_count{{{key}}} equal to its +Inf bucket ({inf})", f.name),
+                    format!(
+                        "{}_count{{{key}}} equal to its +Inf bucket ({inf})",
+                        f.text_name()
+                    ),
                     format!("{count}"),
                 ),
             };
@@ -373,20 +383,30 @@ impl Checker {
         if let Some((_, expected, found)) = worst {
             self.fail(line, expected, found);
         }
-        self.closed.insert(self.cur.name.clone());
+        let name = &self.cur.name[..];
+        self.closed.find_or_add(
+            hash_bytes(name, 0),
+            |seen| same_bytes(seen, name),
+            |out| out.extend_from_slice(name),
+        );
     }
 
     fn open_family(&mut self, line: u64, name: &[u8], ty: MetricType, declared: bool) {
         self.close_family();
-        let name = String::from_utf8_lossy(name);
-        if self.closed.contains(name.as_ref()) {
+        let seen = self
+            .closed
+            .find(hash_bytes(name, 0), |seen| same_bytes(seen, name));
+        if seen.is_some() {
             self.fail(
                 line,
-                format!("all of family {name} in one group"),
+                format!(
+                    "all of family {} in one group",
+                    String::from_utf8_lossy(name)
+                ),
                 "it again after another family (interleaved)",
             );
         }
-        self.cur.reset(&name, ty, declared);
+        self.cur.reset(name, ty, declared);
         self.open = true;
     }
 
@@ -394,13 +414,13 @@ impl Checker {
     /// protobuf series of type `proto_type`), opening it if new.
     fn family_of(&mut self, line: u64, name: &[u8], proto_type: Option<MetricType>) {
         if let Some(ty) = proto_type {
-            if self.cur().is_none_or(|f| f.name.as_bytes() != name) {
+            if self.cur().is_none_or(|f| &f.name[..] != name) {
                 self.open_family(line, name, ty, true);
             }
             return;
         }
         if let Some(f) = self.cur()
-            && let Some(rest) = name.strip_prefix(f.name.as_bytes())
+            && let Some(rest) = name.strip_prefix(&f.name[..])
         {
             let (ty, declared) = (f.ty, f.declared);
             if has_suffix(self.allowed_suffixes(ty), rest) {
@@ -409,7 +429,7 @@ impl Checker {
             // A declared family's own name, or its name and a reserved
             // suffix, belongs to it even when the type does not allow it.
             if declared && (rest.is_empty() || has_suffix(&RESERVED_SUFFIXES, rest)) {
-                let fam = f.name.clone();
+                let fam = f.text_name().into_owned();
                 self.fail(
                     line,
                     format!(
@@ -425,21 +445,16 @@ impl Checker {
         self.open_family(line, name, MetricType::Unknown, false);
     }
 
-    fn metadata(&mut self, line: u64, entry: &Entry<'_>) {
-        let (name, kind) = match entry {
-            Entry::Type { name, kind } => (name.to_str(), Some(*kind)),
-            Entry::Help { name, .. } | Entry::Unit { name, .. } => (name.to_str(), None),
-            _ => return,
+    /// A `# TYPE`, `# HELP` or `# UNIT` line for the family `name`.
+    fn metadata(&mut self, line: u64, entry: &Entry<'_>, name: &[u8]) {
+        let kind = match entry {
+            Entry::Type { kind, .. } => Some(*kind),
+            _ => None,
         };
         let is_type = matches!(entry, Entry::Type { .. });
         let is_help = matches!(entry, Entry::Help { .. });
-        if self.cur().is_none_or(|f| f.name != name) {
-            self.open_family(
-                line,
-                name.as_bytes(),
-                kind.unwrap_or(MetricType::Unknown),
-                true,
-            );
+        if self.cur().is_none_or(|f| &f.name[..] != name) {
+            self.open_family(line, name, kind.unwrap_or(MetricType::Unknown), true);
         }
         let f = &mut self.cur;
         let what = if is_type {
@@ -466,16 +481,17 @@ impl Checker {
         } else {
             f.has_unit = true;
         }
+        let name = || String::from_utf8_lossy(name);
         if samples > 0 {
             self.fail(
                 line,
-                format!("# {what} {name} before the family's samples"),
+                format!("# {what} {} before the family's samples", name()),
                 "it after them",
             );
         } else if dup {
             self.fail(
                 line,
-                format!("one # {what} line for {name}"),
+                format!("one # {what} line for {}", name()),
                 "a second one",
             );
         }
@@ -484,7 +500,20 @@ impl Checker {
 
 impl SampleVisitor for Visit<'_> {
     fn metadata(&mut self, line: u64, entry: &Entry<'_>) {
-        self.checker.metadata(line, entry);
+        let (Entry::Type { name, .. } | Entry::Help { name, .. } | Entry::Unit { name, .. }) =
+            entry
+        else {
+            return;
+        };
+        let buf = &mut self.scratch.name;
+        let name = if name.needs_unescape() {
+            buf.clear();
+            name.unescape_into(buf);
+            &buf[..]
+        } else {
+            name.raw()
+        };
+        self.checker.metadata(line, entry, name);
     }
 
     fn sample(&mut self, s: &SampleRef<'_>) {
@@ -567,7 +596,7 @@ impl Checker {
         let suffix: &[u8] = if named.proto_type.is_some() {
             proto_suffix.as_bytes()
         } else {
-            base.strip_prefix(self.cur.name.as_bytes()).unwrap_or(b"")
+            base.strip_prefix(&self.cur.name[..]).unwrap_or(b"")
         };
         let full_name = || format!("{}{proto_suffix}", String::from_utf8_lossy(base));
 
@@ -709,9 +738,11 @@ impl Checker {
             MetricType::Stateset => {
                 if value != 0.0 && value != 1.0 {
                     self.fail(line, "a stateset value of 0 or 1", format!("{value}"));
-                } else if labels.get(raw, self.cur.name.as_bytes()).is_none() {
-                    let expected =
-                        format!("a label named {:?} on a stateset sample", self.cur.name);
+                } else if labels.get(raw, &self.cur.name[..]).is_none() {
+                    let expected = format!(
+                        "a label named {:?} on a stateset sample",
+                        self.cur.text_name()
+                    );
                     self.fail(line, expected, "none");
                 }
             }

@@ -131,6 +131,19 @@ impl<V: Default> KeyTable<V> {
         self.heads.clear();
     }
 
+    /// The entry with this `hash` whose stored key `same` accepts.
+    pub(super) fn find(&self, hash: u64, mut same: impl FnMut(&[u8]) -> bool) -> Option<usize> {
+        let mut at = self.heads.get(&hash).copied().unwrap_or(NO_ENTRY);
+        while at != NO_ENTRY {
+            let e = &self.entries[at as usize];
+            if same(&self.bytes[e.start..e.start + e.len]) {
+                return Some(at as usize);
+            }
+            at = e.next;
+        }
+        None
+    }
+
     /// The entry with this `hash` whose stored key `same` accepts, or a new
     /// one storing the key `store` appends; `true` when it was added.
     #[inline]

@@ -235,6 +235,16 @@ impl LabelSet {
     /// that shape (what was read is then to be discarded).
     #[inline]
     fn read_plain(&mut self, raw: &[u8], from: usize) -> bool {
+        // The state stays in registers while pairs are added (stored field
+        // by field and read back whole, it stalled store forwarding).
+        let mut st = self.state;
+        let plain = self.read_plain_pairs(raw, from, &mut st);
+        self.state = st;
+        plain
+    }
+
+    #[inline(always)]
+    fn read_plain_pairs(&mut self, raw: &[u8], from: usize, st: &mut State) -> bool {
         let mut i = from;
         while let Some(&c) = raw.get(i) {
             if !(c.is_ascii_alphabetic() || c == b'_') {
@@ -266,7 +276,7 @@ impl LabelSet {
             };
             // The pair's text is already `name="value"`.
             let hash = hash_bytes(&raw[start..end], pair_seed());
-            self.add(raw, (start, end), name, value, hash);
+            self.add(st, raw, (start, end), name, value, hash);
             match raw.get(end) {
                 None => return true,
                 Some(b',') => i = end + 1,
@@ -365,12 +375,15 @@ impl LabelSet {
         text.extend_from_slice(span_bytes(&self.arena, raw, value));
         text.push(b'"');
         let hash = hash_bytes(&text, pair_seed());
-        self.add(raw, (start, end), name, value, hash);
+        let mut st = self.state;
+        self.add(&mut st, raw, (start, end), name, value, hash);
+        self.state = st;
     }
 
     #[inline(always)]
     fn add(
         &mut self,
+        st: &mut State,
         raw: &[u8],
         (start, end): (usize, usize),
         name: Span,
@@ -398,7 +411,6 @@ impl LabelSet {
         } else if is_quantile {
             self.quantile.get_or_insert(index);
         }
-        let st = &mut self.state;
         // A name above every one before cannot repeat one of them.
         let above_all = st.increasing && after_last;
         if !above_all && !st.repeated {

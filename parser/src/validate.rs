@@ -26,7 +26,7 @@ mod legacy;
 mod tests;
 
 use self::keys::{KeyTable, hash_bytes, is_concat, same_bytes, set_hash};
-use self::labels::{LabelSet, write_pair};
+use self::labels::{LabelSet, plain_exemplar, write_pair};
 use crate::count::Counts;
 use crate::error::ParseError;
 use crate::float::parse_go_float;
@@ -223,6 +223,13 @@ const RESERVED_SUFFIXES: [&str; 8] = [
     "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
 ];
 
+/// `name` without its start `prefix`, if it starts so.
+#[inline]
+fn strip_prefix<'n>(name: &'n [u8], prefix: &[u8]) -> Option<&'n [u8]> {
+    let (head, rest) = name.split_at_checked(prefix.len())?;
+    same_bytes(head, prefix).then_some(rest)
+}
+
 /// Whether `suffix` is one of `list`.
 fn has_suffix(list: &[&str], suffix: &[u8]) -> bool {
     list.iter().any(|s| same_bytes(s.as_bytes(), suffix))
@@ -414,13 +421,13 @@ impl Checker {
     /// protobuf series of type `proto_type`), opening it if new.
     fn family_of(&mut self, line: u64, name: &[u8], proto_type: Option<MetricType>) {
         if let Some(ty) = proto_type {
-            if self.cur().is_none_or(|f| &f.name[..] != name) {
+            if self.cur().is_none_or(|f| !same_bytes(&f.name, name)) {
                 self.open_family(line, name, ty, true);
             }
             return;
         }
         if let Some(f) = self.cur()
-            && let Some(rest) = name.strip_prefix(&f.name[..])
+            && let Some(rest) = strip_prefix(name, &f.name)
         {
             let (ty, declared) = (f.ty, f.declared);
             if has_suffix(self.allowed_suffixes(ty), rest) {
@@ -453,7 +460,7 @@ impl Checker {
         };
         let is_type = matches!(entry, Entry::Type { .. });
         let is_help = matches!(entry, Entry::Help { .. });
-        if self.cur().is_none_or(|f| &f.name[..] != name) {
+        if self.cur().is_none_or(|f| !same_bytes(&f.name, name)) {
             self.open_family(line, name, kind.unwrap_or(MetricType::Unknown), true);
         }
         let f = &mut self.cur;
@@ -596,7 +603,7 @@ impl Checker {
         let suffix: &[u8] = if named.proto_type.is_some() {
             proto_suffix.as_bytes()
         } else {
-            base.strip_prefix(&self.cur.name[..]).unwrap_or(b"")
+            strip_prefix(base, &self.cur.name).unwrap_or(b"")
         };
         let full_name = || format!("{}{proto_suffix}", String::from_utf8_lossy(base));
 
@@ -764,9 +771,11 @@ impl Checker {
                 );
                 return;
             }
-            let names = exemplar;
-            names.read(ex.labels_raw);
-            let chars = names.chars(ex.labels_raw);
+            let (chars, repeated) = plain_exemplar(ex.labels_raw).unwrap_or_else(|| {
+                exemplar.read(ex.labels_raw);
+                let repeated = exemplar.repeated_name(ex.labels_raw).is_some();
+                (exemplar.chars(ex.labels_raw), repeated)
+            });
             if chars > 128 {
                 self.fail(
                     line,
@@ -774,7 +783,7 @@ impl Checker {
                     format!("{chars} characters"),
                 );
             }
-            if names.repeated_name(ex.labels_raw).is_some() {
+            if repeated {
                 self.fail(line, "distinct exemplar label names", "a repeated name");
             }
         }

@@ -196,12 +196,23 @@ impl<V: Default> KeyTable<V> {
     }
 }
 
-/// Whether `a` and `b` hold the same bytes. Empty slices are never handed
-/// to `memcmp`: its masked load from an empty slice's dangling pointer
-/// costs a microcode assist on AVX-512 machines.
+/// Whether `a` and `b` hold the same bytes. Up to 16 bytes are compared
+/// in two (overlapping) words rather than by a `memcmp` call; empty slices
+/// are never handed to `memcmp`, whose masked load from an empty slice's
+/// dangling pointer costs a microcode assist on AVX-512 machines.
 #[inline(always)]
 pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && (a.is_empty() || a == b)
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => half_word(a, 0) == half_word(b, 0) && half_word(a, n - 4) == half_word(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
 }
 
 /// Whether `stored` is `parts` one after the other.
@@ -264,6 +275,20 @@ mod tests {
         assert_eq!(all, [(b"a".to_vec(), 0), (b"b".to_vec(), 9), (vec![], 0)]);
         t.clear();
         assert_eq!(add(&mut t, b"b"), (0, true));
+    }
+
+    #[test]
+    fn same_bytes_at_every_length() {
+        let a: Vec<u8> = (0u8..40).collect();
+        for n in 0..a.len() {
+            assert!(same_bytes(&a[..n], &a[..n]));
+            assert!(!same_bytes(&a[..n], &a[..n + 1]));
+            for i in 0..n {
+                let mut b = a[..n].to_vec();
+                b[i] ^= 0x80;
+                assert!(!same_bytes(&a[..n], &b), "length {n}, byte {i}");
+            }
+        }
     }
 
     #[test]

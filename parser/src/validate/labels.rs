@@ -584,6 +584,44 @@ impl LabelSet {
     }
 }
 
+/// For an exemplar's label text in the plain shape (see
+/// [`LabelSet::read`]) with at most 8 pairs: the UTF-8 characters of its
+/// names and values, and whether a name repeats. `None` for any other text
+/// (read it into a [`LabelSet`]).
+pub(super) fn plain_exemplar(raw: &[u8]) -> Option<(usize, bool)> {
+    let mut names: [&[u8]; 8] = [&[]; 8];
+    let (mut n, mut chars, mut i) = (0, 0, 0);
+    let count = |b: &[u8]| {
+        if b.is_ascii() {
+            b.len()
+        } else {
+            b.iter().filter(|&&c| (c & 0xC0) != 0x80).count()
+        }
+    };
+    while let Some(&c) = raw.get(i) {
+        if !(c.is_ascii_alphabetic() || c == b'_') || n == names.len() {
+            return None;
+        }
+        let open = next_quote(raw, i + 1)?;
+        let name_end = open - 1;
+        if raw[name_end] != b'=' || matches!(raw[name_end - 1], b' ' | b'\t') {
+            return None;
+        }
+        let close = next_quote(raw, open + 1)?;
+        names[n] = &raw[i..name_end];
+        n += 1;
+        chars += name_end - i + count(&raw[open + 1..close]);
+        match raw.get(close + 1) {
+            None => break,
+            Some(b',') => i = close + 2,
+            Some(_) => return None,
+        }
+    }
+    let names = &names[..n];
+    let repeated = (1..n).any(|j| names[..j].iter().any(|a| same_bytes(a, names[j])));
+    Some((chars, repeated))
+}
+
 /// Appends `name="value"` (both quoted, escaped as the text format escapes
 /// them) and a comma: a label given as text (protobuf), written so that
 /// [`LabelSet::read`] reads it back.
@@ -769,6 +807,41 @@ mod tests {
         assert!(!read(x).same_pairs(x, None, &mut read(z), z));
         let w = &b"a=\"1\""[..];
         assert!(!read(x).same_pairs(x, None, &mut read(w), w));
+    }
+
+    /// The exemplar shortcut counts as a label set does.
+    #[test]
+    fn plain_exemplars_as_label_sets() {
+        for raw in [
+            &b""[..],
+            b"trace_id=\"abc\"",
+            b"a=\"\xc3\xa9\",b=\"x\"",
+            b"a=\"1\",a=\"2\"",
+            b"b=\"1\",a=\"2\",b=\"\"",
+            b"a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"5\",f=\"6\",g=\"7\",h=\"8\"",
+        ] {
+            let mut set = read(raw);
+            let want = (set.chars(raw), set.repeated_name(raw).is_some());
+            assert_eq!(
+                plain_exemplar(raw),
+                Some(want),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        for raw in [
+            &b"a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"5\",f=\"6\",g=\"7\",h=\"8\",i=\"9\""[..],
+            b"a=\"x\\\\y\"",
+            b"\"a\"=\"1\"",
+            b"a =\"1\"",
+        ] {
+            assert_eq!(
+                plain_exemplar(raw),
+                None,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 
     #[test]

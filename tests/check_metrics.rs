@@ -161,3 +161,148 @@ fn missing_file_is_a_tool_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
 }
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body).unwrap();
+    gz.finish().unwrap()
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON on stdout ({e}): {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn gzip_files_and_stdin_count_as_the_plain_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "node_exporter.prom",
+        "prometheus.prom",
+        "alertmanager.prom",
+        "pushgateway.prom",
+    ] {
+        let plain = std::fs::read(corpus(file)).unwrap();
+        let gz = gzip(&plain);
+        let gz_path = dir.path().join(format!("{file}.gz"));
+        std::fs::write(&gz_path, &gz).unwrap();
+        let args = ["check", "metrics", "--count", "--json", "--top", "5"];
+        let want = json_of(&promshard(&[&args[..], &[&corpus(file)]].concat(), None));
+        let from_file = promshard(&[&args[..], &[gz_path.to_str().unwrap()]].concat(), None);
+        let from_stdin = promshard(&[&args[..], &["-"]].concat(), Some(&gz));
+        for out in [from_file, from_stdin] {
+            assert!(
+                out.status.success(),
+                "{file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let got = json_of(&out);
+            for key in [
+                "valid",
+                "format",
+                "samples",
+                "bytes",
+                "families",
+                "top_families",
+            ] {
+                assert_eq!(got[key], want[key], "{file}: {key}");
+            }
+            assert_eq!(got["encoding"], "gzip");
+            assert_eq!(want["encoding"], "identity");
+            assert_eq!(got["compressed_bytes"], gz.len());
+        }
+        let text = promshard(
+            &["check", "metrics", "--count", gz_path.to_str().unwrap()],
+            None,
+        );
+        let stdout = String::from_utf8_lossy(&text.stdout);
+        assert!(stdout.contains("valid text (gzip)"), "{stdout}");
+        let samples = want["samples"].as_u64().unwrap();
+        assert!(
+            stdout.contains(&format!("samples: {samples}\n")),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn large_gzip_input_streams() {
+    // Values that compress poorly, so the compressed body is larger than
+    // what the decoder gathers to inflate in one call.
+    let mut body = String::from("# TYPE m gauge\n");
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..30_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        body.push_str(&format!("m{{id=\"{x:016x}\",n=\"{i}\"}} {}\n", x % 1000));
+    }
+    let gz = gzip(body.as_bytes());
+    assert!(gz.len() > 256 * 1024, "{}", gz.len());
+    let out = promshard(&["check", "metrics", "--count", "--json", "-"], Some(&gz));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_of(&out);
+    assert_eq!(v["samples"], 30_000);
+    assert_eq!(v["bytes"], body.len());
+}
+
+#[test]
+fn truncated_or_corrupt_gzip_fails_clearly() {
+    let plain = std::fs::read(corpus("node_exporter.prom")).unwrap();
+    let gz = gzip(&plain);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.prom.gz");
+    for cut in [gz.len() - 4, gz.len() / 2, 12] {
+        std::fs::write(&path, &gz[..cut]).unwrap();
+        let out = promshard(&["check", "metrics", path.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(1), "cut at {cut}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("(gzip): compressed byte ")
+                && stderr.contains("expected a complete compressed stream, found a truncated"),
+            "cut at {cut}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // The deflate method byte of the header is not deflate.
+    let mut corrupt = gz.clone();
+    corrupt[2] = 7;
+    let out = promshard(&["check", "metrics", "--count", "-"], Some(&corrupt));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("compressed byte 2: expected"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn validation_errors_inside_gzip_name_the_line() {
+    let body = b"# TYPE a counter\na 1\nb 1\na{x=\"1\"} 2\n";
+    let out = promshard(&["check", "metrics", "-"], Some(&gzip(body)));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "line 4, column 1: expected all of family a in one group, found it again after another family (interleaved)"
+        ),
+        "{stderr}"
+    );
+    // A syntax error, with its column, and OpenMetrics guessed from the
+    // inflated start.
+    let om = b"# TYPE c counter\nc_total 1\nc_total{x=\"1\" 2\n# EOF\n";
+    let out = promshard(&["check", "metrics", "-"], Some(&gzip(om)));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 3, column 14: expected ',' or '}'"),
+        "{stderr}"
+    );
+}

@@ -661,7 +661,18 @@ impl DecodingCounter {
     }
 
     /// [`finish`](Self::finish), visiting the last samples.
-    pub fn finish_with<V: SampleVisitor>(mut self, visitor: &mut V) -> Counts {
+    pub fn finish_with<V: SampleVisitor>(self, visitor: &mut V) -> Counts {
+        self.finish_decoding_with(visitor).0
+    }
+
+    /// [`finish_with`](Self::finish_with), also returning the decoding
+    /// error on its own (a corrupt or truncated compressed stream): in the
+    /// counts it shows only when parsing did not fail first, and a stream
+    /// cut short usually leaves a partial last line that fails to parse.
+    pub(crate) fn finish_decoding_with<V: SampleVisitor>(
+        mut self,
+        visitor: &mut V,
+    ) -> (Counts, Option<ParseError>) {
         if self.frame == Frame::Gather
             && let Some(inflater) = &mut self.inflater.0
         {
@@ -696,9 +707,9 @@ impl DecodingCounter {
         let decode_error = self.decode_error.take();
         let mut counts = self.counter.finish_with(visitor);
         if counts.error.is_none() {
-            counts.error = decode_error;
+            counts.error.clone_from(&decode_error);
         }
-        counts
+        (counts, decode_error)
     }
 }
 

@@ -28,6 +28,7 @@ mod tests;
 use self::keys::{KeyTable, hash_bytes, is_concat, same_bytes, set_hash};
 use self::labels::{LabelSet, plain_exemplar, write_pair};
 use crate::count::Counts;
+use crate::decode::{DecodingCounter, Encoding};
 use crate::error::ParseError;
 use crate::float::parse_go_float;
 use crate::format::Format;
@@ -64,9 +65,21 @@ impl ValidationReport {
 /// ```
 #[derive(Debug)]
 pub struct Validator {
-    counter: StreamCounter,
+    input: Input,
     checker: Checker,
     scratch: Scratch,
+}
+
+/// What turns the fed bytes into samples.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per validator, which is larger than either"
+)]
+enum Input {
+    Plain(StreamCounter),
+    /// A compressed body: decoded as it is fed, in bounded memory.
+    Decoded(DecodingCounter),
 }
 
 impl Validator {
@@ -79,7 +92,37 @@ impl Validator {
     pub fn with_counter(counter: StreamCounter) -> Self {
         let format = counter.format();
         Self {
-            counter,
+            input: Input::Plain(counter),
+            checker: Checker::new(format),
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// A validator for a body in `format` compressed with `encoding`
+    /// (decoded by a [`DecodingCounter`] as it is fed, so memory stays
+    /// bounded whatever the body's size). A corrupt or truncated compressed
+    /// stream is the report's error, with the compressed byte where it
+    /// was found.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use promshard_parser::{Encoding, Format, Validator};
+    /// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    /// gz.write_all(b"a 1\nb 2\na 3\n").unwrap();
+    /// let body = gz.finish().unwrap();
+    /// let mut v = Validator::with_encoding(Format::Text, Encoding::Gzip);
+    /// v.feed(&body);
+    /// let err = v.finish().error.unwrap().to_string();
+    /// assert!(err.starts_with("line 3, column 1: expected all of family a"), "{err}");
+    ///
+    /// let mut v = Validator::with_encoding(Format::Text, Encoding::Gzip);
+    /// v.feed(&body[..body.len() - 3]);
+    /// let err = v.finish().error.unwrap().to_string();
+    /// assert!(err.contains("a truncated gzip trailer"), "{err}");
+    /// ```
+    pub fn with_encoding(format: Format, encoding: Encoding) -> Self {
+        Self {
+            input: Input::Decoded(DecodingCounter::new(format, encoding)),
             checker: Checker::new(format),
             scratch: Scratch::default(),
         }
@@ -100,7 +143,10 @@ impl Validator {
             checker: &mut self.checker,
             scratch: &mut self.scratch,
         };
-        self.counter.feed_with(chunk, &mut visit);
+        match &mut self.input {
+            Input::Plain(counter) => counter.feed_with(chunk, &mut visit),
+            Input::Decoded(decoder) => decoder.feed_with(chunk, &mut visit),
+        }
     }
 
     /// Ends the body.
@@ -109,7 +155,10 @@ impl Validator {
             checker: &mut self.checker,
             scratch: &mut self.scratch,
         };
-        let counts = self.counter.finish_with(&mut visit);
+        let (counts, decode_error) = match self.input {
+            Input::Plain(counter) => (counter.finish_with(&mut visit), None),
+            Input::Decoded(decoder) => decoder.finish_decoding_with(&mut visit),
+        };
         let parse_error = counts.error.clone();
         if parse_error.is_none() {
             self.checker.close_family();
@@ -118,6 +167,9 @@ impl Validator {
             (Some(a), Some(b)) => Some(if a.line() <= b.line() { a } else { b }),
             (a, b) => a.or(b),
         };
+        // A broken compressed stream is the problem to report: what it cut
+        // short (a partial last line, a missing `# EOF`) follows from it.
+        let error = decode_error.or(error);
         ValidationReport { counts, error }
     }
 }

@@ -4,20 +4,29 @@
 //!
 //! The input is read in chunks and fed to the streaming validator, so memory
 //! stays bounded by the longest line (or protobuf message), not the file.
+//! Input that starts with the gzip magic bytes (`1f 8b`) is inflated as it
+//! is read, in bounded memory too; a corrupt or truncated gzip stream fails
+//! the check with the compressed byte where it went wrong.
 //!
 //! `--format auto` (the default) decides from the first 64 KiB and, for a
 //! regular file, its last bytes: binary-looking input is protobuf; text is
 //! OpenMetrics when it ends with `# EOF` or shows OpenMetrics-only syntax
 //! (`# UNIT`, an exemplar, an OpenMetrics-only type), else Prometheus text.
+//! For gzip input it looks at the first 64 KiB inflated only, so a large
+//! OpenMetrics body with nothing OpenMetrics-only near its start needs
+//! `--format openmetrics`.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use promshard_parser::{Format, ValidationReport, Validator};
+use promshard_parser::{Encoding, Format, ValidationReport, Validator};
 
 const CHUNK: usize = 64 * 1024;
+
+/// The first bytes of a gzip stream (RFC 1952).
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Arguments of `promshard check metrics`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +44,8 @@ pub struct Args {
     /// How many families `--count` lists.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
-    /// The file to check; `-` reads stdin.
+    /// The file to check; `-` reads stdin. Input starting with the gzip
+    /// magic bytes 1f 8b is inflated as it is read.
     #[arg(default_value = "-", value_name = "FILE")]
     pub file: String,
 }
@@ -83,6 +93,22 @@ fn file_tail(path: &str) -> Option<Vec<u8>> {
     Some(tail)
 }
 
+/// Up to [`CHUNK`] bytes inflated from `compressed`, the start of a gzip
+/// stream, for guessing the format (a stream cut short by the end of
+/// `compressed` or corrupt gives what inflated before that).
+fn inflate_head(compressed: &[u8]) -> Vec<u8> {
+    let mut decoder = flate2::read::MultiGzDecoder::new(compressed);
+    let mut head = Vec::with_capacity(CHUNK);
+    while head.len() < CHUNK {
+        let before = head.len();
+        match read_chunk(&mut decoder, &mut head, CHUNK - before) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    head
+}
+
 /// Runs the check.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (mut input, name): (Box<dyn Read>, String) = if args.file == "-" {
@@ -93,10 +119,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut head = Vec::with_capacity(CHUNK);
     read_chunk(&mut input, &mut head, CHUNK).with_context(|| format!("cannot read {name}"))?;
+    let gzip = head.starts_with(&GZIP_MAGIC);
     let format = match args.format {
         FormatArg::Text => Format::Text,
         FormatArg::Openmetrics => Format::OpenMetrics,
         FormatArg::Protobuf => Format::Protobuf,
+        FormatArg::Auto if gzip => Format::sniff(&inflate_head(&head), None),
         FormatArg::Auto => {
             let tail = if args.file == "-" {
                 None
@@ -106,8 +134,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Format::sniff(&head, tail.as_deref())
         }
     };
-    let mut validator = Validator::new(format);
+    let mut validator = if gzip {
+        Validator::with_encoding(format, Encoding::Gzip)
+    } else {
+        Validator::new(format)
+    };
     validator.feed(&head);
+    let mut read = head.len() as u64;
     let mut buf = head;
     loop {
         buf.clear();
@@ -116,10 +149,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if n == 0 {
             break;
         }
+        read += n as u64;
         validator.feed(&buf);
     }
     let report = validator.finish();
-    print_report(&args, &name, format, &report)?;
+    let input = Input {
+        name: &name,
+        format,
+        gzip_bytes: gzip.then_some(read),
+    };
+    print_report(&args, &input, &report)?;
     Ok(if report.is_valid() {
         ExitCode::SUCCESS
     } else {
@@ -127,25 +166,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_report(
-    args: &Args,
-    name: &str,
+/// What was checked.
+struct Input<'a> {
+    name: &'a str,
     format: Format,
-    report: &ValidationReport,
-) -> anyhow::Result<()> {
+    /// The compressed size, for gzip input.
+    gzip_bytes: Option<u64>,
+}
+
+fn print_report(args: &Args, input: &Input<'_>, report: &ValidationReport) -> anyhow::Result<()> {
+    let (name, format) = (input.name, input.format);
     let counts = &report.counts;
     let top = counts.top_families(args.top);
     let mut out = io::stdout().lock();
+    let encoding = if input.gzip_bytes.is_some() {
+        "gzip"
+    } else {
+        "identity"
+    };
     if args.json {
         let mut v = serde_json::json!({
             "file": name,
             "format": format.as_str(),
+            "encoding": encoding,
             "valid": report.is_valid(),
             "error": report.error.as_ref().map(ToString::to_string),
         });
         if args.count {
             v["samples"] = serde_json::json!(counts.samples);
             v["bytes"] = serde_json::json!(counts.bytes);
+            if let Some(compressed) = input.gzip_bytes {
+                v["compressed_bytes"] = serde_json::json!(compressed);
+            }
             v["families"] = serde_json::json!(counts.family_count());
             v["top_families"] = top
                 .iter()
@@ -155,9 +207,14 @@ fn print_report(
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
+    let gzip = if input.gzip_bytes.is_some() {
+        " (gzip)"
+    } else {
+        ""
+    };
     match &report.error {
-        None => writeln!(out, "{name}: valid {}", format.as_str())?,
-        Some(e) => writeln!(io::stderr(), "{name}: {e}")?,
+        None => writeln!(out, "{name}: valid {}{gzip}", format.as_str())?,
+        Some(e) => writeln!(io::stderr(), "{name}{gzip}: {e}")?,
     }
     if args.count {
         writeln!(out, "samples: {}", counts.samples)?;

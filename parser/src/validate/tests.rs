@@ -445,3 +445,86 @@ fn shared_hashes_compare_keys() {
         legacy::validate(&b, Format::Text)
     );
 }
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body).unwrap();
+    gz.finish().unwrap()
+}
+
+fn validate_gzip(gz: &[u8], format: Format, chunk: usize) -> ValidationReport {
+    let mut v = Validator::with_encoding(format, crate::Encoding::Gzip);
+    for c in gz.chunks(chunk.max(1)) {
+        v.feed(c);
+    }
+    v.finish()
+}
+
+/// A gzip body validates as its plain body does (counts, first error), fed
+/// whole or in pieces, small (gathered and inflated at the end) or large
+/// (inflated as it streams).
+#[test]
+fn gzip_bodies_validate_as_plain_ones() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/corpus");
+    let node = std::fs::read(dir.join("node_exporter.prom")).unwrap();
+    let mut large = Vec::new();
+    while large.len() < 3 << 20 {
+        large.extend_from_slice(&histogram_body(400, (large.len() % 4) as u8, 0));
+    }
+    let bad = histogram_body(50, 0, 2);
+    for (name, body) in [("node", &node), ("large", &large), ("bad", &bad)] {
+        let plain = validate(body, Format::Text);
+        let gz = gzip(body);
+        assert!(gz.len() < body.len(), "{name}");
+        for chunk in [gz.len(), 64 * 1024, 4093, 1] {
+            if chunk == 1 && gz.len() > 100_000 {
+                continue;
+            }
+            let got = validate_gzip(&gz, Format::Text, chunk);
+            assert_eq!(
+                got.counts.samples, plain.counts.samples,
+                "{name} in {chunk}"
+            );
+            assert_eq!(got.counts.bytes, plain.counts.bytes, "{name} in {chunk}");
+            assert_eq!(
+                got.counts.families().collect::<Vec<_>>(),
+                plain.counts.families().collect::<Vec<_>>(),
+                "{name} in {chunk}"
+            );
+            assert_eq!(got.error, plain.error, "{name} in {chunk}");
+        }
+    }
+    assert!(validate(&bad, Format::Text).error.is_some());
+}
+
+/// A gzip body cut anywhere, or with a corrupt byte, is reported as such
+/// (where in the compressed bytes, and what was wrong), never as a parse
+/// error of the partial text it inflated to.
+#[test]
+fn broken_gzip_is_the_error() {
+    let body = histogram_body(20, 1, 0);
+    let gz = gzip(&body);
+    for cut in 0..gz.len() {
+        let report = validate_gzip(&gz[..cut], Format::Text, 512);
+        let err = report.error.unwrap_or_else(|| panic!("cut at {cut}"));
+        assert!(
+            matches!(err.position, crate::Position::Encoded { .. }),
+            "cut at {cut}: {err}"
+        );
+        assert!(err.to_string().starts_with("compressed byte "), "{err}");
+    }
+    let report = validate_gzip(&gz[..gz.len() - 20], Format::OpenMetrics, gz.len());
+    let err = report.error.unwrap().to_string();
+    assert!(err.contains("found a truncated"), "{err}");
+    // The first deflate block header (after the 10-byte gzip header) made
+    // the reserved block type 3, and a header that is not gzip's.
+    let mut corrupt = gz.clone();
+    corrupt[10] |= 0b110;
+    let err = validate_gzip(&corrupt, Format::Text, 4096).error.unwrap();
+    assert!(err.to_string().starts_with("compressed byte 1"), "{err}");
+    corrupt.clone_from(&gz);
+    corrupt[2] = 7;
+    let err = validate_gzip(&corrupt, Format::Text, 4096).error.unwrap();
+    assert!(err.to_string().starts_with("compressed byte 2:"), "{err}");
+}

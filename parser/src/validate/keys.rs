@@ -3,6 +3,7 @@
 //! its hash matches.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
@@ -153,7 +154,12 @@ impl<V: Default> KeyTable<V> {
         mut same: impl FnMut(&[u8]) -> bool,
         store: impl FnOnce(&mut Vec<u8>),
     ) -> (usize, bool) {
-        let head = self.heads.get(&hash).copied().unwrap_or(NO_ENTRY);
+        // One probe of the map whether the key is there or not.
+        let slot = self.heads.entry(hash);
+        let head = match &slot {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(_) => NO_ENTRY,
+        };
         let mut at = head;
         while at != NO_ENTRY {
             let e = &self.entries[at as usize];
@@ -175,7 +181,14 @@ impl<V: Default> KeyTable<V> {
             next: head,
             value: V::default(),
         });
-        self.heads.insert(hash, index32);
+        match slot {
+            Entry::Occupied(mut o) => {
+                o.insert(index32);
+            }
+            Entry::Vacant(v) => {
+                v.insert(index32);
+            }
+        }
         (index, true)
     }
 

@@ -27,6 +27,13 @@ pub struct Cli {
     #[arg(long = "log.level", global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
 
+    /// Threads that run the async runtime (scrapes, API, control). 1 runs
+    /// them all on one thread, which forwards a scrape with the fewest
+    /// wake-ups; counting of large bodies still gets threads of its own.
+    /// Default: 1 for `sidecar`, one per core otherwise.
+    #[arg(long = "runtime.worker-threads", global = true, value_name = "N")]
+    pub runtime_worker_threads: Option<std::num::NonZeroUsize>,
+
     #[command(subcommand)]
     pub command: Command,
 }

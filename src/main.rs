@@ -3,6 +3,7 @@
 //! This is the only place that uses `anyhow`: everything below it returns
 //! typed errors, and here they become one line on stderr and an exit code.
 
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -37,25 +38,46 @@ fn main() -> ExitCode {
     }
 }
 
-/// The multi-threaded runtime every long-running subcommand uses.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+/// The runtime a long-running subcommand runs on: `workers` threads, or
+/// `default_workers` when not given (`None`: one per core).
+///
+/// One worker means a current-thread runtime: a scrape's tasks (the
+/// Prometheus connection, the target connection) then hand work to each
+/// other without waking another thread, which in a sidecar forwarding many
+/// small scrapes costs more CPU than the second thread saves.
+fn runtime(
+    workers: Option<NonZeroUsize>,
+    default_workers: Option<NonZeroUsize>,
+) -> anyhow::Result<tokio::runtime::Runtime> {
+    let runtime = match workers.or(default_workers) {
+        Some(n) if n.get() == 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.get())
+            .enable_all()
+            .build()?,
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+    };
+    Ok(runtime)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let workers = cli.runtime_worker_threads;
     match cli.command {
         Command::Sidecar(args) => {
-            runtime()?.block_on(promshard::sidecar::run::run(args))?;
+            runtime(workers, Some(NonZeroUsize::MIN))?
+                .block_on(promshard::sidecar::run::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Coordinator(args) => {
-            runtime()?.block_on(promshard::coordinator::run::run(args))?;
+            runtime(workers, None)?.block_on(promshard::coordinator::run::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Local(args) => {
-            runtime()?.block_on(promshard::local::run::run(args))?;
+            runtime(workers, None)?.block_on(promshard::local::run::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(check) => promshard::cli::run_check(check),

@@ -681,12 +681,20 @@ impl Checker {
             );
             return;
         }
-        // Gauges and untyped samples have no rule on their value.
-        let value = if matches!(ty, MetricType::Gauge | MetricType::Unknown) {
-            0.0
-        } else {
-            s.value()
+        // The value is converted only for the rules below that read it;
+        // a counter's written with a digit first is >= 0 as it stands.
+        let digit_first = s
+            .as_text()
+            .is_some_and(|t| t.value_raw.first().is_some_and(u8::is_ascii_digit));
+        let needs_value = match ty {
+            MetricType::Gauge | MetricType::Unknown => false,
+            MetricType::Counter => suffix != b"_created" && !digit_first,
+            MetricType::Histogram | MetricType::GaugeHistogram | MetricType::Summary => {
+                matches!(suffix, b"_bucket" | b"_count" | b"_gcount")
+            }
+            MetricType::Stateset | MetricType::Info => true,
         };
+        let value = if needs_value { s.value() } else { 0.0 };
 
         let mask = self.hash_mask;
         let f = &mut self.cur;

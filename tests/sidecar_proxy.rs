@@ -665,6 +665,87 @@ async fn redirects_are_followed_when_allowed_and_bounded() {
     );
 }
 
+/// A plain-HTTP/1.1 target answering every request on a connection with
+/// `body` and a `Content-Length`; with `close_after_each` it closes the
+/// connection after each answer without saying so (as a keep-alive timeout
+/// racing the next request does). Counts the connections it accepted.
+async fn keep_alive_target(
+    body: &'static [u8],
+    close_after_each: bool,
+) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connections = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    head.clear();
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if socket.write_all(answer.as_bytes()).await.is_err()
+                        || socket.write_all(body).await.is_err()
+                    {
+                        return;
+                    }
+                    if close_after_each {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+/// Scrapes of a plain-HTTP target reuse one keep-alive connection; when the
+/// target closes it between scrapes, the next scrape gets a new connection
+/// instead of an error.
+#[tokio::test]
+async fn keep_alive_connections_are_reused_and_replaced_when_the_target_closes_them() {
+    const BODY: &[u8] = b"up 1\nscrape_me{a=\"b\"} 2\n";
+    let (kept, kept_connections) = keep_alive_target(BODY, false).await;
+    let (closing, closing_connections) = keep_alive_target(BODY, true).await;
+    let sidecar = Sidecar::start(
+        vec![
+            target("kept", "job", &format!("http://{kept}/metrics")),
+            target("closing", "job", &format!("http://{closing}/metrics")),
+        ],
+        vec![job("job", default_settings(), TIMEOUT)],
+    )
+    .await;
+    for scrape in 1..=3u64 {
+        for id in ["kept", "closing"] {
+            let got = get(sidecar.addr, &format!("/scrape/{id}"), &[]).await;
+            assert_eq!(got.status, 200, "{id}, scrape {scrape}: {}", got.text());
+            assert_eq!(
+                got.body.as_ref().map(|b| &b[..]),
+                Ok(BODY),
+                "{id}, scrape {scrape}"
+            );
+            let stats = wait_for_record(&sidecar, id, scrape).await;
+            assert_eq!(stats.failures_total, 0, "{id}: {:?}", stats.last_error);
+        }
+    }
+    assert_eq!(kept_connections.load(Ordering::SeqCst), 1);
+    assert_eq!(closing_connections.load(Ordering::SeqCst), 3);
+}
+
 /// A 256 MiB body through a client that stops reading: the target must be
 /// stopped by back-pressure long before the body ends, because the sidecar
 /// holds at most a frame and the sockets' buffers in between.

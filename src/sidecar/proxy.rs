@@ -316,23 +316,37 @@ pub async fn handle_scrape<B>(
         return error.response();
     };
     let timeout = scrape_timeout(request.headers(), job.scrape_timeout);
-    let deadline = tokio::time::Instant::from_std(started) + answer_within(timeout);
-    let mut forward = HeaderMap::new();
+    // One timer for the whole scrape: it bounds the wait for the target's
+    // headers here, then the body in `ScrapeBody`.
+    let mut deadline = Box::pin(tokio::time::sleep_until(
+        tokio::time::Instant::from_std(started) + answer_within(timeout),
+    ));
+    let mut forward = HeaderMap::with_capacity(FORWARDED_REQUEST_HEADERS.len());
     for name in &FORWARDED_REQUEST_HEADERS {
         for value in request.headers().get_all(name) {
             forward.append(name, value.clone());
         }
     }
-    let fetched =
-        tokio::time::timeout_at(deadline, job.upstream.fetch(&target.url, &forward)).await;
+    let fetch = job.upstream.fetch(&target.url, &forward);
+    let fetched = {
+        let mut fetch = std::pin::pin!(fetch);
+        // As `tokio::time::timeout`: the fetch first, then the timer.
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(fetched) = fetch.as_mut().poll(cx) {
+                return Poll::Ready(Some(fetched));
+            }
+            deadline.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    };
     let upstream = match fetched {
-        Ok(Ok(upstream)) => upstream,
-        Ok(Err(error)) => {
+        Some(Ok(fetched)) => fetched,
+        Some(Err(error)) => {
             let error = ScrapeError::from(error);
             recorder.failed_before_body(&error);
             return error.response();
         }
-        Err(_elapsed) => {
+        None => {
             let authority = target
                 .url
                 .parse()
@@ -347,7 +361,7 @@ pub async fn handle_scrape<B>(
         .metrics
         .upstream_answered(started.elapsed().as_secs_f64());
 
-    let (parts, body) = upstream.into_parts();
+    let (mut parts, body) = upstream.into_parts();
     let observer = if parts.status == StatusCode::OK {
         let text = |name| {
             parts
@@ -370,7 +384,7 @@ pub async fn handle_scrape<B>(
     let mut response = Response::new(ScrapeBody {
         kind: Kind::Stream(Box::new(Streaming {
             body,
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            deadline,
             timeout,
             observer,
             uncounted: VecDeque::new(),
@@ -384,14 +398,12 @@ pub async fn handle_scrape<B>(
         })),
     });
     *response.status_mut() = parts.status;
-    let headers = response.headers_mut();
-    for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(name) {
-            headers.append(name, value.clone());
-        }
+    for name in &HOP_BY_HOP {
+        parts.headers.remove(name);
     }
-    if let Some(reason) = parts.extensions.get::<ReasonPhrase>() {
-        response.extensions_mut().insert(reason.clone());
+    *response.headers_mut() = parts.headers;
+    if let Some(reason) = parts.extensions.remove::<ReasonPhrase>() {
+        response.extensions_mut().insert(reason);
     }
     response
 }

@@ -113,27 +113,34 @@ impl ShardControl {
             Ok(mut guard) => *guard = jobs.clone(),
             Err(poisoned) => *poisoned.into_inner() = jobs.clone(),
         }
-        self.write_filesd(&jobs, &current.targets)
+        self.write_filesd(&jobs, &current.targets).await
     }
 
     /// Writes the file_sd files for the current assignment (at start-up).
     pub async fn write_files(&self) -> Result<Vec<String>, WriteError> {
         let current = self.current.lock().await;
-        self.write_filesd(&self.jobs(), &current.targets)
+        self.write_filesd(&self.jobs(), &current.targets).await
     }
 
     /// Writes the file of every job in `jobs` for `targets`.
-    fn write_filesd(
+    async fn write_filesd(
         &self,
         jobs: &BTreeSet<String>,
         targets: &[ScrapeTarget],
     ) -> Result<Vec<String>, WriteError> {
-        filesd::write_all(
-            &self.output_dir,
-            &self.scrape_address,
-            jobs.iter().map(String::as_str),
-            targets,
-        )
+        let output_dir = self.output_dir.clone();
+        let scrape_address = self.scrape_address.clone();
+        let jobs = jobs.clone();
+        let targets = targets.to_vec();
+        off_runtime(self.output_dir.clone(), move || {
+            filesd::write_all(
+                &output_dir,
+                &scrape_address,
+                jobs.iter().map(String::as_str),
+                &targets,
+            )
+        })
+        .await
     }
 
     /// Applies a full desired assignment (see the module docs for the order).
@@ -161,9 +168,11 @@ impl ShardControl {
         self.validate(&next)?;
         let mut next = next;
         next.stamp(&current, unix_millis());
-        self.store.save(&next)?;
+        let store = self.store.clone();
+        let saved = next.clone();
+        off_runtime(self.store.path().to_owned(), move || store.save(&saved)).await?;
         self.table.replace(&next);
-        let jobs_written = self.write_filesd(&self.jobs(), &next.targets)?;
+        let jobs_written = self.write_filesd(&self.jobs(), &next.targets).await?;
         let generation = next.generation;
         *current = next;
         Ok(Applied {
@@ -208,6 +217,22 @@ impl ShardControl {
             )));
         }
         Ok(())
+    }
+}
+
+/// Runs a file write (with its fsyncs) on the blocking pool: the sidecar's
+/// runtime may be a single thread that also forwards every scrape, and an
+/// fsync can take tens of milliseconds on a busy volume.
+async fn off_runtime<T: Send + 'static>(
+    path: PathBuf,
+    write: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
+) -> Result<T, WriteError> {
+    match tokio::task::spawn_blocking(write).await {
+        Ok(result) => result,
+        Err(join) => Err(WriteError {
+            path,
+            source: std::io::Error::other(format!("the writing task failed: {join}")),
+        }),
     }
 }
 

@@ -1,7 +1,6 @@
 //! The strict validator behind `promshard check metrics`: the parse rules
 //! of the counting path plus the specifications' rules (see the crate docs,
 //! "Counting vs validating", for the list).
-
 //!
 //! # How series are found again
 //!

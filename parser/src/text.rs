@@ -404,6 +404,19 @@ pub struct Labels<'a> {
     lenient: bool,
 }
 
+/// Whether the blanks and commas in `raw[sep..i]`, before a pair (or at the
+/// end when `i` is the end), are the strict syntax: nothing before the first
+/// pair, exactly one `,` between pairs, and at most one after the last.
+#[inline]
+pub(crate) fn separator_is_strict(raw: &[u8], started: bool, sep: usize, i: usize) -> bool {
+    match (started, i - sep) {
+        (false, 0) => true,
+        (true, 0) => i >= raw.len(),
+        (true, 1) => raw[sep] == b',',
+        _ => false,
+    }
+}
+
 impl<'a> Labels<'a> {
     pub(crate) fn new(raw: &'a [u8]) -> Self {
         Self {
@@ -433,15 +446,7 @@ impl<'a> Labels<'a> {
             while i < raw.len() && matches!(raw[i], b' ' | b'\t' | b',') {
                 i += 1;
             }
-            // Strict syntax: nothing before the first pair, exactly one
-            // ',' between pairs, and at most one after the last.
-            let strict = match (self.started, i - sep) {
-                (false, 0) => true,
-                (true, 0) => i >= raw.len(),
-                (true, 1) => raw[sep] == b',',
-                _ => false,
-            };
-            self.lenient |= !strict;
+            self.lenient |= !separator_is_strict(raw, self.started, sep, i);
             if i >= raw.len() {
                 self.pos = i;
                 return None;

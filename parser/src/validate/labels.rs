@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 
 use super::keys::{hash_bytes, pair_seed, same_bytes};
-use crate::text::{LabelStr, label_name_end, quoted_str};
+use crate::text::{LabelStr, label_name_end, quoted_str, separator_is_strict};
 
 /// Bytes of the label text, or of [`LabelSet::arena`].
 #[derive(Debug, Clone, Copy)]
@@ -296,15 +296,7 @@ impl LabelSet {
             while i < raw.len() && matches!(raw[i], b' ' | b'\t' | b',') {
                 i += 1;
             }
-            // Strict syntax: nothing before the first pair, exactly one
-            // ',' between pairs, and at most one after the last.
-            let strict = match (started, i - sep) {
-                (false, 0) => true,
-                (true, 0) => i >= raw.len(),
-                (true, 1) => raw[sep] == b',',
-                _ => false,
-            };
-            self.lenient |= !strict;
+            self.lenient |= !separator_is_strict(raw, started, sep, i);
             if i >= raw.len() {
                 return;
             }

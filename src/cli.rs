@@ -29,8 +29,9 @@ pub struct Cli {
 
     /// Threads that run the async runtime (scrapes, API, control). 1 runs
     /// them all on one thread, which forwards a scrape with the fewest
-    /// wake-ups; counting of large bodies still gets threads of its own.
-    /// Default: 1 for `sidecar`, one per core otherwise.
+    /// wake-ups; counting of large bodies and file writes still get threads
+    /// of their own. Default: 1 for `sidecar`, one per core for
+    /// `coordinator` and `local` (`check` runs none).
     #[arg(long = "runtime.worker-threads", global = true, value_name = "N")]
     pub runtime_worker_threads: Option<std::num::NonZeroUsize>,
 

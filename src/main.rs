@@ -49,19 +49,16 @@ fn runtime(
     workers: Option<NonZeroUsize>,
     default_workers: Option<NonZeroUsize>,
 ) -> anyhow::Result<tokio::runtime::Runtime> {
-    let runtime = match workers.or(default_workers) {
-        Some(n) if n.get() == 1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n.get())
-            .enable_all()
-            .build()?,
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?,
+    let mut builder = match workers.or(default_workers) {
+        Some(n) if n.get() == 1 => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n.get());
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
     };
-    Ok(runtime)
+    Ok(builder.enable_all().build()?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 /// Stable id of a target: hex of a hash of (job, final labels, URL), the same
 /// on every coordinator and sidecar. Used in the scrape path `/scrape/<id>`.
@@ -159,17 +159,20 @@ impl AssignmentTable {
     /// Looks up an assigned target. `None` means the sidecar must refuse
     /// (404): it only ever fetches URLs it was assigned.
     pub fn lookup(&self, id: &str) -> Option<Arc<ScrapeTarget>> {
-        self.snapshot().by_id.get(id).cloned()
+        // Under the read lock: a scrape takes only its target's `Arc`, not
+        // the whole assignment's.
+        self.read().by_id.get(id).cloned()
     }
 
     /// The whole current assignment.
     pub fn snapshot(&self) -> Arc<Indexed> {
+        Arc::clone(&self.read())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Arc<Indexed>> {
         // A poisoned lock only means a writer panicked between two whole
         // values; the `Arc` inside is still a complete assignment.
-        match self.current.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.current.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Replaces the assignment whole.

@@ -110,27 +110,26 @@ impl ShardControl {
     pub async fn set_jobs(&self, jobs: BTreeSet<String>) -> Result<Vec<String>, WriteError> {
         let current = self.current.lock().await;
         match self.jobs.write() {
-            Ok(mut guard) => *guard = jobs.clone(),
-            Err(poisoned) => *poisoned.into_inner() = jobs.clone(),
+            Ok(mut guard) => guard.clone_from(&jobs),
+            Err(poisoned) => poisoned.into_inner().clone_from(&jobs),
         }
-        self.write_filesd(&jobs, &current.targets).await
+        self.write_filesd(jobs, &current.targets).await
     }
 
     /// Writes the file_sd files for the current assignment (at start-up).
     pub async fn write_files(&self) -> Result<Vec<String>, WriteError> {
         let current = self.current.lock().await;
-        self.write_filesd(&self.jobs(), &current.targets).await
+        self.write_filesd(self.jobs(), &current.targets).await
     }
 
     /// Writes the file of every job in `jobs` for `targets`.
     async fn write_filesd(
         &self,
-        jobs: &BTreeSet<String>,
+        jobs: BTreeSet<String>,
         targets: &[ScrapeTarget],
     ) -> Result<Vec<String>, WriteError> {
         let output_dir = self.output_dir.clone();
         let scrape_address = self.scrape_address.clone();
-        let jobs = jobs.clone();
         let targets = targets.to_vec();
         off_runtime(self.output_dir.clone(), move || {
             filesd::write_all(
@@ -169,10 +168,13 @@ impl ShardControl {
         let mut next = next;
         next.stamp(&current, unix_millis());
         let store = self.store.clone();
-        let saved = next.clone();
-        off_runtime(self.store.path().to_owned(), move || store.save(&saved)).await?;
+        // Moved to the writing thread and back, not copied.
+        let next = off_runtime(self.store.path().to_owned(), move || {
+            store.save(&next).map(|()| next)
+        })
+        .await?;
         self.table.replace(&next);
-        let jobs_written = self.write_filesd(&self.jobs(), &next.targets).await?;
+        let jobs_written = self.write_filesd(self.jobs(), &next.targets).await?;
         let generation = next.generation;
         *current = next;
         Ok(Applied {

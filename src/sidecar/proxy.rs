@@ -29,8 +29,8 @@
 //!   forwarding waits while more than `LANE_BACKLOG` bytes are uncounted,
 //!   which bounds the memory per scrape. (An earlier version counted every
 //!   scrape on a tokio task fed by a bounded queue of small chunks; its
-//!   cross-task wake-ups on the runtime's two threads made it slower than
-//!   counting inline.)
+//!   cross-task wake-ups, on the two-thread runtime the sidecar then ran on,
+//!   made it slower than counting inline.)
 //! - Before the first byte, failures become the target's own status, or 502 /
 //!   504 with a one-line reason (also in the HTTP reason phrase, which
 //!   Prometheus shows as the target's last error). After it, the body stream
@@ -327,17 +327,11 @@ pub async fn handle_scrape<B>(
             forward.append(name, value.clone());
         }
     }
-    let fetch = job.upstream.fetch(&target.url, &forward);
-    let fetched = {
-        let mut fetch = std::pin::pin!(fetch);
+    let fetched = tokio::select! {
         // As `tokio::time::timeout`: the fetch first, then the timer.
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(fetched) = fetch.as_mut().poll(cx) {
-                return Poll::Ready(Some(fetched));
-            }
-            deadline.as_mut().poll(cx).map(|()| None)
-        })
-        .await
+        biased;
+        fetched = job.upstream.fetch(&target.url, &forward) => Some(fetched),
+        () = &mut deadline => None,
     };
     let upstream = match fetched {
         Some(Ok(fetched)) => fetched,

@@ -81,9 +81,9 @@ pub struct SidecarArgs {
     /// How often the user's config file is checked for changes.
     #[arg(long = "config.check-interval", default_value = "5s", value_parser = parse_duration)]
     pub config_check_interval: Duration,
-    /// Count a target's series at most this often (0s: every scrape); every scrape is still
-    /// forwarded and recorded, and a failed count or a new Content-Type or Content-Encoding
-    /// counts the next one.
+    /// Count a target's series at most this often, less 5% for scheduling jitter (0s: every
+    /// scrape); every scrape is still forwarded and recorded, and a failed count or a new
+    /// Content-Type or Content-Encoding counts the next one.
     #[arg(long = "counting.min-interval", default_value = "60s", value_parser = parse_duration)]
     pub count_min_interval: Duration,
 }

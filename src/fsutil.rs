@@ -72,6 +72,22 @@ pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), 
     result.map_err(err)
 }
 
+/// Runs a file write (with its fsyncs) on the blocking pool: the sidecar's
+/// runtime may be a single thread that also forwards every scrape, and an
+/// fsync can take tens of milliseconds on a busy volume.
+pub async fn off_runtime<T: Send + 'static>(
+    path: PathBuf,
+    write: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
+) -> Result<T, WriteError> {
+    match tokio::task::spawn_blocking(write).await {
+        Ok(result) => result,
+        Err(join) => Err(WriteError {
+            path,
+            source: io::Error::other(format!("the writing task failed: {join}")),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

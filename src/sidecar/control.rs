@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::fsutil::WriteError;
+use crate::fsutil::{WriteError, off_runtime};
 use crate::sidecar::assignment::{Assignment, AssignmentTable, Indexed, ScrapeTarget, TargetId};
 use crate::sidecar::filesd;
 use crate::sidecar::store::AssignmentStore;
@@ -219,22 +219,6 @@ impl ShardControl {
             )));
         }
         Ok(())
-    }
-}
-
-/// Runs a file write (with its fsyncs) on the blocking pool: the sidecar's
-/// runtime may be a single thread that also forwards every scrape, and an
-/// fsync can take tens of milliseconds on a busy volume.
-async fn off_runtime<T: Send + 'static>(
-    path: PathBuf,
-    write: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
-) -> Result<T, WriteError> {
-    match tokio::task::spawn_blocking(write).await {
-        Ok(result) => result,
-        Err(join) => Err(WriteError {
-            path,
-            source: std::io::Error::other(format!("the writing task failed: {join}")),
-        }),
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::cli::parse_duration;
-use crate::fsutil::{WriteError, write_atomic_mode};
+use crate::fsutil::{WriteError, off_runtime, write_atomic_mode};
 use crate::http::Shutdown;
 use crate::prometheus::PrometheusClient;
 use crate::sidecar::api::{self, ApiState, ShardInfo};
@@ -478,7 +478,10 @@ async fn watch_config(
                         tracing::error!(error = %e, "writing file_sd files after a config change");
                     }
                     let path = args.output_dir.join(SHARD_CONFIG_FILE);
-                    match write_atomic_mode(&path, loaded.rendered.as_bytes(), 0o600) {
+                    let rendered = loaded.rendered.clone();
+                    let written = path.clone();
+                    let write = move || write_atomic_mode(&written, rendered.as_bytes(), 0o600);
+                    match off_runtime(path, write).await {
                         Ok(()) => {
                             if let Ok(mut hash) = info.config_hash.write() {
                                 hash.clone_from(&loaded.hash);

@@ -24,19 +24,17 @@ use promshard::coordinator::run::start;
 use promshard::local::backend::{LocalBackend, LocalOptions};
 use promshard::prometheus::PrometheusClient;
 use promshard_config::Config;
-use promshard_loadgen::server::{self, ServerConfig};
 use promshard_loadgen::{FleetSpec, ShapeMix};
 use promshard_plan::PlanSettings;
 use promshard_plan::baseline::{HashSharding, balance, shard_loads};
 use tokio::net::TcpListener;
 
-fn config(addresses: &[String]) -> String {
-    let targets: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
-    format!(
-        "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: skewed\n    static_configs: [{{targets: [{}]}}]\n",
-        targets.join(", ")
-    )
-}
+#[path = "support/fleet.rs"]
+mod fleet;
+use fleet::{SyntheticFleet, static_config};
+
+/// The one job scraping every target.
+const JOB: &str = "skewed";
 
 /// Timestamps (seconds) of `up` samples of `instance` in the last `range` on one shard.
 async fn up_times(prometheus: &str, instance: &str, range: &str) -> Vec<f64> {
@@ -55,36 +53,22 @@ async fn up_times(prometheus: &str, instance: &str, range: &str) -> Vec<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packs_evenly_hands_over_without_gaps_and_scales_down() {
-    let loadgen = server::start(ServerConfig {
-        targets: 24,
-        max_targets: 24,
-        per_target_ports: true,
-        fleet: FleetSpec {
-            seed: 11,
-            min_series: 150,
-            max_series: 2_500,
-            tail_alpha: 1.2,
-            shapes: ShapeMix::Mixed,
-        },
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = FleetSpec {
+        seed: 11,
+        min_series: 150,
+        max_series: 2_500,
+        tail_alpha: 1.2,
+        shapes: ShapeMix::Mixed,
+    };
+    let SyntheticFleet {
+        server: loadgen,
+        config_file,
+        ..
+    } = SyntheticFleet::start_with(dir.path(), 24, sizes, JOB).await;
     let infos = loadgen.targets();
-    let addresses: Vec<String> = infos
-        .iter()
-        .map(|t| {
-            t.url
-                .trim_start_matches("http://")
-                .trim_end_matches("/metrics")
-                .to_owned()
-        })
-        .collect();
     let total: usize = infos.iter().map(|t| t.series).sum();
 
-    let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("prometheus.yml");
-    std::fs::write(&config_file, config(&addresses)).unwrap();
     let backend = Arc::new(LocalBackend::new(LocalOptions {
         config_file: config_file.clone(),
         dir: dir.path().join("shards"),
@@ -231,7 +215,7 @@ async fn packs_evenly_hands_over_without_gaps_and_scales_down() {
         "highest {highest}: {:?}",
         report.targets.iter().map(|t| t.shard).collect::<Vec<_>>()
     );
-    std::fs::write(&config_file, config(&kept)).unwrap();
+    std::fs::write(&config_file, static_config(JOB, &kept)).unwrap();
     let shrink_started = Instant::now();
     // While the old shard exists, keep what it scraped of the targets it hands over.
     let mut old_side: BTreeMap<String, Vec<f64>> = BTreeMap::new();

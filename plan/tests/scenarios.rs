@@ -108,9 +108,8 @@ fn shard_of(plan: &Plan, id: &str) -> Option<u32> {
 
 #[test]
 fn growth_scales_up_before_placing_on_new_shards() {
-    let mut fleet = Fleet::new(small_settings(), 1, Timestamp(0));
     // 30 targets of 10k: 300k series, 4 shards at 80k each.
-    fleet.targets = targets_of_10k(30);
+    let mut fleet = fleet_of(small_settings(), 1, targets_of_10k(30));
     let first = plan(&fleet.inputs(), &fleet.settings, fleet.now).unwrap();
     assert_eq!(
         first.scale,
@@ -435,8 +434,11 @@ fn coordinator_restart_rebuilds_from_reports_and_moves_nothing() {
         max_series: 300_000,
         ..PlanSettings::default()
     };
-    let mut fleet = Fleet::new(settings.clone(), 1, Timestamp(0));
-    fleet.targets = targets.iter().map(SyntheticTarget::input).collect();
+    let mut fleet = fleet_of(
+        settings.clone(),
+        1,
+        targets.iter().map(SyntheticTarget::input).collect(),
+    );
     assert!(fleet.settle(20).unwrap().is_some());
     let before = plan_now(&fleet);
     // A new coordinator: no memory, inputs listed in another order.
@@ -511,8 +513,11 @@ fn handover_completes_after_n_scrapes_without_a_gap() {
 #[test]
 fn moved_away_series_still_count_against_the_old_head() {
     let settings = small_settings();
-    let mut fleet = Fleet::new(settings.clone(), 2, Timestamp(0));
-    fleet.targets = vec![target("a", 20_000), target("b", 20_000)];
+    let mut fleet = fleet_of(
+        settings.clone(),
+        2,
+        vec![target("a", 20_000), target("b", 20_000)],
+    );
     assert!(fleet.settle(5).unwrap().is_some());
     let mut inputs = fleet.inputs();
     // Shard 0's head still holds 70k series of targets that moved away;

@@ -2,7 +2,8 @@
 //! through the same upstream client and streaming counter the sidecar uses,
 //! so the first placement already knows the target's size.
 //!
-//! Explores run in the background with a concurrency limit and the job's
+//! Explores wait in a queue served in the background by at most the
+//! concurrency limit of worker tasks, each scrape bounded by the job's
 //! timeout; a failed explore is retried with exponential backoff, and the
 //! target is placed meanwhile with its job's median size (so it gets scraped
 //! and its `up == 0` is visible). Once a sidecar reports the target, its
@@ -142,9 +143,10 @@ impl Explorer {
         queue.retain(|queued| entries.contains_key(&queued.target.id.0));
     }
 
-    /// Queues an explore of `target` unless one ran, runs, waits, or waits
-    /// for its backoff. Asked every cycle for every unmeasured target: the
-    /// target is copied only when an explore is queued.
+    /// Queues an explore of `target` unless one is queued, running or
+    /// measured, or a failed one waits for its backoff. Asked every cycle
+    /// for every unmeasured target: the target is copied only when an
+    /// explore is queued.
     pub fn request(&self, target: &ScrapeTarget, job: Arc<Job>) {
         let mut shared = self.lock();
         let attempts = match shared.entries.get(&target.id.0) {

@@ -1,9 +1,9 @@
 //! A fleet of synthetic loadgen targets, each on its own port on 127.0.0.1,
-//! with heavy-tailed sizes (50 to 600 series), and a `prometheus.yml` that
-//! scrapes all of them every second as one static job, `synthetic`.
+//! with heavy-tailed sizes, and a `prometheus.yml` that scrapes all of them
+//! every second as one static job.
 //!
 //! Included on its own (`#[path = "support/fleet.rs"] mod fleet;`) by the
-//! coordinator tests, which do not need the rest of `support`.
+//! coordinator and local tests, which do not need the rest of `support`.
 #![allow(dead_code, unreachable_pub, missing_debug_implementations)]
 
 use std::path::{Path, PathBuf};
@@ -20,21 +20,39 @@ pub struct SyntheticFleet {
     pub config_file: PathBuf,
 }
 
+/// A `prometheus.yml` scraping `addresses` every second (1 s timeout) as
+/// the static job `job`.
+pub fn static_config(job: &str, addresses: &[String]) -> String {
+    let listed: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
+    format!(
+        "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: {job}\n    static_configs: [{{targets: [{}]}}]\n",
+        listed.join(", ")
+    )
+}
+
 impl SyntheticFleet {
-    /// Starts `count` targets sized by `seed` and writes the config into `dir`.
-    #[allow(clippy::unwrap_used, reason = "a failed set-up step stops the test")]
+    /// Starts `count` targets of 50 to 600 series sized by `seed`, scraped
+    /// as the job `synthetic`, and writes the config into `dir`.
     pub async fn start(dir: &Path, count: usize, seed: u64) -> Self {
+        let sizes = FleetSpec {
+            seed,
+            min_series: 50,
+            max_series: 600,
+            tail_alpha: 1.2,
+            shapes: ShapeMix::Mixed,
+        };
+        Self::start_with(dir, count, sizes, "synthetic").await
+    }
+
+    /// Starts `count` targets sized by `sizes`, scraped as the static job
+    /// `job`, and writes the config into `dir`.
+    #[allow(clippy::unwrap_used, reason = "a failed set-up step stops the test")]
+    pub async fn start_with(dir: &Path, count: usize, sizes: FleetSpec, job: &str) -> Self {
         let server = server::start(ServerConfig {
             targets: count,
             max_targets: count,
             per_target_ports: true,
-            fleet: FleetSpec {
-                seed,
-                min_series: 50,
-                max_series: 600,
-                tail_alpha: 1.2,
-                shapes: ShapeMix::Mixed,
-            },
+            fleet: sizes,
             ..ServerConfig::default()
         })
         .await
@@ -49,16 +67,8 @@ impl SyntheticFleet {
                     .to_owned()
             })
             .collect();
-        let listed: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
         let config_file = dir.join("prometheus.yml");
-        std::fs::write(
-            &config_file,
-            format!(
-                "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: synthetic\n    static_configs: [{{targets: [{}]}}]\n",
-                listed.join(", ")
-            ),
-        )
-        .unwrap();
+        std::fs::write(&config_file, static_config(job, &addresses)).unwrap();
         Self {
             server,
             addresses,

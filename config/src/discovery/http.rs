@@ -173,7 +173,9 @@ pub fn build_client(config: &HttpClientConfig) -> Result<HttpsClient, String> {
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
-fn read_secret_file(path: &str) -> Result<String, String> {
+/// The secret a `*_file` setting names (a password, a token), without the
+/// surrounding whitespace, as Prometheus reads it; the error names the file.
+pub fn read_secret_file(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_owned())
         .map_err(|e| format!("reading {path}: {e}"))

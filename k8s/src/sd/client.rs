@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use promshard_config::discovery::http::authorization_header;
+use promshard_config::discovery::http::{authorization_header, read_secret_file};
 use promshard_config::http_client::HttpClientConfig;
 
 use super::config::{KubernetesSdConfig, SERVICE_ACCOUNT_DIR};
@@ -54,12 +54,6 @@ impl InCluster {
 /// Standard base64 with padding (kubeconfig `*-data` fields).
 fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn read_secret_file(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_owned())
-        .map_err(|e| format!("reading {path}: {e}"))
 }
 
 /// A single-cluster kubeconfig document.

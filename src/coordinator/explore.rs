@@ -10,9 +10,11 @@
 //! measured peak replaces the explore result.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt as _;
 
@@ -203,7 +205,12 @@ impl Explorer {
             else {
                 return;
             };
-            let result = measure(&target, &job).await;
+            // A panic in a dependency must not take the worker (and with
+            // it a slot) down: it is this target's failed explore.
+            let result = AssertUnwindSafe(measure(&target, &job))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err("the measuring scrape panicked".to_owned()));
             let entry = match result {
                 Ok(series) => Entry {
                     state: Explore::Measured { series },
@@ -224,8 +231,11 @@ impl Explorer {
                 }
             };
             let mut shared = self.lock();
-            // A target forgotten while its scrape ran stays forgotten.
-            if let Some(slot) = shared.entries.get_mut(&target.id.0) {
+            // A target forgotten while its scrape ran stays forgotten, and
+            // one forgotten and asked for again keeps its new queued explore.
+            if let Some(slot) = shared.entries.get_mut(&target.id.0)
+                && slot.state == Explore::Running
+            {
                 *slot = entry;
             }
         }

@@ -448,7 +448,15 @@ impl<B: ShardBackend> Coordinator<B> {
         let mut errors = Vec::new();
         let desired = self.targets.borrow().clone();
         let endpoints = match self.backend.shards().await {
-            Ok(endpoints) => endpoints,
+            Ok(endpoints) => {
+                // Only a listing that worked says a shard is gone: a failed
+                // one must not reset how long shards have been unresponsive.
+                match self.memory.lock() {
+                    Ok(mut memory) => memory.forget_shards_not_in(&endpoints),
+                    Err(poisoned) => poisoned.into_inner().forget_shards_not_in(&endpoints),
+                }
+                endpoints
+            }
             Err(e) => {
                 errors.push(format!("listing shards: {e}"));
                 Vec::new()
@@ -566,7 +574,6 @@ impl<B: ShardBackend> Coordinator<B> {
         };
         // A plain `&mut` so the borrow checker sees the fields apart.
         let memory = &mut *guard;
-        memory.forget_shards_not_in(endpoints);
         let mut shard_inputs = Vec::new();
         let mut views = Vec::new();
         let mut measured: BTreeMap<String, u64> = BTreeMap::new();
@@ -859,7 +866,7 @@ fn successes(stats: Option<&TargetStatsSnapshot>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coordinator::backend::StaticBackend;
+    use crate::coordinator::backend::{BackendError, StaticBackend};
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     /// An `http_sd` endpoint that answers each request after `delay`.
@@ -940,6 +947,91 @@ mod tests {
         assert!(memory.unresponsive_since.is_empty());
         assert!(memory.idle_since.is_empty());
         assert!(memory.last_report.is_empty());
+    }
+
+    /// One shard whose sidecar refuses connections; listing it fails while
+    /// `listing_fails` is set.
+    struct FlakyBackend {
+        listing_fails: std::sync::atomic::AtomicBool,
+    }
+
+    impl ShardBackend for FlakyBackend {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+
+        fn can_scale(&self) -> bool {
+            false
+        }
+
+        async fn shards(&self) -> Result<Vec<ShardEndpoint>, BackendError> {
+            if self.listing_fails.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(BackendError::ShardList {
+                    path: "shards.yml".into(),
+                    reason: "unreadable".into(),
+                });
+            }
+            Ok(vec![ShardEndpoint {
+                api_url: "http://127.0.0.1:1".into(),
+                ..endpoint(0, 0)
+            }])
+        }
+
+        async fn scale_up(&self, _count: u32) -> Result<(), BackendError> {
+            Ok(())
+        }
+
+        async fn set_removing(&self, _index: u32, _removing: bool) -> Result<(), BackendError> {
+            Ok(())
+        }
+
+        async fn remove(&self, _index: u32) -> Result<(), BackendError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_shard_listing_keeps_what_is_known_of_the_shards() {
+        let backend = Arc::new(FlakyBackend {
+            listing_fails: std::sync::atomic::AtomicBool::new(false),
+        });
+        let config = Config::from_yaml_str(
+            "scrape_configs:\n- job_name: app\n  static_configs: [{targets: ['app:9100']}]\n",
+            "prometheus.yml",
+        )
+        .unwrap();
+        let coordinator =
+            Coordinator::new(backend.clone(), CoordinatorSettings::default(), config).unwrap();
+        coordinator.set_targets(BTreeMap::new());
+        let unresponsive_since = |coordinator: &Coordinator<FlakyBackend>| {
+            coordinator
+                .memory
+                .lock()
+                .unwrap()
+                .unresponsive_since
+                .get(&(0, 0))
+                .map(|(since, _)| *since)
+        };
+        coordinator.cycle().await;
+        let since = unresponsive_since(&coordinator);
+        assert!(since.is_some(), "the refusing sidecar is unresponsive");
+
+        backend
+            .listing_fails
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let report = coordinator.cycle().await;
+        assert!(
+            report.errors.iter().any(|e| e.contains("listing shards")),
+            "{:?}",
+            report.errors
+        );
+        assert_eq!(unresponsive_since(&coordinator), since);
+
+        backend
+            .listing_fails
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        coordinator.cycle().await;
+        assert_eq!(unresponsive_since(&coordinator), since);
     }
 
     #[tokio::test]

@@ -24,12 +24,13 @@ pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{file}: {source}")]
+    #[error("{file}: {reason}")]
     Read {
         /// The file.
         file: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error. In the message and not a `source`, so a report
+        /// that prints the error chain does not say it twice.
+        reason: std::io::Error,
     },
     /// The file is not valid YAML.
     #[error("{file}: parsing YAML: {message}")]
@@ -313,9 +314,9 @@ impl fmt::Display for ScrapeConfig {
 
 fn read_limited(path: &Path) -> Result<String, ConfigError> {
     let file = path.to_string_lossy().into_owned();
-    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+    let meta = std::fs::metadata(path).map_err(|reason| ConfigError::Read {
         file: file.clone(),
-        source,
+        reason,
     })?;
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(ConfigError::Invalid {
@@ -325,7 +326,7 @@ fn read_limited(path: &Path) -> Result<String, ConfigError> {
             message: format!("file is larger than {MAX_CONFIG_BYTES} bytes"),
         });
     }
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file, source })
+    std::fs::read_to_string(path).map_err(|reason| ConfigError::Read { file, reason })
 }
 
 fn parse_document(text: &str, file: &str) -> Result<Mapping, ConfigError> {

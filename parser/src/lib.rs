@@ -4,8 +4,9 @@
 //!
 //! It counts samples exactly as a Prometheus scrape does
 //! (`scrape_samples_scraped`), from a body fed chunk by chunk, in memory
-//! bounded by the longest line (or protobuf message), without building label
-//! sets unless a [`SampleVisitor`] asks to see them.
+//! bounded by the longest line (or protobuf message) plus, for a compressed
+//! body, the decoder's fixed buffers, without building label sets unless a
+//! [`SampleVisitor`] asks to see them.
 //!
 //! # Count a body
 //!
@@ -77,19 +78,19 @@
 //! The counting path ([`StreamCounter`], [`count`], [`Parser`]) accepts what
 //! a Prometheus scrape accepts. The [`Validator`] (behind
 //! `promshard check metrics`) follows the specifications and additionally
-//! rejects, or warns about:
+//! rejects:
 //!
 //! | rule | counting (Prometheus) | validating (spec) |
 //! |---|---|---|
 //! | families interleaved, or a family's samples split by another family | accepted | error |
-//! | `# TYPE`/`# HELP` after the family's samples, or twice | accepted | error |
+//! | `# TYPE`/`# HELP`/`# UNIT` after the family's samples, or twice | accepted | error |
 //! | sample names without the type's suffix (`_total` on OM counters, `_bucket`/`_sum`/`_count` for histograms, ...) | accepted | error |
-//! | histogram buckets not increasing in `le`, missing `le="+Inf"`, `le` not a float, decreasing cumulative counts, `_count` != `+Inf` bucket | accepted | error |
-//! | summary `quantile` outside [0, 1] or not a float | accepted | error |
-//! | negative or NaN counter / histogram count values | accepted | error |
+//! | histogram buckets without `le` or not increasing in `le`, missing `le="+Inf"`, `le` not a float, decreasing cumulative counts, `_count` != `+Inf` bucket | accepted | error |
+//! | summary `quantile` missing, outside [0, 1] or not a float | accepted | error |
+//! | negative or NaN counter values, bucket counts and `_count`s | accepted | error |
 //! | duplicate label names in a sample; the same series twice | accepted | error |
-//! | exemplar labels longer than 128 UTF-8 characters; exemplars on types other than counter `_total` and histogram/gaugehistogram `_bucket` | accepted | error |
-//! | stateset values other than 0/1; info values other than 1; `unknown`/`untyped` suffix rules | accepted | error |
+//! | exemplar labels longer than 128 UTF-8 characters or with a name twice; exemplars on types other than counter `_total` and histogram/gaugehistogram `_bucket` | accepted | error |
+//! | stateset values other than 0/1, or without a label named after the family; info values other than 1; `unknown`/`untyped` suffix rules | accepted | error |
 //! | label names starting with `__` (reserved) | accepted | error |
 //! | text 0.0.4 whitespace leniency (spaces around `{`, `=`, `,`, missing commas between labels, trailing comma) | accepted (Prometheus's lexer allows it) | error |
 //! | comment lines other than HELP/TYPE in OpenMetrics | error (both) | error |

@@ -435,10 +435,16 @@ fn check_exemplar(b: &[u8]) -> WResult<()> {
     if exemplar_ok(b).is_some() {
         return Ok(());
     }
+    exemplar_walk(b)
+}
+
+/// [`check_exemplar`] without fast paths, for an exemplar they decline
+/// (and the tests' reference walk).
+fn exemplar_walk(b: &[u8]) -> WResult<()> {
     walk(b, |f, v, at| {
         match f {
             1 => {
-                check_label_pair(bytes(v, at)?)?;
+                label_pair_walk(bytes(v, at)?)?;
             }
             2 => {
                 double(v, at)?;
@@ -475,11 +481,21 @@ fn exemplar_ok(b: &[u8]) -> Option<()> {
 }
 
 fn check_value_msg(b: &[u8], with_exemplar: bool) -> WResult<f64> {
+    value_msg_walk(b, with_exemplar, check_exemplar)
+}
+
+/// The walk of a gauge, counter or untyped value message, checking its
+/// exemplar (when `with_exemplar`) with `exemplar`.
+fn value_msg_walk(
+    b: &[u8],
+    with_exemplar: bool,
+    exemplar: impl Fn(&[u8]) -> WResult<()>,
+) -> WResult<f64> {
     let mut value = 0.0;
     walk(b, |f, v, at| {
         match f {
             1 => value = double(v, at)?,
-            2 if with_exemplar => check_exemplar(bytes(v, at)?)?,
+            2 if with_exemplar => exemplar(bytes(v, at)?)?,
             _ => {}
         }
         Ok(())
@@ -506,12 +522,17 @@ struct Bucket {
 }
 
 fn check_bucket(b: &[u8]) -> WResult<Bucket> {
+    bucket_walk(b, check_exemplar)
+}
+
+/// The walk of a bucket, checking its exemplar with `exemplar`.
+fn bucket_walk(b: &[u8], exemplar: impl Fn(&[u8]) -> WResult<()>) -> WResult<Bucket> {
     let mut bk = Bucket::default();
     walk(b, |f, v, at| {
         match f {
             1 => bk.count = varint(v, at)?,
             2 => bk.upper = double(v, at)?,
-            3 => check_exemplar(bytes(v, at)?)?,
+            3 => exemplar(bytes(v, at)?)?,
             4 => bk.count_float = double(v, at)?,
             _ => {}
         }
@@ -673,8 +694,15 @@ impl MetricScan {
     }
 }
 
-/// The generic handling of one `Histogram` field.
-fn histogram_field(scan: &mut MetricScan, f: u32, v: Wire<'_>, at: usize) -> WResult<()> {
+/// The generic handling of one `Histogram` field, checking a bucket with
+/// `bucket`.
+fn histogram_field(
+    scan: &mut MetricScan,
+    f: u32,
+    v: Wire<'_>,
+    at: usize,
+    bucket: impl Fn(&[u8]) -> WResult<Bucket>,
+) -> WResult<()> {
     match f {
         1 | 7 => {
             let x = varint(v, at)?;
@@ -687,7 +715,7 @@ fn histogram_field(scan: &mut MetricScan, f: u32, v: Wire<'_>, at: usize) -> WRe
         }
         6 => scan.zero_threshold = double(v, at)?,
         3 => {
-            let bk = check_bucket(bytes(v, at)?)?;
+            let bk = bucket(bytes(v, at)?)?;
             scan.bucket(bk.upper);
         }
         5 => {
@@ -775,7 +803,7 @@ fn check_histogram(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
             continue;
         }
         let (f, v) = read_field(b, &mut pos)?;
-        histogram_field(scan, f, v, start)?;
+        histogram_field(scan, f, v, start, check_bucket)?;
     }
     Ok(())
 }
@@ -785,6 +813,11 @@ fn check_quantile(b: &[u8]) -> WResult<()> {
     if b.len() == 18 && b[0] == 0x09 && b[9] == 0x11 {
         return Ok(());
     }
+    quantile_walk(b)
+}
+
+/// [`check_quantile`] without the fast path.
+fn quantile_walk(b: &[u8]) -> WResult<()> {
     walk(b, |f, v, at| {
         if f == 1 || f == 2 {
             double(v, at)?;
@@ -818,19 +851,32 @@ fn check_summary(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
             continue;
         }
         let (f, v) = read_field(b, &mut pos)?;
-        match f {
-            1 => {
-                varint(v, start)?;
-            }
-            2 => {
-                double(v, start)?;
-            }
-            3 => {
-                check_quantile(bytes(v, start)?)?;
-                scan.quantiles += 1;
-            }
-            _ => {}
+        summary_field(scan, f, v, start, check_quantile)?;
+    }
+    Ok(())
+}
+
+/// The generic handling of one `Summary` field, checking a quantile with
+/// `quantile`.
+fn summary_field(
+    scan: &mut MetricScan,
+    f: u32,
+    v: Wire<'_>,
+    at: usize,
+    quantile: impl Fn(&[u8]) -> WResult<()>,
+) -> WResult<()> {
+    match f {
+        1 => {
+            varint(v, at)?;
         }
+        2 => {
+            double(v, at)?;
+        }
+        3 => {
+            quantile(bytes(v, at)?)?;
+            scan.quantiles += 1;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -1363,110 +1409,24 @@ mod tests {
 
     /// The generic field-by-field walk every fast path must agree with
     /// (the scanner as it was before the fast paths). It calls the parts of
-    /// the scanner that have no fast path: the label pair walk, the
-    /// two-varint walk and `MetricScan`'s label and bucket bookkeeping.
+    /// the scanner that have no fast path: the label pair, exemplar,
+    /// quantile and two-varint walks, the value message and bucket walks,
+    /// the generic handling of histogram and summary fields, and
+    /// `MetricScan`'s label and bucket bookkeeping.
     mod generic {
         use super::super::{
-            Bucket, MetricScan, WResult, bytes, check_two_varints, double, label_pair_walk,
-            repeated_scalar, varint, walk,
+            MetricScan, WResult, bucket_walk, bytes, exemplar_walk, histogram_field,
+            label_pair_walk, quantile_walk, summary_field, value_msg_walk, varint, walk,
         };
-
-        fn check_exemplar(b: &[u8]) -> WResult<()> {
-            walk(b, |f, v, at| {
-                match f {
-                    1 => {
-                        label_pair_walk(bytes(v, at)?)?;
-                    }
-                    2 => {
-                        double(v, at)?;
-                    }
-                    3 => check_two_varints(bytes(v, at)?)?,
-                    _ => {}
-                }
-                Ok(())
-            })
-        }
-
-        fn check_value_msg(b: &[u8], with_exemplar: bool) -> WResult<f64> {
-            let mut value = 0.0;
-            walk(b, |f, v, at| {
-                match f {
-                    1 => value = double(v, at)?,
-                    2 if with_exemplar => check_exemplar(bytes(v, at)?)?,
-                    _ => {}
-                }
-                Ok(())
-            })?;
-            Ok(value)
-        }
-
-        fn check_bucket(b: &[u8]) -> WResult<Bucket> {
-            let mut bk = Bucket::default();
-            walk(b, |f, v, at| {
-                match f {
-                    1 => bk.count = varint(v, at)?,
-                    2 => bk.upper = double(v, at)?,
-                    3 => check_exemplar(bytes(v, at)?)?,
-                    4 => bk.count_float = double(v, at)?,
-                    _ => {}
-                }
-                Ok(())
-            })?;
-            Ok(bk)
-        }
 
         fn check_histogram(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
             walk(b, |f, v, at| {
-                match f {
-                    1 | 7 => {
-                        let x = varint(v, at)?;
-                        if f == 7 {
-                            scan.zero_count = x;
-                        }
-                    }
-                    2 | 4 | 8 => {
-                        double(v, at)?;
-                    }
-                    6 => scan.zero_threshold = double(v, at)?,
-                    3 => scan.bucket(check_bucket(bytes(v, at)?)?.upper),
-                    5 => {
-                        varint(v, at)?;
-                    }
-                    9 | 12 => check_two_varints(bytes(v, at)?)?,
-                    10 | 13 if repeated_scalar(v, at, false)? > 0 => {
-                        scan.sparse = true;
-                    }
-                    11 | 14 if repeated_scalar(v, at, true)? > 0 => {
-                        scan.sparse = true;
-                    }
-                    _ => {}
-                }
-                Ok(())
+                histogram_field(scan, f, v, at, |b| bucket_walk(b, exemplar_walk))
             })
         }
 
         fn check_summary(b: &[u8], scan: &mut MetricScan) -> WResult<()> {
-            walk(b, |f, v, at| {
-                match f {
-                    1 => {
-                        varint(v, at)?;
-                    }
-                    2 => {
-                        double(v, at)?;
-                    }
-                    3 => {
-                        walk(bytes(v, at)?, |f, v, at| {
-                            if f == 1 || f == 2 {
-                                double(v, at)?;
-                            }
-                            Ok(())
-                        })?;
-                        scan.quantiles += 1;
-                    }
-                    _ => {}
-                }
-                Ok(())
-            })
+            walk(b, |f, v, at| summary_field(scan, f, v, at, quantile_walk))
         }
 
         pub(super) fn scan_metric(b: &[u8]) -> WResult<MetricScan> {
@@ -1478,10 +1438,10 @@ mod tests {
                         scan.label(name, value, at);
                     }
                     2 | 5 => {
-                        check_value_msg(bytes(v, at)?, false)?;
+                        value_msg_walk(bytes(v, at)?, false, exemplar_walk)?;
                     }
                     3 => {
-                        check_value_msg(bytes(v, at)?, true)?;
+                        value_msg_walk(bytes(v, at)?, true, exemplar_walk)?;
                     }
                     4 => check_summary(bytes(v, at)?, &mut scan)?,
                     7 => check_histogram(bytes(v, at)?, &mut scan)?,

@@ -401,7 +401,25 @@ pub struct Labels<'a> {
     raw: &'a [u8],
     pos: usize,
     started: bool,
-    lenient: bool,
+    lenient: Leniency,
+}
+
+/// Whether the pairs read use the text format's leniency. Only the tests'
+/// validators ask, so in other builds it records nothing and the checks
+/// are not run.
+#[derive(Debug, Clone, Copy, Default)]
+struct Leniency(#[cfg(test)] bool);
+
+impl Leniency {
+    #[inline(always)]
+    fn note(&mut self, lenient: impl FnOnce() -> bool) {
+        #[cfg(test)]
+        {
+            self.0 |= lenient();
+        }
+        #[cfg(not(test))]
+        let _ = lenient;
+    }
 }
 
 /// Whether the blanks and commas in `raw[sep..i]`, before a pair (or at the
@@ -423,7 +441,7 @@ impl<'a> Labels<'a> {
             raw,
             pos: 0,
             started: false,
-            lenient: false,
+            lenient: Leniency::default(),
         }
     }
 
@@ -432,7 +450,7 @@ impl<'a> Labels<'a> {
     /// doubled commas) that the strict validator rejects.
     #[cfg(test)]
     pub(crate) fn lenient(&self) -> bool {
-        self.lenient
+        self.lenient.0
     }
 
     /// The next pair with the byte offsets of its name and value in the
@@ -446,7 +464,8 @@ impl<'a> Labels<'a> {
             while i < raw.len() && matches!(raw[i], b' ' | b'\t' | b',') {
                 i += 1;
             }
-            self.lenient |= !separator_is_strict(raw, self.started, sep, i);
+            self.lenient
+                .note(|| !separator_is_strict(raw, self.started, sep, i));
             if i >= raw.len() {
                 self.pos = i;
                 return None;
@@ -466,7 +485,7 @@ impl<'a> Labels<'a> {
             };
             let name_end = i;
             i = skip_ws(raw, i);
-            self.lenient |= i != name_end;
+            self.lenient.note(|| i != name_end);
             if i >= raw.len() || raw[i] != b'=' {
                 // A quoted metric name inside the braces: not a label.
                 self.pos = i;
@@ -474,7 +493,7 @@ impl<'a> Labels<'a> {
             }
             let eq = i;
             i = skip_ws(raw, i + 1);
-            self.lenient |= i != eq + 1;
+            self.lenient.note(|| i != eq + 1);
             let (end, value) = quoted_str(raw, i)?;
             self.pos = end;
             return Some((name_at, name, i + 1, value));

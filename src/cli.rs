@@ -62,8 +62,8 @@ pub enum Command {
 /// `promshard check ...`
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
-    /// Validate a metrics exposition (Prometheus text, OpenMetrics, protobuf)
-    /// and optionally count its series.
+    /// Validate a metrics exposition (Prometheus text, OpenMetrics, protobuf;
+    /// plain or gzip) and optionally count its samples.
     Metrics(crate::check::metrics::Args),
     /// Print the targets a Prometheus config discovers, with their labels
     /// after relabeling, as `promtool check service-discovery` does.

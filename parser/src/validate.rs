@@ -14,8 +14,9 @@
 //! first (the usual case of a repeated series or bucket group written the
 //! same way), pair by pair in sorted order when the bytes differ (other
 //! order, escapes, quoted names). A group's `le` pair is cut out of the
-//! text, and its hash subtracted from the sum. Stored texts are freed when
-//! the family ends.
+//! text, and its hash subtracted from the sum; a bucket is not stored as a
+//! series but found again through its group and its `le`. Stored texts are
+//! dropped when the family ends (their buffers serve the next family).
 
 mod keys;
 mod labels;
@@ -188,6 +189,32 @@ struct HistGroup {
     count: Option<f64>,
 }
 
+impl HistGroup {
+    /// The group's error once its family `family` has ended, if it has
+    /// one: buckets without `le="+Inf"`, or a `_count` other than the
+    /// `+Inf` bucket. `(key, expected, found)`, where `key` (the group's
+    /// labels as a message writes them) is asked for only then.
+    fn end_error(
+        &self,
+        family: &str,
+        key: impl FnOnce() -> String,
+    ) -> Option<(String, String, String)> {
+        if self.last_le.is_some() && self.inf.is_none() {
+            let key = key();
+            let expected = format!("a le=\"+Inf\" bucket in histogram {family}{{{key}}}");
+            return Some((key, expected, "none".to_owned()));
+        }
+        match (self.inf, self.count) {
+            (Some(inf), Some(count)) if inf != count && !(inf.is_nan() && count.is_nan()) => {
+                let key = key();
+                let expected = format!("{family}_count{{{key}}} equal to its +Inf bucket ({inf})");
+                Some((key, expected, format!("{count}")))
+            }
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Family {
     name: Vec<u8>,
@@ -286,6 +313,35 @@ fn has_suffix(list: &[&str], suffix: &[u8]) -> bool {
     list.iter().any(|s| same_bytes(s.as_bytes(), suffix))
 }
 
+/// The name suffixes a family of type `ty` allows in `format`.
+fn allowed_suffixes(format: Format, ty: MetricType) -> &'static [&'static str] {
+    let om = format == Format::OpenMetrics;
+    match ty {
+        MetricType::Counter if om => &["_total", "_created"],
+        MetricType::Counter => &[""],
+        MetricType::Gauge | MetricType::Stateset | MetricType::Unknown => &[""],
+        MetricType::Histogram if om => &["_bucket", "_count", "_sum", "_created"],
+        MetricType::Histogram => &["_bucket", "_count", "_sum"],
+        MetricType::GaugeHistogram => &["_bucket", "_gcount", "_gsum"],
+        MetricType::Summary if om => &["", "_count", "_sum", "_created"],
+        MetricType::Summary => &["", "_count", "_sum"],
+        MetricType::Info => &["_info"],
+    }
+}
+
+/// A specification error at `line` (a message, for protobuf).
+fn spec_error(
+    format: Format,
+    line: u64,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> ParseError {
+    match format {
+        Format::Protobuf => ParseError::at_message(line, 0, expected, found),
+        _ => ParseError::at_line(line, 1, expected, found),
+    }
+}
+
 /// Buffers reused from sample to sample.
 #[derive(Debug, Default)]
 struct Scratch {
@@ -363,26 +419,7 @@ impl Checker {
 
     fn fail(&mut self, line: u64, expected: impl Into<String>, found: impl Into<String>) {
         if self.error.is_none() {
-            let e = match self.format {
-                Format::Protobuf => ParseError::at_message(line, 0, expected, found),
-                _ => ParseError::at_line(line, 1, expected, found),
-            };
-            self.error = Some(e);
-        }
-    }
-
-    fn allowed_suffixes(&self, ty: MetricType) -> &'static [&'static str] {
-        let om = self.format == Format::OpenMetrics;
-        match ty {
-            MetricType::Counter if om => &["_total", "_created"],
-            MetricType::Counter => &[""],
-            MetricType::Gauge | MetricType::Stateset | MetricType::Unknown => &[""],
-            MetricType::Histogram if om => &["_bucket", "_count", "_sum", "_created"],
-            MetricType::Histogram => &["_bucket", "_count", "_sum"],
-            MetricType::GaugeHistogram => &["_bucket", "_gcount", "_gsum"],
-            MetricType::Summary if om => &["", "_count", "_sum", "_created"],
-            MetricType::Summary => &["", "_count", "_sum"],
-            MetricType::Info => &["_info"],
+            self.error = Some(spec_error(self.format, line, expected, found));
         }
     }
 
@@ -398,44 +435,17 @@ impl Checker {
         // The first problem in key order, as a report lists them.
         let mut worst: Option<(String, String, String)> = None;
         let f = &self.cur;
-        for (stored, &g) in f.hist.iter() {
-            let problem = if g.last_le.is_some() && g.inf.is_none() {
-                Some((String::new(), None))
-            } else {
-                match (g.inf, g.count) {
-                    (Some(inf), Some(count))
-                        if inf != count && !(inf.is_nan() && count.is_nan()) =>
-                    {
-                        Some((format!("{inf}"), Some(count)))
-                    }
-                    _ => None,
-                }
+        let family = f.text_name();
+        for (stored, g) in f.hist.iter() {
+            let key = || {
+                self.stored.read(stored);
+                self.stored.key_text(stored, None)
             };
-            let Some((inf, count)) = problem else {
-                continue;
-            };
-            self.stored.read(stored);
-            let key = self.stored.key_text(stored, None);
-            if worst.as_ref().is_some_and(|w| w.0 <= key) {
-                continue;
+            if let Some(e) = g.end_error(&family, key)
+                && worst.as_ref().is_none_or(|w| e.0 < w.0)
+            {
+                worst = Some(e);
             }
-            let (expected, found) = match count {
-                None => (
-                    format!(
-                        "a le=\"+Inf\" bucket in histogram {}{{{key}}}",
-                        f.text_name()
-                    ),
-                    "none".to_owned(),
-                ),
-                Some(count) => (
-                    format!(
-                        "{}_count{{{key}}} equal to its +Inf bucket ({inf})",
-                        f.text_name()
-                    ),
-                    format!("{count}"),
-                ),
-            };
-            worst = Some((key, expected, found));
         }
         let line = self.cur.last_line;
         if let Some((_, expected, found)) = worst {
@@ -481,7 +491,7 @@ impl Checker {
             && let Some(rest) = strip_prefix(name, &f.name)
         {
             let (ty, declared) = (f.ty, f.declared);
-            if has_suffix(self.allowed_suffixes(ty), rest) {
+            if has_suffix(allowed_suffixes(self.format, ty), rest) {
                 return;
             }
             // A declared family's own name, or its name and a reserved
@@ -493,7 +503,7 @@ impl Checker {
                     format!(
                         "a sample name allowed for {} family {fam} (suffixes {:?})",
                         ty.as_str(),
-                        self.allowed_suffixes(ty)
+                        allowed_suffixes(self.format, ty)
                     ),
                     format!("{:?}", String::from_utf8_lossy(name)),
                 );

@@ -79,6 +79,8 @@ pub(super) struct LabelSet {
     /// their last pair, `le`).
     prev: Vec<u8>,
     prev_plain: bool,
+    /// A pair written `name="value"` unescaped, to be hashed.
+    pair_text: Vec<u8>,
 }
 
 /// Length of the common start of `a` and `b`, a word at a time.
@@ -361,12 +363,13 @@ impl LabelSet {
         let name = self.span(name_at, name);
         let value = self.span(value_at, value);
         // Hashed as `name="value"` unescaped, as read_plain hashes a pair.
-        let mut text = Vec::new();
+        let text = &mut self.pair_text;
+        text.clear();
         text.extend_from_slice(span_bytes(&self.arena, raw, name));
         text.extend_from_slice(b"=\"");
         text.extend_from_slice(span_bytes(&self.arena, raw, value));
         text.push(b'"');
-        let hash = hash_bytes(&text, pair_seed());
+        let hash = hash_bytes(text, pair_seed());
         let mut st = self.state;
         self.add(&mut st, raw, (start, end), name, value, hash);
         self.state = st;
@@ -561,18 +564,19 @@ impl LabelSet {
 
     /// The number of UTF-8 characters in the names and values.
     pub(super) fn chars(&self, raw: &[u8]) -> usize {
-        let count = |b: &[u8]| {
-            if b.is_ascii() {
-                b.len()
-            } else {
-                // Parsed text is valid UTF-8: count the bytes that start
-                // a character.
-                b.iter().filter(|&&c| (c & 0xC0) != 0x80).count()
-            }
-        };
         (0..self.len())
-            .map(|i| count(self.name(raw, i)) + count(self.value(raw, i)))
+            .map(|i| utf8_chars(self.name(raw, i)) + utf8_chars(self.value(raw, i)))
             .sum()
+    }
+}
+
+/// The number of characters in `text`, which the parser accepted, so valid
+/// UTF-8: the bytes that start a character.
+fn utf8_chars(text: &[u8]) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.iter().filter(|&&c| (c & 0xC0) != 0x80).count()
     }
 }
 
@@ -583,13 +587,6 @@ impl LabelSet {
 pub(super) fn plain_exemplar(raw: &[u8]) -> Option<(usize, bool)> {
     let mut names: [&[u8]; 8] = [&[]; 8];
     let (mut n, mut chars, mut i) = (0, 0, 0);
-    let count = |b: &[u8]| {
-        if b.is_ascii() {
-            b.len()
-        } else {
-            b.iter().filter(|&&c| (c & 0xC0) != 0x80).count()
-        }
-    };
     while let Some(&c) = raw.get(i) {
         if !(c.is_ascii_alphabetic() || c == b'_') || n == names.len() {
             return None;
@@ -602,7 +599,7 @@ pub(super) fn plain_exemplar(raw: &[u8]) -> Option<(usize, bool)> {
         let close = next_quote(raw, open + 1)?;
         names[n] = &raw[i..name_end];
         n += 1;
-        chars += name_end - i + count(&raw[open + 1..close]);
+        chars += name_end - i + utf8_chars(&raw[open + 1..close]);
         match raw.get(close + 1) {
             None => break,
             Some(b',') => i = close + 2,
@@ -614,9 +611,11 @@ pub(super) fn plain_exemplar(raw: &[u8]) -> Option<(usize, bool)> {
     Some((chars, repeated))
 }
 
-/// Appends `name="value"` (both quoted, escaped as the text format escapes
-/// them) and a comma: a label given as text (protobuf), written so that
-/// [`LabelSet::read`] reads it back.
+/// Appends `name="value"` and a comma: a label given as text (protobuf),
+/// written so that [`LabelSet::read`] reads it back. The value is quoted
+/// and escaped as the text format escapes it; so is the name, unless it is
+/// a name the text format writes bare, which keeps a usual label set in
+/// the shape read the fastest.
 pub(super) fn write_pair(out: &mut Vec<u8>, name: &str, value: &str) {
     let quoted = |out: &mut Vec<u8>, s: &str| {
         out.push(b'"');
@@ -630,7 +629,16 @@ pub(super) fn write_pair(out: &mut Vec<u8>, name: &str, value: &str) {
         }
         out.push(b'"');
     };
-    quoted(out, name);
+    let bytes = name.as_bytes();
+    let bare = bytes
+        .first()
+        .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_')
+        && label_name_end(bytes, 1) == bytes.len();
+    if bare {
+        out.extend_from_slice(bytes);
+    } else {
+        quoted(out, name);
+    }
     out.push(b'=');
     quoted(out, value);
     out.push(b',');

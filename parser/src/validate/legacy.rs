@@ -2,11 +2,16 @@
 //! in place: it sorts every sample's labels and builds a byte key per
 //! series. Kept, for tests only, as the oracle the current validator must
 //! agree with on every body (same counts, same first error).
+//!
+//! What the rework left as it was is shared rather than copied: the
+//! suffix tables, how an error is built and how a histogram group's end
+//! is checked and reported.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
-use super::ValidationReport;
+use super::keys::HashIsKey;
+use super::{HistGroup, RESERVED_SUFFIXES, ValidationReport, allowed_suffixes, spec_error};
 use crate::error::ParseError;
 use crate::float::parse_go_float;
 use crate::format::Format;
@@ -31,14 +36,6 @@ pub(crate) fn validate(body: &[u8], format: Format) -> ValidationReport {
     ValidationReport { counts, error }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct HistGroup {
-    last_le: Option<f64>,
-    last_value: f64,
-    inf: Option<f64>,
-    count: Option<f64>,
-}
-
 /// A set of byte strings (series keys) with a value each: one arena for
 /// the bytes, a table from a fast hash to the entries with that hash. Bytes
 /// are compared only when hashes are equal, and nothing is allocated per
@@ -47,37 +44,19 @@ struct HistGroup {
 struct KeyTable<V> {
     bytes: Vec<u8>,
     entries: Vec<KeyEntry<V>>,
-    heads: HashMap<u64, u32, BuildHasherDefault<HashIsKey>>,
+    heads: HashMap<u64, usize, BuildHasherDefault<HashIsKey>>,
 }
 
 #[derive(Debug)]
 struct KeyEntry<V> {
     start: usize,
     len: usize,
-    /// The next entry with the same hash (`u32::MAX`: none).
-    next: u32,
+    /// The next entry with the same hash (`NO_ENTRY`: none).
+    next: usize,
     value: V,
 }
 
-const NO_ENTRY: u32 = u32::MAX;
-
-/// The keys of [`KeyTable::heads`] are already hashes.
-#[derive(Debug, Default)]
-struct HashIsKey(u64);
-
-impl Hasher for HashIsKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8)) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
+const NO_ENTRY: usize = usize::MAX;
 
 fn key_hash(key: &[u8]) -> u64 {
     static STATE: std::sync::LazyLock<ahash::RandomState> = std::sync::LazyLock::new(|| {
@@ -109,27 +88,22 @@ impl<V: Default> KeyTable<V> {
         let head = self.heads.get(&hash).copied().unwrap_or(NO_ENTRY);
         let mut at = head;
         while at != NO_ENTRY {
-            let e = &self.entries[at as usize];
+            let e = &self.entries[at];
             if &self.bytes[e.start..e.start + e.len] == key {
                 self.bytes.truncate(start);
-                return (at as usize, false);
+                return (at, false);
             }
             at = e.next;
         }
         let len = key.len();
         let index = self.entries.len();
-        let Ok(index32) = u32::try_from(index) else {
-            // Four billion keys in one family: not indexed any more.
-            self.bytes.truncate(start);
-            return (index.saturating_sub(1), false);
-        };
         self.entries.push(KeyEntry {
             start,
             len,
             next: head,
             value: V::default(),
         });
-        self.heads.insert(hash, index32);
+        self.heads.insert(hash, index);
         (index, true)
     }
 
@@ -374,17 +348,9 @@ impl Family {
     }
 }
 
-const RESERVED_SUFFIXES: [&str; 8] = [
-    "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
-];
-
-/// Whether `suffix` is one of `list`. Empty strings are matched by length
-/// alone: comparing two empty slices still calls `memcmp`, whose masked
-/// load from an empty string's dangling pointer costs a microcode assist on
-/// AVX-512 machines (it was the validator's largest single cost).
+/// Whether `suffix` is one of `list`.
 fn has_suffix(list: &[&str], suffix: &str) -> bool {
-    list.iter()
-        .any(|s| s.len() == suffix.len() && (suffix.is_empty() || *s == suffix))
+    list.contains(&suffix)
 }
 
 #[derive(Debug)]
@@ -415,26 +381,7 @@ impl Checker {
 
     fn fail(&mut self, line: u64, expected: impl Into<String>, found: impl Into<String>) {
         if self.error.is_none() {
-            let e = match self.format {
-                Format::Protobuf => ParseError::at_message(line, 0, expected, found),
-                _ => ParseError::at_line(line, 1, expected, found),
-            };
-            self.error = Some(e);
-        }
-    }
-
-    fn allowed_suffixes(&self, ty: MetricType) -> &'static [&'static str] {
-        let om = self.format == Format::OpenMetrics;
-        match ty {
-            MetricType::Counter if om => &["_total", "_created"],
-            MetricType::Counter => &[""],
-            MetricType::Gauge | MetricType::Stateset | MetricType::Unknown => &[""],
-            MetricType::Histogram if om => &["_bucket", "_count", "_sum", "_created"],
-            MetricType::Histogram => &["_bucket", "_count", "_sum"],
-            MetricType::GaugeHistogram => &["_bucket", "_gcount", "_gsum"],
-            MetricType::Summary if om => &["", "_count", "_sum", "_created"],
-            MetricType::Summary => &["", "_count", "_sum"],
-            MetricType::Info => &["_info"],
+            self.error = Some(spec_error(self.format, line, expected, found));
         }
     }
 
@@ -451,37 +398,11 @@ impl Checker {
         let mut worst: Option<(String, String, String)> = None;
         let f = &self.cur;
         for (i, e) in f.hist.entries.iter().enumerate() {
-            let g = e.value;
-            let problem = if g.last_le.is_some() && g.inf.is_none() {
-                Some((String::new(), None))
-            } else {
-                match (g.inf, g.count) {
-                    (Some(inf), Some(count))
-                        if inf != count && !(inf.is_nan() && count.is_nan()) =>
-                    {
-                        Some((format!("{inf}"), Some(count)))
-                    }
-                    _ => None,
-                }
-            };
-            let Some((inf, count)) = problem else {
-                continue;
-            };
-            let key = key_text(f.hist.key(i));
-            if worst.as_ref().is_some_and(|w| w.0 <= key) {
-                continue;
+            if let Some(err) = e.value.end_error(&f.name, || key_text(f.hist.key(i)))
+                && worst.as_ref().is_none_or(|w| err.0 < w.0)
+            {
+                worst = Some(err);
             }
-            let (expected, found) = match count {
-                None => (
-                    format!("a le=\"+Inf\" bucket in histogram {}{{{key}}}", f.name),
-                    "none".to_owned(),
-                ),
-                Some(count) => (
-                    format!("{}_count{{{key}}} equal to its +Inf bucket ({inf})", f.name),
-                    format!("{count}"),
-                ),
-            };
-            worst = Some((key, expected, found));
         }
         let line = self.cur.last_line;
         if let Some((_, expected, found)) = worst {
@@ -514,7 +435,7 @@ impl Checker {
             && let Some(rest) = name.strip_prefix(f.name.as_str())
         {
             let (ty, declared) = (f.ty, f.declared);
-            if has_suffix(self.allowed_suffixes(ty), rest) {
+            if has_suffix(allowed_suffixes(self.format, ty), rest) {
                 return;
             }
             // A declared family's own name, or its name and a reserved
@@ -526,7 +447,7 @@ impl Checker {
                     format!(
                         "a sample name allowed for {} family {fam} (suffixes {:?})",
                         ty.as_str(),
-                        self.allowed_suffixes(ty)
+                        allowed_suffixes(self.format, ty)
                     ),
                     format!("{name:?}"),
                 );

@@ -273,6 +273,12 @@ fn truncated_or_corrupt_gzip_fails_clearly() {
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+    // A cut stream's format is guessed from what inflated before the cut.
+    std::fs::write(&path, &gz[..200]).unwrap();
+    let args = ["check", "metrics", "--count", "--json"];
+    let out = promshard(&[&args[..], &[path.to_str().unwrap()]].concat(), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_of(&out)["format"], "text");
     // The deflate method byte of the header is not deflate.
     let mut corrupt = gz.clone();
     corrupt[2] = 7;

@@ -72,7 +72,11 @@ fn read_chunk(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<us
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                // What was read stays; the zero padding does not.
+                buf.truncate(filled);
+                return Err(e);
+            }
         }
     }
     buf.truncate(filled);
@@ -99,13 +103,9 @@ fn file_tail(path: &str) -> Option<Vec<u8>> {
 fn inflate_head(compressed: &[u8]) -> Vec<u8> {
     let mut decoder = flate2::read::MultiGzDecoder::new(compressed);
     let mut head = Vec::with_capacity(CHUNK);
-    while head.len() < CHUNK {
-        let before = head.len();
-        match read_chunk(&mut decoder, &mut head, CHUNK - before) {
-            Ok(n) if n > 0 => {}
-            _ => break,
-        }
-    }
+    // A stream that breaks early still shows its start; the error itself is
+    // reported by the validation that follows.
+    let _ = read_chunk(&mut decoder, &mut head, CHUNK);
     head
 }
 

@@ -68,19 +68,67 @@ pub struct ProxyMetrics {
     samples: Family<SamplesLabels, Counter>,
     counting: Family<CountingLabels, Counter>,
     in_flight: Gauge,
+    /// Handles on the series every scrape touches, looked up once here so
+    /// that a scrape costs no label hashing or family lock (the families
+    /// keep them: they are the same counters).
+    hot: HotCounters,
+}
+
+#[derive(Debug, Clone)]
+struct HotCounters {
+    succeeded: Counter,
+    wire_bytes: Counter,
+    decoded_bytes: Counter,
+    scraped_samples: Counter,
+    kept_samples: Counter,
+    counted: Counter,
+    skipped: Counter,
+}
+
+impl HotCounters {
+    fn new(
+        scrapes: &Family<ScrapeLabels, Counter>,
+        bytes: &Family<BytesLabels, Counter>,
+        samples: &Family<SamplesLabels, Counter>,
+        counting: &Family<CountingLabels, Counter>,
+    ) -> Self {
+        let byte_kind = |kind| bytes.get_or_create(&BytesLabels { kind }).clone();
+        let sample_kind = |kind| samples.get_or_create(&SamplesLabels { kind }).clone();
+        let decision = |decision| counting.get_or_create(&CountingLabels { decision }).clone();
+        Self {
+            succeeded: scrapes
+                .get_or_create(&ScrapeLabels {
+                    outcome: "success",
+                    cause: "none",
+                })
+                .clone(),
+            wire_bytes: byte_kind("wire"),
+            decoded_bytes: byte_kind("decoded"),
+            scraped_samples: sample_kind("scraped"),
+            kept_samples: sample_kind("kept"),
+            counted: decision("counted"),
+            skipped: decision("skipped"),
+        }
+    }
 }
 
 impl Default for ProxyMetrics {
     fn default() -> Self {
+        let scrapes = Family::default();
+        let bytes = Family::default();
+        let samples = Family::default();
+        let counting = Family::default();
+        let hot = HotCounters::new(&scrapes, &bytes, &samples, &counting);
         Self {
-            scrapes: Family::default(),
+            scrapes,
             // 0.5 ms .. ~65 s.
             upstream_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 18)),
             scrape_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 18)),
-            bytes: Family::default(),
-            samples: Family::default(),
-            counting: Family::default(),
+            bytes,
+            samples,
+            counting,
             in_flight: Gauge::default(),
+            hot,
         }
     }
 }
@@ -134,23 +182,31 @@ impl ProxyMetrics {
         cause: Option<ErrorCause>,
         seconds: f64,
     ) {
-        let labels = ScrapeLabels {
-            outcome: match outcome {
-                ScrapeOutcome::Success => "success",
-                ScrapeOutcome::Failed => "failed",
-            },
-            cause: cause.map_or("none", ErrorCause::as_str),
-        };
-        self.scrapes.get_or_create(&labels).inc();
+        match (outcome, cause) {
+            (ScrapeOutcome::Success, None) => {
+                self.hot.succeeded.inc();
+            }
+            _ => {
+                let labels = ScrapeLabels {
+                    outcome: match outcome {
+                        ScrapeOutcome::Success => "success",
+                        ScrapeOutcome::Failed => "failed",
+                    },
+                    cause: cause.map_or("none", ErrorCause::as_str),
+                };
+                self.scrapes.get_or_create(&labels).inc();
+            }
+        }
         self.scrape_duration.observe(seconds);
     }
 
     /// Whether a 200 response is counted.
     pub(crate) fn counting_decided(&self, counted: bool) {
-        let decision = if counted { "counted" } else { "skipped" };
-        self.counting
-            .get_or_create(&CountingLabels { decision })
-            .inc();
+        if counted {
+            self.hot.counted.inc();
+        } else {
+            self.hot.skipped.inc();
+        }
     }
 
     /// Time to the target's response headers.
@@ -160,25 +216,17 @@ impl ProxyMetrics {
 
     /// Body bytes of one scrape.
     pub(crate) fn bytes(&self, wire: u64, decoded: u64) {
-        self.bytes
-            .get_or_create(&BytesLabels { kind: "wire" })
-            .inc_by(wire);
-        self.bytes
-            .get_or_create(&BytesLabels { kind: "decoded" })
-            .inc_by(decoded);
+        self.hot.wire_bytes.inc_by(wire);
+        self.hot.decoded_bytes.inc_by(decoded);
     }
 
     /// Samples counted in one scrape.
     pub(crate) fn samples(&self, scraped: Option<u64>, kept: Option<u64>) {
         if let Some(scraped) = scraped {
-            self.samples
-                .get_or_create(&SamplesLabels { kind: "scraped" })
-                .inc_by(scraped);
+            self.hot.scraped_samples.inc_by(scraped);
         }
         if let Some(kept) = kept {
-            self.samples
-                .get_or_create(&SamplesLabels { kind: "kept" })
-                .inc_by(kept);
+            self.hot.kept_samples.inc_by(kept);
         }
     }
 
@@ -200,5 +248,59 @@ pub(crate) struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.gauge.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposition(metrics: &ProxyMetrics) -> String {
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    /// The handles a scrape increments are the families' own series, and a
+    /// clone of the metrics (the API's copy) sees the same values.
+    #[test]
+    fn hot_counters_are_the_family_series() {
+        let metrics = ProxyMetrics::default();
+        let served = metrics.clone();
+        served.scrape_finished(ScrapeOutcome::Success, None, 0.01);
+        served.scrape_finished(ScrapeOutcome::Failed, Some(ErrorCause::Connect), 0.01);
+        served.counting_decided(true);
+        served.counting_decided(false);
+        served.counting_decided(false);
+        served.bytes(100, 700);
+        served.samples(Some(7), Some(5));
+        served.samples(None, None);
+        let text = exposition(&metrics);
+        for line in [
+            r#"promshard_sidecar_scrapes_total{outcome="success",cause="none"} 1"#,
+            r#"promshard_sidecar_scrapes_total{outcome="failed",cause="connect"} 1"#,
+            r#"promshard_sidecar_counting_scrapes_total{decision="counted"} 1"#,
+            r#"promshard_sidecar_counting_scrapes_total{decision="skipped"} 2"#,
+            r#"promshard_sidecar_body_bytes_total{kind="wire"} 100"#,
+            r#"promshard_sidecar_body_bytes_total{kind="decoded"} 700"#,
+            r#"promshard_sidecar_counted_samples_total{kind="scraped"} 7"#,
+            r#"promshard_sidecar_counted_samples_total{kind="kept"} 5"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+    }
+
+    /// Series of the hot path exist from the start, at zero, so that
+    /// `rate()` sees the first scrape.
+    #[test]
+    fn hot_series_start_at_zero() {
+        let text = exposition(&ProxyMetrics::default());
+        assert!(
+            text.contains(r#"promshard_sidecar_scrapes_total{outcome="success",cause="none"} 0"#)
+        );
+        assert!(text.contains(r#"promshard_sidecar_body_bytes_total{kind="wire"} 0"#));
+        assert!(!text.contains(r#"outcome="failed""#));
     }
 }

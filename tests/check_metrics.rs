@@ -75,7 +75,7 @@ fn json_output_has_the_count_and_top_families() {
         None,
     );
     assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let v = json_of(&out);
     assert_eq!(v["samples"], 507);
     assert_eq!(v["valid"], true);
     assert_eq!(v["format"], "text");

@@ -179,16 +179,12 @@ fn print_report(args: &Args, input: &Input<'_>, report: &ValidationReport) -> an
     let counts = &report.counts;
     let top = counts.top_families(args.top);
     let mut out = io::stdout().lock();
-    let encoding = if input.gzip_bytes.is_some() {
-        "gzip"
-    } else {
-        "identity"
-    };
+    let gzip = input.gzip_bytes.is_some();
     if args.json {
         let mut v = serde_json::json!({
             "file": name,
             "format": format.as_str(),
-            "encoding": encoding,
+            "encoding": if gzip { "gzip" } else { "identity" },
             "valid": report.is_valid(),
             "error": report.error.as_ref().map(ToString::to_string),
         });
@@ -207,14 +203,10 @@ fn print_report(args: &Args, input: &Input<'_>, report: &ValidationReport) -> an
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
-    let gzip = if input.gzip_bytes.is_some() {
-        " (gzip)"
-    } else {
-        ""
-    };
+    let note = if gzip { " (gzip)" } else { "" };
     match &report.error {
-        None => writeln!(out, "{name}: valid {}{gzip}", format.as_str())?,
-        Some(e) => writeln!(io::stderr(), "{name}{gzip}: {e}")?,
+        None => writeln!(out, "{name}: valid {}{note}", format.as_str())?,
+        Some(e) => writeln!(io::stderr(), "{name}{note}: {e}")?,
     }
     if args.count {
         writeln!(out, "samples: {}", counts.samples)?;

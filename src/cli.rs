@@ -31,7 +31,7 @@ pub struct Cli {
     /// them all on one thread, which forwards a scrape with the fewest
     /// wake-ups; counting of large bodies and file writes still get threads
     /// of their own. Default: 1 for `sidecar`, one per core for
-    /// `coordinator` and `local` (`check` runs none).
+    /// `coordinator` and `local` (`check` ignores it).
     #[arg(long = "runtime.worker-threads", global = true, value_name = "N")]
     pub runtime_worker_threads: Option<std::num::NonZeroUsize>,
 

@@ -41,10 +41,10 @@ use promshard_config::Config;
 use promshard_config::discovery::DiscoveryManager;
 use promshard_k8s::fake_api::FakeApiServer;
 use promshard_loadgen::server::TargetServer;
+use promshard_plan::{PlanSettings, ScaleDecision};
 
 #[path = "support/fleet.rs"]
 mod synthetic;
-use promshard_plan::{PlanSettings, ScaleDecision};
 use synthetic::SyntheticFleet;
 
 const NAMESPACE: &str = "monitoring";

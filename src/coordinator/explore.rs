@@ -269,22 +269,18 @@ pub async fn measure(target: &Arc<ScrapeTarget>, job: &Job) -> Result<u64, Strin
         if !response.status().is_success() {
             return Err(format!("target answered HTTP {}", response.status()));
         }
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let encoding = response
-            .headers()
-            .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let (parts, mut body) = response.into_parts();
+        let text = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
         let meta = ResponseMeta {
-            content_type: content_type.as_deref(),
-            content_encoding: encoding.as_deref(),
+            content_type: text(header::CONTENT_TYPE),
+            content_encoding: text(header::CONTENT_ENCODING),
         };
         let mut observer = job.counting.observer(target, &meta);
-        let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| format!("reading body: {e}"))?;
             if let Some(data) = frame.data_ref() {

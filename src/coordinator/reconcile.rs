@@ -3,7 +3,7 @@
 //! twice in a row changes nothing the second time.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use promshard_config::Config;
@@ -451,10 +451,7 @@ impl<B: ShardBackend> Coordinator<B> {
             Ok(endpoints) => {
                 // Only a listing that worked says a shard is gone: a failed
                 // one must not reset how long shards have been unresponsive.
-                match self.memory.lock() {
-                    Ok(mut memory) => memory.forget_shards_not_in(&endpoints),
-                    Err(poisoned) => poisoned.into_inner().forget_shards_not_in(&endpoints),
-                }
+                self.memory().forget_shards_not_in(&endpoints);
                 endpoints
             }
             Err(e) => {
@@ -568,10 +565,7 @@ impl<B: ShardBackend> Coordinator<B> {
         desired: &Arc<BTreeMap<String, ScrapeTarget>>,
         errors: &mut Vec<String>,
     ) -> Result<Prepared, Vec<ShardView>> {
-        let mut guard = match self.memory.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut guard = self.memory();
         // A plain `&mut` so the borrow checker sees the fields apart.
         let memory = &mut *guard;
         let mut shard_inputs = Vec::new();
@@ -724,6 +718,12 @@ impl<B: ShardBackend> Coordinator<B> {
             reports,
             plan,
         })
+    }
+
+    fn memory(&self) -> MutexGuard<'_, Memory> {
+        // A cycle that panicked left at worst part of its update, which the
+        // next cycle redoes from the sidecars' reports.
+        self.memory.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn publish(&self, report: CycleReport) -> Arc<CycleReport> {

@@ -478,11 +478,14 @@ async fn watch_config(
                         tracing::error!(error = %e, "writing file_sd files after a config change");
                     }
                     let path = args.output_dir.join(SHARD_CONFIG_FILE);
-                    let rendered = loaded.rendered.clone();
                     let written = path.clone();
-                    let write = move || write_atomic_mode(&written, rendered.as_bytes(), 0o600);
+                    // Moved to the writing thread and back, not copied.
+                    let write = move || {
+                        write_atomic_mode(&written, loaded.rendered.as_bytes(), 0o600)
+                            .map(|()| loaded)
+                    };
                     match off_runtime(path, write).await {
-                        Ok(()) => {
+                        Ok(loaded) => {
                             if let Ok(mut hash) = info.config_hash.write() {
                                 hash.clone_from(&loaded.hash);
                             }

@@ -270,16 +270,7 @@ pub async fn measure(target: &Arc<ScrapeTarget>, job: &Job) -> Result<u64, Strin
             return Err(format!("target answered HTTP {}", response.status()));
         }
         let (parts, mut body) = response.into_parts();
-        let text = |name| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-        };
-        let meta = ResponseMeta {
-            content_type: text(header::CONTENT_TYPE),
-            content_encoding: text(header::CONTENT_ENCODING),
-        };
+        let meta = ResponseMeta::from_headers(&parts.headers);
         let mut observer = job.counting.observer(target, &meta);
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| format!("reading body: {e}"))?;

@@ -81,6 +81,18 @@ pub struct ResponseMeta<'a> {
     pub content_encoding: Option<&'a str>,
 }
 
+impl<'a> ResponseMeta<'a> {
+    /// Read from a response's headers (a header that is not visible ASCII
+    /// counts as not sent).
+    pub fn from_headers(headers: &'a http::HeaderMap) -> Self {
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        Self {
+            content_type: text(http::header::CONTENT_TYPE),
+            content_encoding: text(http::header::CONTENT_ENCODING),
+        }
+    }
+}
+
 /// Samples of one metric family in a scrape.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FamilyCount {
@@ -427,6 +439,34 @@ mod tests {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(data).unwrap();
         encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn response_meta_reads_the_two_headers_and_skips_non_ascii() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0"),
+        );
+        let meta = ResponseMeta::from_headers(&headers);
+        assert_eq!(
+            meta.content_type,
+            Some("application/openmetrics-text; version=1.0.0")
+        );
+        assert_eq!(meta.content_encoding, None);
+        headers.insert(
+            http::header::CONTENT_ENCODING,
+            http::HeaderValue::from_bytes(b"gz\xffip").unwrap(),
+        );
+        assert_eq!(ResponseMeta::from_headers(&headers).content_encoding, None);
+        headers.insert(
+            http::header::CONTENT_ENCODING,
+            http::HeaderValue::from_static("gzip"),
+        );
+        assert_eq!(
+            ResponseMeta::from_headers(&headers).content_encoding,
+            Some("gzip")
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use super::counting::CountingHooks;
@@ -52,16 +52,19 @@ pub struct JobTable {
 impl JobTable {
     /// The job named `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Job>> {
-        self.snapshot().get(name).cloned()
+        // Under the read lock, as `AssignmentTable::lookup`: a scrape takes
+        // only its job's `Arc`, not the whole table's.
+        self.read().get(name).cloned()
     }
 
     /// Every job.
     pub fn snapshot(&self) -> Arc<BTreeMap<String, Arc<Job>>> {
-        match self.current.read() {
-            Ok(guard) => Arc::clone(&guard),
-            // The value is always a whole table, even after a writer panicked.
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&self.read())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Arc<BTreeMap<String, Arc<Job>>>> {
+        // The value is always a whole table, even after a writer panicked.
+        self.current.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Replaces the table whole (a later job of the same name wins).

@@ -357,16 +357,7 @@ pub async fn handle_scrape<B>(
 
     let (mut parts, body) = upstream.into_parts();
     let observer = if parts.status == StatusCode::OK {
-        let text = |name| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-        };
-        let meta = ResponseMeta {
-            content_type: text(header::CONTENT_TYPE),
-            content_encoding: text(header::CONTENT_ENCODING),
-        };
+        let meta = ResponseMeta::from_headers(&parts.headers);
         let count = state
             .stats
             .claim_count(&target, started, &meta, state.count_min_interval);

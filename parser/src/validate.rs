@@ -25,7 +25,7 @@ mod legacy;
 #[cfg(test)]
 mod tests;
 
-use self::keys::{KeyTable, hash_bytes, is_concat, same_bytes, set_hash};
+use self::keys::{KeyTable, is_concat, name_hash, same_bytes, set_hash};
 use self::labels::{LabelSet, plain_exemplar, write_pair};
 use crate::count::Counts;
 use crate::decode::{DecodingCounter, Encoding};
@@ -34,7 +34,7 @@ use crate::float::parse_go_float;
 use crate::format::Format;
 use crate::sample::{SampleRef, SampleVisitor};
 use crate::stream::StreamCounter;
-use crate::text::{Entry, MetricType};
+use crate::text::{Entry, LabelStr, MetricType};
 
 /// The outcome of validating a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -453,7 +453,7 @@ impl Checker {
         }
         let name = &self.cur.name[..];
         self.closed.find_or_add(
-            hash_bytes(name, 0),
+            name_hash(name),
             |seen| same_bytes(seen, name),
             |out| out.extend_from_slice(name),
         );
@@ -463,7 +463,7 @@ impl Checker {
         self.close_family();
         let seen = self
             .closed
-            .find(hash_bytes(name, 0), |seen| same_bytes(seen, name));
+            .find(name_hash(name), |seen| same_bytes(seen, name));
         if seen.is_some() {
             self.fail(
                 line,
@@ -573,14 +573,7 @@ impl SampleVisitor for Visit<'_> {
         else {
             return;
         };
-        let buf = &mut self.scratch.name;
-        let name = if name.needs_unescape() {
-            buf.clear();
-            name.unescape_into(buf);
-            &buf[..]
-        } else {
-            name.raw()
-        };
+        let name = unescaped(*name, &mut self.scratch.name);
         self.checker.metadata(line, entry, name);
     }
 
@@ -596,13 +589,7 @@ impl SampleVisitor for Visit<'_> {
         } = &mut *self.scratch;
         match s.as_text() {
             Some(t) => {
-                let base = if t.name.needs_unescape() {
-                    name.clear();
-                    t.name.unescape_into(name);
-                    &name[..]
-                } else {
-                    t.name.raw()
-                };
+                let base = unescaped(t.name, name);
                 labels.read(t.labels_raw);
                 let sample = Named {
                     sample: s,
@@ -630,6 +617,19 @@ impl SampleVisitor for Visit<'_> {
                     .check_sample(&sample, labels, exemplar, proto_text);
             }
         }
+    }
+}
+
+/// The bytes of `s` with its escapes resolved: its own, or (when it has
+/// escapes) `buf`'s.
+#[inline]
+fn unescaped<'b>(s: LabelStr<'b>, buf: &'b mut Vec<u8>) -> &'b [u8] {
+    if s.needs_unescape() {
+        buf.clear();
+        s.unescape_into(buf);
+        buf
+    } else {
+        s.raw()
     }
 }
 
@@ -668,7 +668,7 @@ impl Checker {
         };
         let full_name = || format!("{}{proto_suffix}", String::from_utf8_lossy(base));
 
-        if s.as_text().is_some() && self.format == Format::Text && labels.lenient {
+        if self.format == Format::Text && labels.lenient {
             self.fail(
                 line,
                 "labels written as name=\"value\" pairs separated by ','",
@@ -692,12 +692,14 @@ impl Checker {
         }
         // The value is converted only for the rules below that read it;
         // a counter's written with a digit first is >= 0 as it stands.
-        let digit_first = s
-            .as_text()
-            .is_some_and(|t| t.value_raw.first().is_some_and(u8::is_ascii_digit));
         let needs_value = match ty {
             MetricType::Gauge | MetricType::Unknown => false,
-            MetricType::Counter => suffix != b"_created" && !digit_first,
+            MetricType::Counter => {
+                let digit_first = s
+                    .as_text()
+                    .is_some_and(|t| t.value_raw.first().is_some_and(u8::is_ascii_digit));
+                suffix != b"_created" && !digit_first
+            }
             MetricType::Histogram | MetricType::GaugeHistogram | MetricType::Summary => {
                 matches!(suffix, b"_bucket" | b"_count" | b"_gcount")
             }

@@ -8,10 +8,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 /// Seeds drawn at random once per process, so that a body cannot be made
-/// to put every series under one hash.
-static SEEDS: LazyLock<[u64; 2]> = LazyLock::new(|| {
+/// to put every series (or family name) under one hash.
+static SEEDS: LazyLock<[u64; 3]> = LazyLock::new(|| {
     let state = ahash::RandomState::new();
-    [state.hash_one(1u8), state.hash_one(2u8)]
+    [1u8, 2, 3].map(|k| state.hash_one(k))
 });
 
 const P0: u64 = 0xa076_1d64_78bd_642f;
@@ -78,6 +78,12 @@ pub(super) fn pair_seed() -> u64 {
     SEEDS[0]
 }
 
+/// The table hash of a family name.
+#[inline]
+pub(super) fn name_hash(name: &[u8]) -> u64 {
+    hash_bytes(name, SEEDS[2])
+}
+
 /// The table hash of a label set (the sum of its pairs' hashes, which does
 /// not depend on their order) under a name `suffix`.
 #[inline]
@@ -97,12 +103,12 @@ pub(super) struct KeyTable<V> {
 }
 
 #[derive(Debug)]
-pub(super) struct KeyEntry<V> {
+struct KeyEntry<V> {
     start: usize,
     len: usize,
     /// The previous entry with the same hash (`NO_ENTRY`: none).
     next: u32,
-    pub(super) value: V,
+    value: V,
 }
 
 const NO_ENTRY: u32 = u32::MAX;

@@ -28,6 +28,8 @@ struct Pair {
     /// ends (after the value's closing quote) in the label text.
     start: usize,
     end: usize,
+    /// The pair's hash. `after.sum` less the sum before would give it, but
+    /// reading label sets took more instructions without it.
     hash: u64,
     /// The set's state once this pair was added.
     after: State,
@@ -169,6 +171,26 @@ fn next_quote(raw: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
+/// The pair in the plain shape (see [`LabelSet::read`]) that starts at
+/// `i`: where its `=` and its value's closing quote are. `None` when the
+/// text there is not in that shape.
+#[inline(always)]
+fn plain_pair(raw: &[u8], i: usize) -> Option<(usize, usize)> {
+    let c = *raw.get(i)?;
+    if !(c.is_ascii_alphabetic() || c == b'_') {
+        return None;
+    }
+    // The parser accepted the text, so a bare name runs up to the `=`
+    // before the first quote, when no blank comes between.
+    let open = next_quote(raw, i + 1)?;
+    let name_end = open - 1;
+    if raw[name_end] != b'=' || matches!(raw[name_end - 1], b' ' | b'\t') {
+        return None;
+    }
+    let close = next_quote(raw, open + 1)?;
+    Some((name_end, close))
+}
+
 impl LabelSet {
     /// Reads the label text `raw` (between the braces of a line the parser
     /// accepted) with the rules of the parser's label iterator: pairs in
@@ -248,21 +270,9 @@ impl LabelSet {
     #[inline(always)]
     fn read_plain_pairs(&mut self, raw: &[u8], from: usize, st: &mut State) -> bool {
         let mut i = from;
-        while let Some(&c) = raw.get(i) {
-            if !(c.is_ascii_alphabetic() || c == b'_') {
-                return false;
-            }
+        while i < raw.len() {
             let start = i;
-            // The parser accepted the text, so a bare name runs up to the
-            // `=` before the first quote, when no blank comes between.
-            let Some(open) = next_quote(raw, i + 1) else {
-                return false;
-            };
-            let name_end = open - 1;
-            if raw[name_end] != b'=' || matches!(raw[name_end - 1], b' ' | b'\t') {
-                return false;
-            }
-            let Some(close) = next_quote(raw, open + 1) else {
+            let Some((name_end, close)) = plain_pair(raw, i) else {
                 return false;
             };
             let end = close + 1;
@@ -433,11 +443,11 @@ impl LabelSet {
     }
 
     #[inline]
-    pub(super) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.pairs.len()
     }
 
-    pub(super) fn name<'s>(&'s self, raw: &'s [u8], i: usize) -> &'s [u8] {
+    fn name<'s>(&'s self, raw: &'s [u8], i: usize) -> &'s [u8] {
         self.bytes(raw, self.pairs[i].name)
     }
 
@@ -587,19 +597,14 @@ fn utf8_chars(text: &[u8]) -> usize {
 pub(super) fn plain_exemplar(raw: &[u8]) -> Option<(usize, bool)> {
     let mut names: [&[u8]; 8] = [&[]; 8];
     let (mut n, mut chars, mut i) = (0, 0, 0);
-    while let Some(&c) = raw.get(i) {
-        if !(c.is_ascii_alphabetic() || c == b'_') || n == names.len() {
+    while i < raw.len() {
+        if n == names.len() {
             return None;
         }
-        let open = next_quote(raw, i + 1)?;
-        let name_end = open - 1;
-        if raw[name_end] != b'=' || matches!(raw[name_end - 1], b' ' | b'\t') {
-            return None;
-        }
-        let close = next_quote(raw, open + 1)?;
+        let (name_end, close) = plain_pair(raw, i)?;
         names[n] = &raw[i..name_end];
         n += 1;
-        chars += name_end - i + utf8_chars(&raw[open + 1..close]);
+        chars += name_end - i + utf8_chars(&raw[name_end + 2..close]);
         match raw.get(close + 1) {
             None => break,
             Some(b',') => i = close + 2,
@@ -617,16 +622,21 @@ pub(super) fn plain_exemplar(raw: &[u8]) -> Option<(usize, bool)> {
 /// a name the text format writes bare, which keeps a usual label set in
 /// the shape read the fastest.
 pub(super) fn write_pair(out: &mut Vec<u8>, name: &str, value: &str) {
+    // Copied a run at a time (not byte by byte): few values have a byte
+    // to escape.
     let quoted = |out: &mut Vec<u8>, s: &str| {
         out.push(b'"');
-        for &b in s.as_bytes() {
-            match b {
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                _ => out.push(b),
-            }
+        let mut rest = s.as_bytes();
+        while let Some(at) = memchr::memchr3(b'\\', b'"', b'\n', rest) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(match rest[at] {
+                b'\\' => b"\\\\",
+                b'"' => b"\\\"",
+                _ => b"\\n",
+            });
+            rest = &rest[at + 1..];
         }
+        out.extend_from_slice(rest);
         out.push(b'"');
     };
     let bytes = name.as_bytes();
@@ -749,7 +759,7 @@ mod tests {
         assert!(read(raw).state.increasing);
         let raw = b"z=\"1\",y=\"1\",z=\"2\",y=\"3\"";
         assert_eq!(read(raw).repeated_name(raw), Some(b"y".to_vec()));
-        // More names than the pairwise check looks at.
+        // Many names, each below the one before.
         let many: String = (0..20).rev().map(|i| format!("n{i:02}=\"v\",")).collect();
         let mut set = read(many.as_bytes());
         assert_eq!(set.repeated_name(many.as_bytes()), None);

@@ -392,7 +392,8 @@ fn protobuf_bodies_agree() {
         vec![("a", "3"), ("a", "4")],
         vec![],
     ];
-    // Every subset of up to three sets, in both orders.
+    // Every pair of sets (a set with itself too), in both orders, alone
+    // or with a third set (the first or the fourth).
     for i in 0..sets.len() {
         for j in 0..sets.len() {
             for k in [None, Some(0), Some(3)] {

@@ -71,13 +71,17 @@
 //! - **Scaling**, one decision per cycle ([`ScaleDecision`]): up as soon as
 //!   the targets need more shards than are available (best-fit decreasing at
 //!   the target utilisation), before any move that needs them; targets wait
-//!   ([`Reason::Pending`]) until the new shards report ready. Down only after
+//!   ([`Reason::Pending`]) until the new shards report ready; shards still
+//!   starting count as the capacity they bring, so only what they cannot
+//!   take asks for more. Down only after
 //!   the fleet has fitted in one shard fewer for `scale_down_after`: drain
 //!   the highest shard through handovers, then remove it once it has held
 //!   nothing for `idle_before_remove`. A shard holding or reporting any target
 //!   is never removed. If the maximum shard count is reached, targets are put
 //!   on the least-loaded shard anyway ([`Warning::CapacityExhausted`]).
-//! - **Failover.** A shard unresponsive for `failover_after` loses its
+//! - **Failover.** A shard unhealthy (its sidecar silent, its Prometheus
+//!   not ready or not scraping) or still starting for `failover_after`
+//!   loses its
 //!   targets to the others (outside the move budget: nobody scrapes them),
 //!   which may be filled up to the high watermark rather than the target
 //!   utilisation for them; it keeps them as draining, so that if it comes

@@ -157,12 +157,15 @@ impl Bins {
         self.insert(slot);
     }
 
-    /// Best fit under the fill level, else the least-loaded shard that stays
-    /// under the target utilisation.
-    fn place_regular(&mut self, series: u64) -> Option<(u32, bool)> {
+    /// Best fit under the fill level, else (unless `fill_only`) the
+    /// least-loaded shard that stays under the target utilisation.
+    fn place_regular(&mut self, series: u64, fill_only: bool) -> Option<(u32, bool)> {
         if let Some((_, slot)) = self.by_room.first_at_least((series, 0)) {
             self.commit(slot, series);
             return Some((slot, true));
+        }
+        if fill_only {
+            return None;
         }
         let &(load, slot) = self.by_load.first()?;
         if load.saturating_add(series) <= self.target_cap {
@@ -351,16 +354,15 @@ impl<'a> Planner<'a> {
             if seen.insert((shard.index, shard.group)) {
                 slot.replicas_seen += 1;
             }
+            let overdue = |since: Timestamp| self.now.since(since) >= self.settings.failover_after;
             let status = match shard.health {
                 ShardHealth::Ready => SlotStatus::Ready,
-                ShardHealth::Starting => SlotStatus::Starting,
-                ShardHealth::Unresponsive { since } => {
-                    if self.now.since(since) >= self.settings.failover_after {
-                        SlotStatus::Failed
-                    } else {
-                        SlotStatus::Unresponsive
-                    }
-                }
+                // A shard that never becomes ready (a crash loop, a pod that
+                // never turns Ready) is as lost as one that stopped.
+                ShardHealth::Starting { since } if overdue(since) => SlotStatus::Failed,
+                ShardHealth::Starting { .. } => SlotStatus::Starting,
+                ShardHealth::Unhealthy { since } if overdue(since) => SlotStatus::Failed,
+                ShardHealth::Unhealthy { .. } => SlotStatus::Unhealthy,
             };
             slot.status = worst(slot.status, status);
             slot.removing |= shard.removing;
@@ -609,7 +611,13 @@ impl<'a> Planner<'a> {
                 .iter()
                 .filter(|s| s.removing && s.status != SlotStatus::Failed),
         );
-        let starting = self.slots.iter().any(|s| s.status == SlotStatus::Starting);
+        // Shards on their way (within the failover delay): capacity that
+        // targets without room may wait for instead of overfilling others.
+        let starting = count_u32(
+            self.slots
+                .iter()
+                .filter(|s| s.status == SlotStatus::Starting && !s.removing),
+        );
         let available = slot_count.saturating_sub(failed).saturating_sub(removing);
         let extra_needed = needed.saturating_sub(available);
         let desired_total = slot_count
@@ -663,9 +671,13 @@ impl<'a> Planner<'a> {
         // order: the targets are then visited once, in memory order.
         let mut placements: Vec<(usize, u32, Reason)> = Vec::with_capacity(order.len());
         for (Reverse(series), t, failover) in order {
+            // While shards are on their way, a new target that does not fit
+            // under the fill level waits for them rather than filling the
+            // ready shards beyond it: the fleet stays even.
+            let fill_only = starting > 0 && !failover;
             let placed = if series > self.target_cap {
                 bins.place_alone(series).map(|slot| (slot, Reason::Alone))
-            } else if let Some((slot, best)) = bins.place_regular(series) {
+            } else if let Some((slot, best)) = bins.place_regular(series, fill_only) {
                 let reason = if best {
                     Reason::NewBestFit
                 } else {
@@ -775,7 +787,7 @@ impl<'a> Planner<'a> {
             let placed = if series > self.target_cap {
                 bins.place_alone(series)
             } else {
-                bins.place_regular(series).map(|(slot, _)| slot)
+                bins.place_regular(series, false).map(|(slot, _)| slot)
             };
             let Some(to) = placed else {
                 *no_room.entry(from).or_default() += series;
@@ -828,12 +840,21 @@ impl<'a> Planner<'a> {
             .find(|(_, s)| s.removing && s.status != SlotStatus::Failed)
             .map(|(i, _)| u32::try_from(i).unwrap_or(u32::MAX));
         let any_removing = self.slots.iter().any(|s| s.removing);
-        let for_unplaced = if need_more && !starting {
+        // Shards still starting count as the capacity they will bring: only
+        // what they cannot take asks for more, so a starting shard (or one
+        // stuck starting) never holds back the scale-up others need.
+        let for_unplaced = if need_more {
             let extra = unplaced_series.div_ceil(self.target_cap);
             let extra = u32::try_from(extra)
                 .unwrap_or(u32::MAX)
-                .saturating_add(unplaced_large);
-            slot_count.saturating_add(extra.max(1))
+                .saturating_add(unplaced_large)
+                .max(1)
+                .saturating_sub(starting);
+            if extra > 0 {
+                slot_count.saturating_add(extra)
+            } else {
+                0
+            }
         } else {
             0
         };
@@ -899,7 +920,7 @@ impl<'a> Planner<'a> {
         }
 
         // What cannot be placed: wait for a shard being added, else overfill.
-        let waiting_for_shard = starting
+        let waiting_for_shard = starting > 0
             || matches!(
                 scale,
                 ScaleDecision::Up { .. } | ScaleDecision::CancelDrain { .. }
@@ -1148,12 +1169,12 @@ fn prefix_key(s: &str) -> u64 {
     u64::from_be_bytes(key)
 }
 
-/// The worse of two replica states: failed, unresponsive, starting, ready.
+/// The worse of two replica states: failed, unhealthy, starting, ready.
 fn worst(a: SlotStatus, b: SlotStatus) -> SlotStatus {
     let rank = |s: SlotStatus| match s {
         SlotStatus::Ready => 0,
         SlotStatus::Starting => 1,
-        SlotStatus::Unresponsive => 2,
+        SlotStatus::Unhealthy => 2,
         SlotStatus::Failed => 3,
     };
     if rank(b) > rank(a) { b } else { a }

@@ -221,7 +221,7 @@ impl Fleet {
         let desired: BTreeMap<u32, &crate::types::ShardPlan> =
             plan.shards.iter().map(|s| (s.index, s)).collect();
         for shard in &mut self.shards {
-            if matches!(shard.health, ShardHealth::Unresponsive { .. }) {
+            if matches!(shard.health, ShardHealth::Unhealthy { .. }) {
                 continue;
             }
             let Some(want) = desired.get(&shard.index) else {
@@ -252,7 +252,7 @@ impl Fleet {
             ScaleDecision::None => {}
             ScaleDecision::Up { to, .. } => {
                 for index in self.shard_count()..to {
-                    self.add_shard(index, ShardHealth::Starting);
+                    self.add_shard(index, ShardHealth::Starting { since: self.now });
                 }
             }
             ScaleDecision::Drain { shard, .. } => self.set_removing(shard, true),
@@ -283,8 +283,8 @@ impl Fleet {
                         t.scrapes += self.scrapes_per_cycle;
                     }
                 }
-                ShardHealth::Starting => shard.health = ShardHealth::Ready,
-                ShardHealth::Unresponsive { .. } => continue,
+                ShardHealth::Starting { .. } => shard.health = ShardHealth::Ready,
+                ShardHealth::Unhealthy { .. } => continue,
             }
             if shard.targets.is_empty() {
                 shard.idle_since.get_or_insert(self.now);

@@ -81,17 +81,31 @@ pub struct TargetInput {
 }
 
 /// The health of one shard as the coordinator sees it.
+///
+/// Both states other than [`Ready`](Self::Ready) carry the time they began,
+/// so that a shard that never gets well (a crash loop, a WAL replay of many
+/// minutes, a pod that never turns Ready) fails over after
+/// [`PlanSettings::failover_after`] instead of holding its targets, and
+/// holding back placement, for ever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ShardHealth {
-    /// Its sidecar answers and its Prometheus is ready.
+    /// Its sidecar answers, its Prometheus is ready and scraping.
     Ready,
-    /// Created (scaled up or restarted) but not ready yet: it gets no new
-    /// targets until it is.
-    Starting,
-    /// Every call to it has failed since `since`.
-    Unresponsive {
-        /// When it stopped answering.
+    /// Created (scaled up, or restarted by its backend) and not ready yet
+    /// since `since`: it gets no new targets until it is, and targets that
+    /// need a new shard wait for it. After `failover_after` it counts as
+    /// failed.
+    Starting {
+        /// When it was first seen not ready.
+        since: Timestamp,
+    },
+    /// Not working since `since`: its sidecar does not answer, or answers
+    /// that its Prometheus is not ready or has stopped scraping. Until
+    /// `failover_after` it keeps its targets and gets no new ones; then they
+    /// move.
+    Unhealthy {
+        /// When it was first seen not working.
         since: Timestamp,
     },
 }
@@ -177,8 +191,8 @@ pub struct PlanSettings {
     /// How long the fleet must fit in fewer shards before one is drained
     /// (`--shard.scale-down-after`).
     pub scale_down_after: Duration,
-    /// How long a shard may be unresponsive before its targets move
-    /// (`--shard.failover-after`).
+    /// How long a shard may be unhealthy, or starting, before its targets
+    /// move (`--shard.failover-after`).
     pub failover_after: Duration,
     /// How long a drained shard must have been empty before it is removed.
     /// With a Thanos sidecar uploading blocks, raise it above the head block
@@ -348,13 +362,14 @@ pub struct PlanSummary {
 pub enum SlotStatus {
     /// Every replica is ready.
     Ready,
-    /// A replica is starting, or is not reported at all.
+    /// A replica is starting (for less than the failover delay), or is not
+    /// reported at all.
     Starting,
-    /// A replica has been unresponsive for less than the failover delay: it
+    /// A replica has been unhealthy for less than the failover delay: it
     /// keeps its targets but gets no new ones.
-    Unresponsive,
-    /// A replica has been unresponsive for longer than the failover delay:
-    /// its targets move elsewhere.
+    Unhealthy,
+    /// A replica has been unhealthy, or starting, for longer than the
+    /// failover delay: its targets move elsewhere.
     Failed,
 }
 

@@ -62,8 +62,10 @@ fn inputs_strategy(settings: &PlanSettings) -> impl Strategy<Value = PlanInputs>
         });
     let health = prop_oneof![
         6 => Just(ShardHealth::Ready),
-        1 => Just(ShardHealth::Starting),
-        2 => (0u64..600_000).prop_map(|ago| ShardHealth::Unresponsive {
+        1 => (0u64..600_000).prop_map(|ago| ShardHealth::Starting {
+            since: Timestamp(NOW.0 - ago)
+        }),
+        2 => (0u64..600_000).prop_map(|ago| ShardHealth::Unhealthy {
             since: Timestamp(NOW.0 - ago)
         }),
     ];
@@ -123,7 +125,7 @@ fn consistent_inputs(settings: &PlanSettings) -> impl Strategy<Value = PlanInput
     let replicas = settings.replicas;
     let health = prop_oneof![
         8 => Just(ShardHealth::Ready),
-        1 => (0u64..600_000).prop_map(|ago| ShardHealth::Unresponsive {
+        1 => (0u64..600_000).prop_map(|ago| ShardHealth::Unhealthy {
             since: Timestamp(NOW.0 - ago)
         }),
     ];
@@ -318,6 +320,36 @@ proptest! {
             let copies = &placed[&m.target];
             prop_assert!(copies.contains(&(m.to, Role::Active)));
             prop_assert!(copies.contains(&(m.from, Role::Draining)));
+        }
+    }
+
+    /// A shard unhealthy or starting past the failover delay scrapes a
+    /// target as its home only while no other shard can take it.
+    #[test]
+    fn a_shard_down_past_the_failover_delay_keeps_only_what_cannot_move(
+        (settings, inputs) in case()
+    ) {
+        let plan = plan(&inputs, &settings, NOW).unwrap();
+        for shard in plan.shards.iter().filter(|s| s.status == SlotStatus::Failed) {
+            for assigned in shard.targets.iter().filter(|t| t.role == Role::Active) {
+                let target = plan.targets.iter().find(|t| t.id == assigned.id).unwrap();
+                prop_assert_eq!(
+                    target.reason,
+                    Reason::FailoverWaiting,
+                    "{} stays active on failed shard {}",
+                    &target.id,
+                    shard.index
+                );
+            }
+        }
+        for input in &inputs.shards {
+            let since = match input.health {
+                ShardHealth::Starting { since } | ShardHealth::Unhealthy { since } => since,
+                ShardHealth::Ready => continue,
+            };
+            if NOW.since(since) >= settings.failover_after && input.group < settings.replicas {
+                prop_assert_eq!(plan.shards[input.index as usize].status, SlotStatus::Failed);
+            }
         }
     }
 

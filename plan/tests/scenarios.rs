@@ -59,10 +59,10 @@ fn ids_on<C: FromIterator<String>>(fleet: &Fleet, position: usize) -> C {
 }
 
 /// The shard at `position` stops answering now, and the failover delay
-/// passes. Returns since when it is unresponsive.
+/// passes. Returns since when it is unhealthy.
 fn fail_past_failover(fleet: &mut Fleet, position: usize) -> Timestamp {
     let since = fleet.now;
-    fleet.shards[position].health = ShardHealth::Unresponsive { since };
+    fleet.shards[position].health = ShardHealth::Unhealthy { since };
     fleet.now = fleet.now.saturating_add(fleet.settings.failover_after);
     since
 }
@@ -339,7 +339,7 @@ fn shard_loss_fails_over_after_the_delay_and_a_returning_shard_is_reconciled() {
     let lost: BTreeSet<String> = ids_on(&fleet, 1);
     assert!(!lost.is_empty());
     let since = fleet.now;
-    fleet.shards[1].health = ShardHealth::Unresponsive { since };
+    fleet.shards[1].health = ShardHealth::Unhealthy { since };
     // Within the failover delay: it keeps its targets, nothing moves.
     while fleet.now.since(since) < settings.failover_after {
         let plan = fleet.step().unwrap();
@@ -395,6 +395,89 @@ fn shard_loss_fails_over_after_the_delay_and_a_returning_shard_is_reconciled() {
     fleet.tick();
     assert!(fleet.settle(10).unwrap().is_some());
     assert_each_active_once(&fleet);
+}
+
+#[test]
+fn a_shard_stuck_starting_fails_over_after_the_delay_and_gets_nothing_back_early() {
+    // A shard whose Prometheus crash-loops after a restart: its sidecar
+    // answers with its old assignment, its backend reports it not started.
+    let settings = small_settings();
+    let mut fleet = fleet_of(settings.clone(), 3, targets_of_10k(18));
+    assert!(fleet.settle(10).unwrap().is_some());
+    let lost: BTreeSet<String> = ids_on(&fleet, 2);
+    assert!(!lost.is_empty());
+    let since = fleet.now;
+    // The simulated fleet makes starting shards ready at each tick: this one
+    // stays stuck.
+    let stuck = |fleet: &mut Fleet| fleet.shards[2].health = ShardHealth::Starting { since };
+    while fleet.now.since(since) < settings.failover_after {
+        stuck(&mut fleet);
+        let plan = fleet.step().unwrap();
+        assert!(plan.moves.is_empty());
+        assert_eq!(plan.shards[2].status, promshard_plan::SlotStatus::Starting);
+        for id in &lost {
+            assert_eq!(shard_of(&plan, id), Some(2));
+        }
+    }
+    stuck(&mut fleet);
+    let plan = fleet.step().unwrap();
+    let moved: BTreeSet<String> = plan.moves.iter().map(|m| m.target.clone()).collect();
+    assert_eq!(moved, lost);
+    assert_eq!(plan.shards[2].status, promshard_plan::SlotStatus::Failed);
+    for _ in 0..3 {
+        stuck(&mut fleet);
+        fleet.step().unwrap();
+    }
+    // Ready again: the targets stay where they went, its copies are dropped.
+    fleet.shards[2].health = ShardHealth::Ready;
+    let back = plan_now(&fleet);
+    assert!(back.moves.is_empty());
+    for id in &lost {
+        let active = active_on(&back, id);
+        assert_eq!(active.len(), 1);
+        assert_ne!(active[0], 2);
+    }
+    fleet.apply(&back);
+    fleet.tick();
+    assert!(fleet.settle(10).unwrap().is_some());
+    assert_each_active_once(&fleet);
+}
+
+#[test]
+fn a_starting_shard_does_not_hold_back_the_scale_up_others_need() {
+    let settings = small_settings();
+    // Two ready shards whose heads are full (they still hold the series of
+    // targets moved away), and one shard starting for less than the
+    // failover delay: it will take 80k series once ready, but 120k arrive.
+    // The targets alone fit the three shards, so only the placement shows
+    // that more shards are needed.
+    let mut fleet = fleet_of(settings, 2, targets_of_10k(8));
+    assert!(fleet.settle(10).unwrap().is_some());
+    for shard in &mut fleet.shards {
+        shard.head_series = Some(80_000);
+    }
+    fleet.shards.push(ShardInput {
+        index: 2,
+        group: 0,
+        health: ShardHealth::Starting { since: fleet.now },
+        removing: false,
+        head_series: None,
+        idle_since: None,
+        targets: Vec::new(),
+    });
+    fleet
+        .targets
+        .extend((0..12).map(|i| target(&format!("n{i:02}"), 10_000)));
+    let plan = plan_now(&fleet);
+    assert_eq!(plan.summary.needed_shards, 3);
+    match plan.scale {
+        ScaleDecision::Up { to, .. } => assert_eq!(to, 4),
+        other => panic!("no scale-up while a shard starts: {other:?}"),
+    }
+    // The new targets wait for the shards on their way; none goes to the
+    // starting one yet.
+    assert_eq!(plan.summary.pending_targets, 12);
+    assert!(plan.shards[2].targets.is_empty());
 }
 
 #[test]

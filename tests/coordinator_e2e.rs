@@ -4,6 +4,11 @@
 //! - A shard that dies keeps its targets for `failover_after`; then they
 //!   move and are scraped elsewhere; when it comes back it is reconciled
 //!   without any target active twice.
+//! - A shard whose sidecar answers but whose Prometheus is not ready fails
+//!   over the same way, and takes nothing back once ready.
+//! - `promshard local`'s backend restarts a killed Prometheus, and a shard
+//!   whose Prometheus cannot be restarted fails over; no other target
+//!   misses a scrape meanwhile.
 //! - A restarted coordinator rebuilds the placement from what the sidecars
 //!   report and moves nothing (and pushes nothing) because of the restart.
 //! - Replica groups get identical layouts, each target scraped by exactly
@@ -43,6 +48,9 @@ use promshard_plan::{MoveReason, PlanSettings, ScaleDecision};
 #[path = "support/fleet.rs"]
 mod fleet;
 use fleet::SyntheticFleet;
+#[path = "support/fake_prometheus.rs"]
+mod fake_prometheus;
+use fake_prometheus::FakePrometheus;
 
 /// The scrape interval, and the time between two cycles.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -108,6 +116,13 @@ impl Shard {
         }
         if let Some(prometheus) = self.prometheus.take() {
             prometheus.stop(Duration::from_secs(10)).await;
+        }
+    }
+
+    /// Stops only its Prometheus: the sidecar keeps answering.
+    async fn stop_prometheus(&mut self) {
+        if let Some(prometheus) = self.prometheus.take() {
+            prometheus.stop(Duration::ZERO).await;
         }
     }
 
@@ -423,12 +438,23 @@ async fn a_dead_shard_fails_over_after_the_delay_and_is_reconciled_when_it_retur
         lost.len(),
         "the returning shard restored its assignment"
     );
-    for cycle in 0..3 {
+    // Until its sidecar has seen its Prometheus ready it gets nothing; then
+    // it is ready and still gets nothing back.
+    let mut ready_cycles = 0;
+    for cycle in 0..8 {
         let report = driver.tick().await;
         assert_eq!(report.moves, 0, "cycle {cycle} after the return moved");
         assert_eq!(placement(&report), after, "cycle {cycle} after the return");
         let view = report.shards.iter().find(|s| s.index == victim).unwrap();
-        assert_eq!(view.state, "ready");
+        if view.state == "ready" {
+            ready_cycles += 1;
+        } else {
+            assert_eq!(ready_cycles, 0, "not ready again: {view:?}");
+            assert_eq!(view.state, "starting", "{view:?}");
+        }
+        if ready_cycles == 3 {
+            break;
+        }
         let active = active_on(&statuses(&urls).await);
         assert_eq!(active.len(), targets.addresses.len(), "{active:?}");
         for ((id, _), on) in &active {
@@ -436,6 +462,7 @@ async fn a_dead_shard_fails_over_after_the_delay_and_is_reconciled_when_it_retur
             assert_ne!(on[0], victim, "{id} went back");
         }
     }
+    assert_eq!(ready_cycles, 3, "the returning shard never turned ready");
     let back = statuses(&urls).await;
     assert!(
         back[&(0, victim)].targets.is_empty(),
@@ -605,6 +632,389 @@ async fn replica_groups_get_identical_layouts_and_scrape_each_target_once_per_gr
         }
     }
 
+    driver.stop().await;
+    backend.shutdown().await;
+    targets.server.shutdown().await;
+}
+
+/// Timestamps of the `up` samples of `instance` equal to `value` that a
+/// Prometheus stored in the last `range`.
+async fn up_samples(prometheus: &str, instance: &str, range: &str, value: &str) -> Vec<f64> {
+    let client = PrometheusClient::new(prometheus, Duration::from_secs(5));
+    let result = client
+        .query(&format!("up{{instance=\"{instance}\"}}[{range}]"))
+        .await
+        .unwrap_or_default();
+    result
+        .iter()
+        .flat_map(|series| series["values"].as_array().cloned().unwrap_or_default())
+        .filter(|v| v[1] == value)
+        .filter_map(|v| v[0].as_f64())
+        .collect()
+}
+
+/// Seconds since the Unix epoch, as Prometheus stamps samples.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The instances whose home is `shard`, and the shard with the most.
+fn busiest(placement: &BTreeMap<String, Option<u32>>) -> (u32, BTreeSet<String>) {
+    let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+    for shard in placement.values().flatten() {
+        *counts.entry(*shard).or_default() += 1;
+    }
+    let (&victim, _) = counts
+        .iter()
+        .max_by_key(|(i, n)| (**n, u32::MAX - **i))
+        .unwrap();
+    let on_it = placement
+        .iter()
+        .filter(|(_, s)| **s == Some(victim))
+        .map(|(instance, _)| instance.clone())
+        .collect();
+    (victim, on_it)
+}
+
+/// Cycles until the targets of `lost` have moved off `victim` (asserting
+/// nothing moved before `failover_after` since `broke`, nor anything else
+/// moved at all), then until they are scraped on their new shards.
+async fn await_failover<B: ShardBackend>(
+    driver: &Driver<B>,
+    victim: u32,
+    lost: &BTreeSet<String>,
+    before: &BTreeMap<String, Option<u32>>,
+    broke: Instant,
+    failover_after: Duration,
+    prometheus_of: impl Fn(u32) -> String,
+) -> BTreeMap<String, Option<u32>> {
+    let moved = loop {
+        let report = driver.tick().await;
+        if report.moves > 0 {
+            break report;
+        }
+        assert_eq!(&placement(&report), before, "moved before the failover");
+        assert!(
+            broke.elapsed() < failover_after + Duration::from_secs(15),
+            "no failover after {:?}: {:?}",
+            broke.elapsed(),
+            report.shards
+        );
+    };
+    assert!(
+        broke.elapsed() >= failover_after,
+        "failed over {:?} after the fault, before the delay",
+        broke.elapsed()
+    );
+    eprintln!("failover {:?} after the fault", broke.elapsed());
+    let plan = moved.plan.as_ref().unwrap();
+    assert!(
+        plan.moves
+            .iter()
+            .all(|m| m.reason == MoveReason::Failover && m.from == victim && m.to != victim),
+        "{:?}",
+        plan.moves
+    );
+    let after = placement(&moved);
+    for (instance, shard) in &after {
+        if lost.contains(instance) {
+            assert!(
+                shard.is_some_and(|s| s != victim),
+                "{instance} on {shard:?}"
+            );
+        } else {
+            assert_eq!(*shard, before[instance], "{instance} moved without cause");
+        }
+    }
+    let started = Instant::now();
+    loop {
+        let report = driver.tick().await;
+        assert_eq!(placement(&report), after, "placement changed again");
+        let mut scraped = 0;
+        for instance in lost {
+            let home = after[instance].unwrap();
+            if !up_samples(&prometheus_of(home), instance, "3s", "1")
+                .await
+                .is_empty()
+            {
+                scraped += 1;
+            }
+        }
+        if scraped == lost.len() {
+            return after;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{scraped} of {} moved targets scraped on their new shard",
+            lost.len()
+        );
+    }
+}
+
+/// Asserts that every instance not in `except` has an `up == 1` sample at
+/// least every `max_gap` seconds since `since` on its home shard.
+async fn assert_no_missed_interval(
+    placement: &BTreeMap<String, Option<u32>>,
+    except: &BTreeSet<String>,
+    since: f64,
+    max_gap: f64,
+    prometheus_of: impl Fn(u32) -> String,
+) {
+    let range = format!("{:.0}s", (unix_now() - since).ceil() + 2.0);
+    for (instance, shard) in placement {
+        if except.contains(instance) {
+            continue;
+        }
+        let mut times: Vec<f64> = up_samples(&prometheus_of(shard.unwrap()), instance, &range, "1")
+            .await
+            .into_iter()
+            .filter(|t| *t >= since - max_gap)
+            .collect();
+        times.push(unix_now());
+        times.sort_by(f64::total_cmp);
+        let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        assert!(
+            gap <= max_gap,
+            "{instance} on shard {shard:?}: a {gap:.1}s gap in a 1s scrape interval"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_whose_prometheus_is_not_ready_fails_over_and_takes_nothing_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = SyntheticFleet::start(dir.path(), 9, 5).await;
+    let total: usize = targets.server.targets().iter().map(|t| t.series).sum();
+    let mut shards = start_shards(dir.path(), &targets.config_file, 1, 3).await;
+    let failover_after = Duration::from_secs(4);
+    let mut driver = Driver::new(
+        Arc::new(static_backend(&shards)),
+        PlanSettings {
+            max_series: roomy(total, 2),
+            max_shards: 3,
+            failover_after,
+            handover_scrapes: 2,
+            ..PlanSettings::default()
+        },
+        targets.config(),
+    );
+    driver.start_discovery();
+    let report = driver
+        .settle(targets.addresses.len(), Duration::from_secs(60))
+        .await;
+    let before = placement(&report);
+    let (victim, lost) = busiest(&before);
+
+    // Its Prometheus dies, and something on its port answers 503 on
+    // /-/ready for ever (a WAL replay that does not end): the sidecar
+    // answers, nothing scrapes.
+    let port = shards[victim as usize].prometheus_port;
+    shards[victim as usize].stop_prometheus().await;
+    let stand_in = FakePrometheus::serve(format!("127.0.0.1:{port}").parse().unwrap(), false).await;
+    let broke = Instant::now();
+    let urls: Vec<String> = shards.iter().map(Shard::prometheus_url).collect();
+    let prometheus_of = |shard: u32| urls[shard as usize].clone();
+    // Seen as it is: not ready, its targets not up once unscraped.
+    let mut seen_not_ready = false;
+    let mut seen_down = false;
+    while broke.elapsed() < failover_after.saturating_sub(Duration::from_secs(1)) {
+        let report = driver.tick().await;
+        assert_eq!(report.moves, 0);
+        let view = report.shards.iter().find(|s| s.index == victim).unwrap();
+        if view.state == "prometheus_not_ready" {
+            seen_not_ready = true;
+            assert!(view.not_ready_since.is_some(), "{view:?}");
+        }
+        seen_down |= report.targets.iter().any(|t| {
+            lost.contains(&t.labels["instance"])
+                && t.health == "down"
+                && t.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("not scraped"))
+        });
+    }
+    let after = await_failover(
+        &driver,
+        victim,
+        &lost,
+        &before,
+        broke,
+        failover_after,
+        prometheus_of,
+    )
+    .await;
+    assert!(seen_not_ready, "the shard was never reported not ready");
+    assert!(seen_down, "unscraped targets were still reported up");
+
+    // Ready again (but scraping nothing, as it holds nothing): no flapping,
+    // nothing goes back, its copies are dropped.
+    stand_in.set_ready(true);
+    let mut ready_cycles = 0;
+    let started = Instant::now();
+    while ready_cycles < 4 {
+        let report = driver.tick().await;
+        assert_eq!(report.moves, 0, "moved after the shard turned ready");
+        assert_eq!(placement(&report), after);
+        let view = report.shards.iter().find(|s| s.index == victim).unwrap();
+        if view.state == "ready" {
+            ready_cycles += 1;
+        } else {
+            assert_eq!(ready_cycles, 0, "ready, then not: {view:?}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{view:?}");
+    }
+    let urls = sidecar_urls(&shards);
+    let now = statuses(&urls).await;
+    assert!(
+        now[&(0, victim)].targets.is_empty(),
+        "{:?}",
+        now[&(0, victim)]
+    );
+
+    drop(stand_in);
+    driver.stop().await;
+    for shard in &mut shards {
+        shard.kill().await;
+    }
+    targets.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_shards_restart_a_killed_prometheus_and_fail_over_one_that_cannot_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = SyntheticFleet::start(dir.path(), 9, 5).await;
+    let total: usize = targets.server.targets().iter().map(|t| t.series).sum();
+    let backend = Arc::new(LocalBackend::new(LocalOptions {
+        config_file: targets.config_file.clone(),
+        dir: dir.path().join("shards"),
+        replicas: 1,
+        keep: false,
+        token_file: None,
+        prometheus_args: vec!["--log.level=warn".into()],
+    }));
+    let supervisor = backend.spawn_supervisor(Duration::from_millis(200));
+    let failover_after = Duration::from_secs(12);
+    let mut driver = Driver::new(
+        Arc::clone(&backend),
+        PlanSettings {
+            max_series: roomy(total, 2),
+            min_shards: 3,
+            max_shards: 3,
+            failover_after,
+            handover_scrapes: 2,
+            ..PlanSettings::default()
+        },
+        targets.config(),
+    );
+    driver.start_discovery();
+    let report = driver
+        .settle(targets.addresses.len(), Duration::from_secs(90))
+        .await;
+    let before = placement(&report);
+    let (victim, lost) = busiest(&before);
+    let endpoints = backend.shards().await.unwrap();
+    let urls: BTreeMap<u32, String> = endpoints
+        .iter()
+        .map(|e| (e.index, e.prometheus_url.clone().unwrap()))
+        .collect();
+    let prometheus_of = |shard: u32| urls[&shard].clone();
+    let sigkill = |pid: u32| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    };
+
+    // 1. SIGKILL: the supervisor restarts it on its port and data; its own
+    //    targets are scraped there again well within the failover delay,
+    //    nothing moves, and no other target misses a scrape.
+    let pid = backend.prometheus_pid(0, victim).await.unwrap();
+    let since = unix_now();
+    let killed = Instant::now();
+    sigkill(pid);
+    loop {
+        let report = driver.tick().await;
+        assert_eq!(report.moves, 0, "moved after a restart it survived");
+        let mut again = 0;
+        for instance in &lost {
+            let times = up_samples(&prometheus_of(victim), instance, "3s", "1").await;
+            if times.iter().any(|t| *t > since + 0.5) {
+                again += 1;
+            }
+        }
+        if again == lost.len() {
+            break;
+        }
+        assert!(
+            killed.elapsed() < failover_after,
+            "not scraped again after {:?}: {:?}",
+            killed.elapsed(),
+            report.shards
+        );
+    }
+    eprintln!(
+        "restarted and scraping again {:?} after SIGKILL",
+        killed.elapsed()
+    );
+    assert_ne!(backend.prometheus_pid(0, victim).await, Some(pid));
+    assert_no_missed_interval(&before, &lost, since, 2.5, prometheus_of).await;
+
+    // 2. SIGKILL, and its port is taken before it can come back: every
+    //    restart fails, and after the failover delay its targets move.
+    let port = backend.prometheus_port(0, victim).await.unwrap();
+    let pid = backend.prometheus_pid(0, victim).await.unwrap();
+    let since = unix_now();
+    sigkill(pid);
+    let squatter = loop {
+        // The dead process's socket is closed by the kernel at once.
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            break listener;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let broke = Instant::now();
+    let after = await_failover(
+        &driver,
+        victim,
+        &lost,
+        &before,
+        broke,
+        failover_after,
+        prometheus_of,
+    )
+    .await;
+    let report = driver.coordinator.report();
+    let view = report.shards.iter().find(|s| s.index == victim).unwrap();
+    assert_eq!(view.state, "prometheus_not_ready", "{view:?}");
+    assert!(
+        view.error.as_deref().is_some_and(|e| e.contains("exited")),
+        "the backend says why: {view:?}"
+    );
+    assert_no_missed_interval(&before, &lost, since, 2.5, prometheus_of).await;
+
+    // 3. The port is free again: it comes back ready, and takes nothing back.
+    drop(squatter);
+    let started = Instant::now();
+    let mut ready_cycles = 0;
+    while ready_cycles < 3 {
+        let report = driver.tick().await;
+        assert_eq!(report.moves, 0);
+        assert_eq!(placement(&report), after);
+        let view = report.shards.iter().find(|s| s.index == victim).unwrap();
+        if view.state == "ready" {
+            ready_cycles += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "never ready again: {view:?}"
+        );
+    }
+
+    drop(supervisor);
     driver.stop().await;
     backend.shutdown().await;
     targets.server.shutdown().await;

@@ -1,15 +1,18 @@
 //! The coordinator with the `kubernetes` backend against the in-process API
 //! server, the test playing the StatefulSet controller: it creates a pod
 //! (a real sidecar on a loopback address of its own, as the pod IP) for
-//! every ordinal below `spec.replicas`. No Prometheus runs: the
-//! coordinator measures the synthetic targets itself (explore) and the
-//! sidecars report what they were assigned.
+//! every ordinal below `spec.replicas`. No real Prometheus runs: a stand-in
+//! on the pod IP answers `/-/ready` and scrapes the sidecar's file_sd
+//! targets through it; the coordinator measures the synthetic targets
+//! itself (explore) and the sidecars report what they were assigned.
 //!
 //! - The StatefulSet is scaled through its `scale` subresource, never more
 //!   than once per cycle, to the shards the measured targets need, and every
 //!   target ends up active on exactly one shard.
 //! - A rolling update (pod deleted, recreated without an IP, then running on
 //!   a new IP) keeps the shard's targets where they are.
+//! - A pod whose Prometheus is not ready (a crash loop) while its sidecar
+//!   answers loses its targets after the failover delay, not before.
 //! - Every API call is granted by the coordinator's RBAC rules.
 
 #![allow(
@@ -46,6 +49,9 @@ use promshard_plan::{PlanSettings, ScaleDecision};
 #[path = "support/fleet.rs"]
 mod synthetic;
 use synthetic::SyntheticFleet;
+#[path = "support/fake_prometheus.rs"]
+mod fake_prometheus;
+use fake_prometheus::FakePrometheus;
 
 const NAMESPACE: &str = "monitoring";
 const SELECTOR: &str = "app.kubernetes.io/name=promshard-shard";
@@ -61,7 +67,12 @@ fn labels(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
     )
 }
 
+/// A pod, Ready when it has an IP.
 fn pod(index: u32, ip: Option<&str>) -> Pod {
+    pod_with(index, ip, ip.is_some())
+}
+
+fn pod_with(index: u32, ip: Option<&str>, ready: bool) -> Pod {
     Pod {
         metadata: ObjectMeta {
             name: Some(format!("{STATEFULSET}-{index}")),
@@ -74,7 +85,7 @@ fn pod(index: u32, ip: Option<&str>) -> Pod {
             pod_ip: ip.map(str::to_owned),
             conditions: Some(vec![PodCondition {
                 type_: "Ready".into(),
-                status: if ip.is_some() { "True" } else { "False" }.into(),
+                status: if ready { "True" } else { "False" }.into(),
                 ..PodCondition::default()
             }]),
             ..PodStatus::default()
@@ -91,6 +102,9 @@ struct Controller {
     sidecar_port: u16,
     /// Ordinal -> (pod IP, its sidecar).
     pods: BTreeMap<u32, (String, RunningSidecar)>,
+    /// Ordinal -> the pod's stand-in Prometheus.
+    prometheus: BTreeMap<u32, FakePrometheus>,
+    prometheus_port: u16,
     next_address: u8,
 }
 
@@ -112,8 +126,8 @@ impl Controller {
             config_file: self.config_file.clone(),
             output_dir: shard_dir.join("config"),
             storage_path: shard_dir.join("state"),
-            // No Prometheus: reloads fail and are retried, which is fine here.
-            prometheus_url: format!("http://{ip}:1"),
+            // A stand-in: reloads fail and are retried, which is fine here.
+            prometheus_url: format!("http://{ip}:{}", self.prometheus_port),
             token_file: None,
             shard_name: Some(format!("{STATEFULSET}-{index}")),
             scrape_address: None,
@@ -123,6 +137,10 @@ impl Controller {
         })
         .await
         .unwrap();
+        let address = SocketAddr::new(ip.parse().unwrap(), self.prometheus_port);
+        let mut prometheus = FakePrometheus::serve(address, true).await;
+        prometheus.scrape(shard_dir.join("config"), Duration::from_secs(1));
+        self.prometheus.insert(index, prometheus);
         self.server.upsert(&pod(index, Some(&ip)));
         self.pods.insert(index, (ip, sidecar));
     }
@@ -139,6 +157,7 @@ impl Controller {
     /// Stops the pod's sidecar and deletes the pod.
     async fn delete_pod(&mut self, index: u32) {
         let (_, sidecar) = self.pods.remove(&index).unwrap();
+        self.prometheus.remove(&index);
         sidecar.stop().await;
         assert!(
             self.server
@@ -228,7 +247,7 @@ struct Fleet {
     _dir: tempfile::TempDir,
 }
 
-async fn fleet(external_autoscaler: bool) -> Fleet {
+async fn fleet(external_autoscaler: bool, failover_after: Duration) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     let SyntheticFleet {
         server: targets,
@@ -285,6 +304,7 @@ async fn fleet(external_autoscaler: bool) -> Fleet {
             max_shards: 6,
             // Unmeasured targets look small, so no shard is asked for on guesses.
             default_target_series: 1,
+            failover_after,
             ..PlanSettings::default()
         },
         sidecar_timeout: Duration::from_secs(2),
@@ -299,6 +319,8 @@ async fn fleet(external_autoscaler: bool) -> Fleet {
         config_file,
         sidecar_port,
         pods: BTreeMap::new(),
+        prometheus: BTreeMap::new(),
+        prometheus_port: free_port().unwrap(),
         next_address: 1,
     };
     let harness = Harness {
@@ -335,6 +357,34 @@ async fn measure_everything(harness: &mut Harness, sizes: &[u64], started: Insta
     }
 }
 
+/// Starts the pods and cycles until every target has exactly one home on
+/// a ready shard and the sidecars report what they were given.
+async fn settle(harness: &mut Harness, sizes: &[u64], started: Instant) -> Arc<CycleReport> {
+    harness.controller.reconcile().await;
+    loop {
+        let report = harness.cycle(true).await;
+        let plan = report.plan.as_ref().unwrap();
+        let done = plan.scale == ScaleDecision::None
+            && report.shards.iter().all(|s| s.state == "ready")
+            // The sidecars have reported what they were given.
+            && report.shards.iter().map(|s| s.targets).sum::<usize>() == sizes.len()
+            && plan
+                .targets
+                .iter()
+                .all(|t| t.shard.is_some() && t.draining_on.is_empty());
+        if done {
+            return report;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "not settled: scale {:?}, errors {:?}, shards {:?}",
+            plan.scale,
+            report.errors,
+            report.shards
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_an_external_autoscaler_the_coordinator_only_reports_the_count() {
     let Fleet {
@@ -345,7 +395,7 @@ async fn with_an_external_autoscaler_the_coordinator_only_reports_the_count() {
         targets: _targets,
         _dir,
         ..
-    } = fleet(true).await;
+    } = fleet(true, PlanSettings::default().failover_after).await;
     let started = Instant::now();
     measure_everything(&mut harness, &sizes, started).await;
     harness.controller.reconcile().await;
@@ -390,35 +440,13 @@ async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_
         discovery,
         targets,
         _dir,
-    } = fleet(false).await;
+    } = fleet(false, PlanSettings::default().failover_after).await;
 
     let started = Instant::now();
     measure_everything(&mut harness, &sizes, started).await;
-
-    // The pods start: every target gets exactly one home.
-    harness.controller.reconcile().await;
-    let settled = loop {
-        let report = harness.cycle(true).await;
-        let plan = report.plan.as_ref().unwrap();
-        let done = plan.scale == ScaleDecision::None
-            && report.shards.iter().all(|s| s.state == "ready")
-            // The sidecars have reported what they were given.
-            && report.shards.iter().map(|s| s.targets).sum::<usize>() == sizes.len()
-            && plan
-                .targets
-                .iter()
-                .all(|t| t.shard.is_some() && t.draining_on.is_empty());
-        if done {
-            break report;
-        }
-        assert!(
-            started.elapsed() < LIMIT,
-            "not settled: scale {:?}, errors {:?}",
-            plan.scale,
-            report.errors
-        );
-    };
+    let settled = settle(&mut harness, &sizes, started).await;
     let replicas = harness.controller.replicas();
+
     assert!(
         replicas >= 2,
         "the fleet needs two shards or more, got {replicas}"
@@ -475,6 +503,87 @@ async fn the_coordinator_scales_the_statefulset_and_keeps_targets_through_a_pod_
         scale_calls,
         "no scale call because of the restart"
     );
+
+    discovery.stop().await.unwrap();
+    for (_, (_, sidecar)) in std::mem::take(&mut harness.controller.pods) {
+        sidecar.stop().await;
+    }
+    drop(targets);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_whose_prometheus_is_not_ready_loses_its_targets_after_the_delay() {
+    let failover_after = Duration::from_secs(5);
+    let Fleet {
+        mut harness,
+        sizes,
+        discovery,
+        targets,
+        _dir,
+        ..
+    } = fleet(false, failover_after).await;
+    let started = Instant::now();
+    measure_everything(&mut harness, &sizes, started).await;
+    let settled = settle(&mut harness, &sizes, started).await;
+    let home = placement(&settled);
+    let victim = *home.values().flatten().max().unwrap();
+    let lost: Vec<&String> = home
+        .iter()
+        .filter(|(_, shard)| **shard == Some(victim))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!lost.is_empty());
+
+    // Its Prometheus crash-loops: the kubelet marks the pod not Ready, the
+    // sidecar keeps answering and sees its Prometheus not ready.
+    let ip = harness.controller.pods[&victim].0.clone();
+    harness.controller.prometheus[&victim].set_ready(false);
+    harness
+        .controller
+        .server
+        .upsert(&pod_with(victim, Some(&ip), false));
+    let broke = Instant::now();
+    let moved = loop {
+        let report = harness.cycle(false).await;
+        let view = report.shards.iter().find(|s| s.index == victim).unwrap();
+        assert_ne!(view.state, "unresponsive", "the sidecar answers: {view:?}");
+        if report.moves > 0 {
+            break report;
+        }
+        assert_eq!(placement(&report), home, "moved before the failover");
+        assert!(
+            broke.elapsed() < failover_after + Duration::from_secs(10),
+            "no failover: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    };
+    assert!(
+        broke.elapsed() >= failover_after,
+        "failed over after {:?}, before the delay",
+        broke.elapsed()
+    );
+    let plan = moved.plan.as_ref().unwrap();
+    assert!(
+        plan.moves
+            .iter()
+            .all(|m| m.reason == promshard_plan::MoveReason::Failover && m.from == victim),
+        "{:?}",
+        plan.moves
+    );
+    let now = placement(&moved);
+    for id in &lost {
+        assert!(
+            now[*id].is_some_and(|s| s != victim),
+            "{id} on {:?}",
+            now[*id]
+        );
+    }
+    // The sidecars confirm: each lost target active elsewhere.
+    let active = harness.controller.active().await;
+    for id in &lost {
+        let on = &active[*id];
+        assert!(on.iter().any(|&s| s != victim), "{id} active on {on:?}");
+    }
 
     discovery.stop().await.unwrap();
     for (_, (_, sidecar)) in std::mem::take(&mut harness.controller.pods) {

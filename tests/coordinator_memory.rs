@@ -156,6 +156,9 @@ fn write_fixture() {
             config_hash: "fixture".into(),
             generation: 1,
             head_series: Some(series + 5 * targets.len() as u64),
+            // A fixed file: no clock to age its scrapes against.
+            reported_at: 0,
+            prometheus: Default::default(),
             targets,
         };
         let path = dir.join(format!("shard{i}/api/v1"));

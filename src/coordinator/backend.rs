@@ -54,6 +54,9 @@ pub struct ShardEndpoint {
     pub removing: bool,
     /// The backend considers it started (pod Ready, process answering).
     pub started: bool,
+    /// What the backend knows of its state, for humans (a restart in
+    /// progress, a container waiting).
+    pub detail: Option<String>,
 }
 
 /// The shards of the fleet and how to change their number.
@@ -144,6 +147,7 @@ impl StaticBackend {
                     prometheus_url: s.prometheus,
                     removing: false,
                     started: true,
+                    detail: None,
                 };
                 *index += 1;
                 endpoint

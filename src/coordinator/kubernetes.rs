@@ -142,6 +142,7 @@ impl<C: ShardCluster> ShardBackend for KubernetesBackend<C> {
                 prometheus_url: shard.prometheus_url,
                 removing: shard.removing,
                 started: shard.ready,
+                detail: (!shard.ready).then(|| format!("pod {} is not Ready", shard.pod)),
             })
             .collect())
     }

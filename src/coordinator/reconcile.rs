@@ -18,7 +18,8 @@ use tokio::sync::watch;
 
 use crate::coordinator::backend::{ShardBackend, ShardEndpoint};
 use crate::coordinator::explore::{Explore, Explorer, scrape_target};
-use crate::sidecar::api::ShardStatus;
+use crate::sidecar::api::{ShardStatus, TargetStatus};
+use crate::sidecar::health::PrometheusState;
 use crate::sidecar::stats::{ScrapeOutcome, TargetStatsSnapshot};
 
 /// What a sidecar reports, with each target's stats in their summary form
@@ -94,9 +95,16 @@ pub struct ShardView {
     pub sidecar: String,
     /// Prometheus, for humans.
     pub prometheus: Option<String>,
-    /// `ready`, `starting`, `unresponsive`; `unknown` while the coordinator
-    /// waits for service discovery and does not ask the sidecars yet.
+    /// `ready`; `starting` (its backend does not report it started yet, or
+    /// its Prometheus has not been ready since its sidecar started);
+    /// `unresponsive` (its sidecar does not answer); `prometheus_not_ready`
+    /// or `not_scraping` (its sidecar answers, its Prometheus does not do
+    /// its job); `unknown` while the coordinator waits for service
+    /// discovery and does not ask the sidecars yet.
     pub state: &'static str,
+    /// Since when it has not been ready (ms since the epoch); after
+    /// `--shard.failover-after` its targets move.
+    pub not_ready_since: Option<u64>,
     /// Being drained for removal.
     pub removing: bool,
     /// Prometheus head series.
@@ -116,6 +124,7 @@ impl ShardView {
             sidecar: endpoint.api_url.clone(),
             prometheus: endpoint.prometheus_url.clone(),
             state: "unknown",
+            not_ready_since: None,
             removing: endpoint.removing,
             head_series: None,
             targets: 0,
@@ -165,7 +174,9 @@ struct Prepared {
 /// Memory kept between cycles; none of it is needed after a restart.
 #[derive(Debug, Default)]
 struct Memory {
-    unresponsive_since: BTreeMap<(u32, u32), (Timestamp, String)>,
+    /// Since when each shard that is not ready (starting, silent, its
+    /// Prometheus down or not scraping) has been so.
+    not_ready_since: BTreeMap<(u32, u32), Timestamp>,
     idle_since: BTreeMap<(u32, u32), Timestamp>,
     // Shared with the push step of the same cycle: a status holds every
     // target's stats, too much to copy once per cycle.
@@ -181,8 +192,7 @@ impl Memory {
     /// same index is a new process, not one unresponsive since before.
     fn forget_shards_not_in(&mut self, endpoints: &[ShardEndpoint]) {
         let listed: BTreeSet<(u32, u32)> = endpoints.iter().map(|e| (e.group, e.index)).collect();
-        self.unresponsive_since
-            .retain(|key, _| listed.contains(key));
+        self.not_ready_since.retain(|key, _| listed.contains(key));
         self.idle_since.retain(|key, _| listed.contains(key));
         self.last_report.retain(|key, _| listed.contains(key));
     }
@@ -575,30 +585,32 @@ impl<B: ShardBackend> Coordinator<B> {
         let mut reported_generation = 0;
         for (endpoint, status) in endpoints.iter().zip(statuses) {
             let key = (endpoint.group, endpoint.index);
-            let (shard_health, report, error) = match status {
+            let (condition, fresh) = match status {
                 Ok(status) => {
-                    memory.unresponsive_since.remove(&key);
+                    let condition = Condition::of(endpoint, &status);
                     memory.last_report.insert(key, Arc::new(status));
-                    let state = if endpoint.started {
-                        ShardHealth::Ready
-                    } else {
-                        ShardHealth::Starting
-                    };
-                    (state, memory.last_report.get(&key), None)
+                    (condition, true)
                 }
                 Err(e) => {
-                    let since = memory
-                        .unresponsive_since
-                        .entry(key)
-                        .or_insert((now, e.clone()))
-                        .0;
                     errors.push(e.clone());
-                    (
-                        ShardHealth::Unresponsive { since },
-                        memory.last_report.get(&key),
-                        Some(e),
-                    )
+                    (Condition::Unresponsive(e), false)
                 }
+            };
+            let report = memory.last_report.get(&key);
+            // One clock for every way of not working: a pod that restarts
+            // is first silent, then answers with its Prometheus replaying
+            // its WAL, and its failover delay runs through both.
+            let shard_health = match condition {
+                Condition::Ready => {
+                    memory.not_ready_since.remove(&key);
+                    ShardHealth::Ready
+                }
+                Condition::Starting(_) => ShardHealth::Starting {
+                    since: *memory.not_ready_since.entry(key).or_insert(now),
+                },
+                _ => ShardHealth::Unhealthy {
+                    since: *memory.not_ready_since.entry(key).or_insert(now),
+                },
             };
             let targets: Vec<ReportedTarget> = report
                 .map(|r| {
@@ -619,18 +631,33 @@ impl<B: ShardBackend> Coordinator<B> {
             if let Some(report) = report {
                 reported_generation = reported_generation.max(report.generation);
                 for t in &report.targets {
-                    let Some(stats) = &t.stats else { continue };
-                    if let Some(peak) = stats.peak_kept.or(stats.peak_samples) {
+                    if let Some(peak) = t
+                        .stats
+                        .as_ref()
+                        .and_then(|stats| stats.peak_kept.or(stats.peak_samples))
+                    {
                         let entry = measured.entry(t.id.0.clone()).or_default();
                         *entry = (*entry).max(peak);
                     }
-                    if t.role == Role::Active {
-                        let up = stats
-                            .history
-                            .last()
-                            .is_some_and(|r| r.outcome == ScrapeOutcome::Success);
-                        let err = stats.last_error.as_ref().map(|e| e.message.clone());
-                        health.insert(t.id.0.clone(), (up, if up { None } else { err }));
+                    if t.role != Role::Active {
+                        continue;
+                    }
+                    let seen = if fresh {
+                        let interval = desired.get(&t.id.0).map(ScrapeTarget::scrape_interval);
+                        target_health(report.reported_at, t, interval)
+                    } else {
+                        Some(TargetHealth {
+                            up: false,
+                            error: Some(format!(
+                                "shard {} (replica group {}) does not answer: {}",
+                                endpoint.index,
+                                endpoint.group,
+                                condition.reason().unwrap_or_default()
+                            )),
+                        })
+                    };
+                    if let Some(seen) = seen {
+                        merge_health(&mut health, &t.id.0, seen);
                     }
                 }
             }
@@ -645,15 +672,23 @@ impl<B: ShardBackend> Coordinator<B> {
                 group: endpoint.group,
                 sidecar: endpoint.api_url.clone(),
                 prometheus: endpoint.prometheus_url.clone(),
-                state: match shard_health {
-                    ShardHealth::Ready => "ready",
-                    ShardHealth::Starting => "starting",
-                    ShardHealth::Unresponsive { .. } => "unresponsive",
+                state: condition.name(),
+                not_ready_since: match shard_health {
+                    ShardHealth::Ready => None,
+                    ShardHealth::Starting { since } | ShardHealth::Unhealthy { since } => {
+                        Some(since.as_millis())
+                    }
                 },
                 removing: endpoint.removing,
                 head_series: report.and_then(|r| r.head_series),
                 targets: targets.len(),
-                error,
+                error: match (condition.reason(), &endpoint.detail) {
+                    (None, None) => None,
+                    (Some(reason), None) => Some(reason.to_owned()),
+                    (None, Some(detail)) => Some(detail.clone()),
+                    (Some(reason), Some(detail)) if reason == detail => Some(detail.clone()),
+                    (Some(reason), Some(detail)) => Some(format!("{reason}; {detail}")),
+                },
             });
             shard_inputs.push(ShardInput {
                 index: endpoint.index,
@@ -858,6 +893,139 @@ impl<B: ShardBackend> Coordinator<B> {
     }
 }
 
+/// Why a shard is or is not working, this cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Condition {
+    Ready,
+    /// Its backend does not report it started (pod not Ready), or its
+    /// Prometheus has not been ready since its sidecar started.
+    Starting(Option<String>),
+    /// Its sidecar did not answer.
+    Unresponsive(String),
+    /// Its sidecar answers; its Prometheus is not ready.
+    PrometheusNotReady(String),
+    /// Its sidecar answers; its Prometheus scrapes nothing.
+    NotScraping(String),
+}
+
+impl Condition {
+    fn of(endpoint: &ShardEndpoint, report: &ShardReport) -> Self {
+        if !endpoint.started {
+            return Self::Starting(endpoint.detail.clone());
+        }
+        match &report.prometheus {
+            PrometheusState::Starting { reason, .. } => Self::Starting(Some(reason.clone())),
+            PrometheusState::NotReady { reason, .. } => Self::PrometheusNotReady(reason.clone()),
+            PrometheusState::NotScraping { reason, .. } => Self::NotScraping(reason.clone()),
+            PrometheusState::Ready => Self::Ready,
+            // A sidecar that has not checked yet; one that never does
+            // (older, no report time) is taken at its word as before.
+            PrometheusState::Unknown if report.reported_at > 0 => {
+                Self::Starting(Some("its sidecar has not checked Prometheus yet".into()))
+            }
+            PrometheusState::Unknown => Self::Ready,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Starting(_) => "starting",
+            Self::Unresponsive(_) => "unresponsive",
+            Self::PrometheusNotReady(_) => "prometheus_not_ready",
+            Self::NotScraping(_) => "not_scraping",
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Ready => None,
+            Self::Starting(detail) => detail.as_deref(),
+            Self::Unresponsive(reason)
+            | Self::PrometheusNotReady(reason)
+            | Self::NotScraping(reason) => Some(reason),
+        }
+    }
+}
+
+/// A target's health as one report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TargetHealth {
+    up: bool,
+    error: Option<String>,
+}
+
+/// Scrape intervals after which a target nobody scraped is not up,
+/// whatever its last scrape said.
+const STALE_AFTER_INTERVALS: u32 = 2;
+
+/// The health of an active target from a fresh report: its last scrape's
+/// outcome, unless nobody scraped it for more than two intervals (ages on
+/// the sidecar's clock, `reported_at`). `None` while it waits for its first
+/// scrape.
+fn target_health(
+    reported_at: u64,
+    target: &TargetStatus<TargetStatsSnapshot>,
+    interval: Option<Duration>,
+) -> Option<TargetHealth> {
+    let stale_after = interval.map(|i| i.saturating_mul(STALE_AFTER_INTERVALS));
+    let age = |since: u64| Duration::from_millis(reported_at.saturating_sub(since));
+    let last = target.stats.as_ref().and_then(|s| s.history.last());
+    let Some(last) = last else {
+        // Never scraped here: Prometheus has its pickup grace first.
+        let waited = target.assigned_at.map(age)?;
+        let limit = stale_after? + crate::sidecar::health::PICKUP_GRACE;
+        return (reported_at > 0 && waited > limit).then(|| TargetHealth {
+            up: false,
+            error: Some(format!(
+                "never scraped since it was assigned {}s ago",
+                waited.as_secs()
+            )),
+        });
+    };
+    if let Some(limit) = stale_after
+        && reported_at > 0
+        && age(last.started_unix_ms) > limit
+    {
+        return Some(TargetHealth {
+            up: false,
+            error: Some(format!(
+                "not scraped for {}s (scrape interval {}s)",
+                age(last.started_unix_ms).as_secs(),
+                interval.map_or(0, |i| i.as_secs())
+            )),
+        });
+    }
+    let up = last.outcome == ScrapeOutcome::Success;
+    let error = if up {
+        None
+    } else {
+        target
+            .stats
+            .as_ref()
+            .and_then(|s| s.last_error.as_ref())
+            .map(|e| e.message.clone())
+    };
+    Some(TargetHealth { up, error })
+}
+
+/// Keeps the best view of a target seen by several shards this cycle: up
+/// anywhere is up (a target is active on one shard, but a returning shard
+/// may still list it).
+fn merge_health(
+    health: &mut BTreeMap<String, (bool, Option<String>)>,
+    id: &str,
+    seen: TargetHealth,
+) {
+    match health.get_mut(id) {
+        Some((true, _)) => {}
+        Some(existing) => *existing = (seen.up, seen.error),
+        None => {
+            health.insert(id.to_owned(), (seen.up, seen.error));
+        }
+    }
+}
+
 /// Successful scrapes in a target's stats (handover progress).
 fn successes(stats: Option<&TargetStatsSnapshot>) -> u64 {
     stats.map_or(0, |s| s.scrapes_total.saturating_sub(s.failures_total))
@@ -902,6 +1070,7 @@ mod tests {
             prometheus_url: None,
             removing: false,
             started: true,
+            detail: None,
         }
     }
 
@@ -911,6 +1080,8 @@ mod tests {
             config_hash: String::new(),
             generation: 1,
             head_series: None,
+            reported_at: 0,
+            prometheus: PrometheusState::Unknown,
             targets: Vec::new(),
         }
     }
@@ -919,9 +1090,7 @@ mod tests {
     fn memory_of_shards_the_backend_no_longer_lists_is_forgotten() {
         let mut memory = Memory::default();
         for key in [(0, 0), (0, 1), (1, 0)] {
-            memory
-                .unresponsive_since
-                .insert(key, (Timestamp(1), "refused".into()));
+            memory.not_ready_since.insert(key, Timestamp(1));
             memory.idle_since.insert(key, Timestamp(2));
             memory.last_report.insert(key, Arc::new(report(key)));
         }
@@ -929,7 +1098,7 @@ mod tests {
         let kept = BTreeSet::from([(0, 0), (1, 0)]);
         assert_eq!(
             memory
-                .unresponsive_since
+                .not_ready_since
                 .keys()
                 .copied()
                 .collect::<BTreeSet<_>>(),
@@ -944,7 +1113,7 @@ mod tests {
             kept
         );
         memory.forget_shards_not_in(&[]);
-        assert!(memory.unresponsive_since.is_empty());
+        assert!(memory.not_ready_since.is_empty());
         assert!(memory.idle_since.is_empty());
         assert!(memory.last_report.is_empty());
     }
@@ -1008,9 +1177,9 @@ mod tests {
                 .memory
                 .lock()
                 .unwrap()
-                .unresponsive_since
+                .not_ready_since
                 .get(&(0, 0))
-                .map(|(since, _)| *since)
+                .copied()
         };
         coordinator.cycle().await;
         let since = unresponsive_since(&coordinator);

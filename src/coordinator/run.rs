@@ -44,7 +44,9 @@ pub struct PlanArgs {
     /// Scale down only after the fleet fitted in fewer shards this long.
     #[arg(long = "shard.scale-down-after", default_value = "1h", value_parser = parse_duration)]
     pub scale_down_after: Duration,
-    /// Move the targets of a shard that has not answered this long.
+    /// Move the targets of a shard that has not worked this long: its sidecar
+    /// silent, its Prometheus not ready (crashed, restarting, replaying its
+    /// WAL) or not scraping, or its pod not Ready.
     #[arg(long = "shard.failover-after", default_value = "2m", value_parser = parse_duration)]
     pub failover_after: Duration,
     /// Remove a drained shard after it has been empty this long.

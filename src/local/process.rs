@@ -94,46 +94,66 @@ pub struct PrometheusProcess {
     port: u16,
     dir: PathBuf,
     client: PrometheusClient,
+    options: PrometheusOptions,
+}
+
+/// Starts the binary of `options` on `port`, its output appended to
+/// `<dir>/prometheus.log` (or the file started afresh).
+fn spawn_child(
+    options: &PrometheusOptions,
+    port: u16,
+    append: bool,
+) -> Result<Child, ProcessError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ProcessError::Io { path, source }
+    };
+    let data = options.dir.join("data");
+    std::fs::create_dir_all(&data).map_err(io(&data))?;
+    let log_path = options.dir.join("prometheus.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&log_path)
+        .map_err(io(&log_path))?;
+    let log_err = log.try_clone().map_err(io(&log_path))?;
+    Command::new(&options.binary)
+        .arg(format!("--config.file={}", options.config_file.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.enable-lifecycle")
+        .arg("--storage.tsdb.retention.time=1d")
+        .args(&options.extra_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_err))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ProcessError::Spawn {
+            binary: options.binary.clone(),
+            source,
+        })
 }
 
 impl PrometheusProcess {
     /// Starts Prometheus and waits until it answers `/-/ready`.
     pub async fn start(options: PrometheusOptions) -> Result<Self, ProcessError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| ProcessError::Io { path, source }
-        };
-        let data = options.dir.join("data");
-        std::fs::create_dir_all(&data).map_err(io(&data))?;
-        let log_path = options.dir.join("prometheus.log");
         // A port picked here can be taken by someone else before Prometheus
         // binds it; a few attempts make that race harmless.
         let attempts = if options.port == 0 { 5 } else { 1 };
         let mut last_err = None;
         for _ in 0..attempts {
             let port = if options.port == 0 {
-                free_port().map_err(io(&options.dir))?
+                free_port().map_err(|source| ProcessError::Io {
+                    path: options.dir.clone(),
+                    source,
+                })?
             } else {
                 options.port
             };
-            let log = std::fs::File::create(&log_path).map_err(io(&log_path))?;
-            let log_err = log.try_clone().map_err(io(&log_path))?;
-            let child = Command::new(&options.binary)
-                .arg(format!("--config.file={}", options.config_file.display()))
-                .arg(format!("--storage.tsdb.path={}", data.display()))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--web.enable-lifecycle")
-                .arg("--storage.tsdb.retention.time=1d")
-                .args(&options.extra_args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log))
-                .stderr(Stdio::from(log_err))
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|source| ProcessError::Spawn {
-                    binary: options.binary.clone(),
-                    source,
-                })?;
+            let child = spawn_child(&options, port, false)?;
             let client =
                 PrometheusClient::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(2));
             let mut process = Self {
@@ -141,6 +161,7 @@ impl PrometheusProcess {
                 port,
                 dir: options.dir.clone(),
                 client,
+                options: options.clone(),
             };
             match process.wait_ready(options.ready_timeout).await {
                 Ok(()) => return Ok(process),
@@ -157,6 +178,19 @@ impl PrometheusProcess {
             waited: options.ready_timeout,
             log: String::new(),
         }))
+    }
+
+    /// Starts it again after it exited: same binary, flags, port and data
+    /// directory, its log appended to. Does not wait for it to be ready
+    /// (a WAL replay can take minutes): whoever needs it ready asks it.
+    pub fn respawn(&mut self) -> Result<(), ProcessError> {
+        self.child = spawn_child(&self.options, self.port, true)?;
+        Ok(())
+    }
+
+    /// How it exited, once it has (`None` while it runs).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     async fn wait_ready(&mut self, timeout: Duration) -> Result<(), ProcessError> {

@@ -145,7 +145,11 @@ pub async fn run(mut args: LocalArgs) -> Result<(), LocalError> {
     )
     .map_err(|e| setup(e.to_string()))?;
 
+    // Crashed Prometheus processes are restarted (with backoff) until the
+    // fleet stops.
+    let supervisor = backend.spawn_supervisor(Duration::from_secs(1));
     let outcome = supervise(&args, &running, loadgen.as_ref()).await;
+    drop(supervisor);
 
     // Stop everything, whatever happened: no orphan Prometheus processes.
     eprintln_status("stopping: coordinator, shards, targets");

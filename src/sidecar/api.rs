@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /api/v1/shard` | identity, config hash, generation, head series, per-target stats |
+//! | `GET /api/v1/shard` | identity, config hash, generation, head series, Prometheus's state, per-target stats |
 //! | `GET /api/v1/shard?stats=summary` | the same with each target's stats cut to what the coordinator reads |
 //! | `PUT /api/v1/shard/targets` | the full desired assignment (needs the token if one is set) |
 //! | `GET /metrics` | the sidecar's own metrics |
@@ -24,6 +24,7 @@ use crate::http::respond::{json, text};
 use crate::http::{BodyTooLarge, read_body_limited};
 use crate::sidecar::assignment::{Assignment, Role, TargetId};
 use crate::sidecar::control::{ApplyError, ShardControl};
+use crate::sidecar::health::PrometheusState;
 
 /// Largest assignment accepted: about 100k targets with rich label sets.
 pub const MAX_ASSIGNMENT_BYTES: usize = 256 << 20;
@@ -37,6 +38,8 @@ pub trait ShardInfo: Send + Sync {
     fn config_hash(&self) -> String;
     /// Prometheus's head series (`/api/v1/status/tsdb`), if known yet.
     fn head_series(&self) -> Option<u64>;
+    /// Whether Prometheus is ready and scraping.
+    fn prometheus_state(&self) -> PrometheusState;
     /// Per-target scrape statistics as JSON, if the target was scraped.
     fn target_stats(&self, id: &TargetId) -> Option<serde_json::Value>;
     /// The sidecar's own metrics in the Prometheus text format.
@@ -77,6 +80,14 @@ pub struct ShardStatus<S = serde_json::Value> {
     pub generation: u64,
     /// Prometheus head series, if known.
     pub head_series: Option<u64>,
+    /// The sidecar's clock when it answered, in milliseconds since the Unix
+    /// epoch: a reader takes the age of a scrape against it rather than
+    /// against its own clock. Zero from sidecars that do not say.
+    #[serde(default)]
+    pub reported_at: u64,
+    /// Whether its Prometheus is ready and scraping what it was assigned.
+    #[serde(default)]
+    pub prometheus: PrometheusState,
     /// Every assigned target with its stats.
     pub targets: Vec<TargetStatus<S>>,
 }
@@ -220,6 +231,8 @@ fn status(state: &ApiState, summary: bool) -> ShardStatus {
         config_hash: state.info.config_hash(),
         generation: snapshot.generation,
         head_series: state.info.head_series(),
+        reported_at: crate::sidecar::unix_millis(),
+        prometheus: state.info.prometheus_state(),
         targets: snapshot
             .by_id
             .values()

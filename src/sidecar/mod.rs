@@ -14,6 +14,7 @@ pub mod configgen;
 pub mod control;
 pub mod counting;
 pub mod filesd;
+pub mod health;
 pub mod jobs;
 pub mod metric_relabel;
 pub mod metrics;

@@ -5,7 +5,9 @@
 //! write the file_sd files and the shard config, then serve scrapes and the
 //! API, then report ready. While running, the user's config is re-read when it
 //! changes (the shard config is rewritten and Prometheus reloaded, with
-//! backoff), and Prometheus's head series is polled for the coordinator.
+//! backoff), and Prometheus's readiness, whether it scrapes what it was
+//! assigned ([`health`](crate::sidecar::health)) and its head series are
+//! polled for the coordinator.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use crate::sidecar::assignment::{Assignment, AssignmentTable, TargetId};
 use crate::sidecar::configgen::{self, JobSource, ShardConfigInput};
 use crate::sidecar::control::ShardControl;
 use crate::sidecar::counting::ExpositionCounting;
+use crate::sidecar::health::{HealthTracker, PrometheusState, TargetClock, not_scraping};
 use crate::sidecar::jobs::{Job, JobTable};
 use crate::sidecar::metric_relabel::JobMetricRelabel;
 use crate::sidecar::proxy::{self, ProxyState};
@@ -194,6 +197,10 @@ struct SidecarInfo {
     config_hash: RwLock<String>,
     head_series: AtomicU64,
     head_series_known: AtomicBool,
+    health: HealthTracker,
+    /// When this sidecar started (ms since the epoch): no target is overdue
+    /// before Prometheus has had its pickup grace from then.
+    started_ms: u64,
     stats: Arc<StatsRegistry>,
     registry: Registry,
 }
@@ -220,6 +227,9 @@ impl ShardInfo for SidecarInfo {
         self.head_series_known
             .load(Ordering::Acquire)
             .then(|| self.head_series.load(Ordering::Acquire))
+    }
+    fn prometheus_state(&self) -> PrometheusState {
+        self.health.state()
     }
     fn target_stats(&self, id: &TargetId) -> Option<serde_json::Value> {
         self.stats
@@ -376,6 +386,8 @@ pub async fn start(args: SidecarArgs) -> Result<RunningSidecar, SidecarError> {
         config_hash: RwLock::new(loaded.hash.clone()),
         head_series: AtomicU64::new(0),
         head_series_known: AtomicBool::new(false),
+        health: HealthTracker::default(),
+        started_ms: unix_millis(),
         stats: Arc::clone(&proxy_state.stats),
         registry,
     });
@@ -399,6 +411,9 @@ pub async fn start(args: SidecarArgs) -> Result<RunningSidecar, SidecarError> {
         tasks.spawn(crate::http::serve(api_listener, handler, shutdown.clone()));
     }
     let prometheus = PrometheusClient::new(&args.prometheus_url, Duration::from_secs(10));
+    // Readiness checks are quick or a sign of trouble: a short timeout, so
+    // that a hung Prometheus shows as not ready within one poll.
+    let readiness = PrometheusClient::new(&args.prometheus_url, READINESS_TIMEOUT);
     tasks.spawn(watch_config(
         args.clone(),
         loaded,
@@ -411,6 +426,7 @@ pub async fn start(args: SidecarArgs) -> Result<RunningSidecar, SidecarError> {
     ));
     tasks.spawn(poll_prometheus(
         prometheus,
+        readiness,
         Arc::clone(&info),
         Arc::clone(&control),
         Arc::clone(&proxy_state),
@@ -575,41 +591,154 @@ async fn standalone(args: SidecarArgs, control: Arc<ShardControl>, mut shutdown:
     }
 }
 
-/// Polls head series, and keeps stats and gauges in step with the assignment.
+/// How often Prometheus's readiness and scraping are checked while it is
+/// ready.
+const HEALTH_POLL: Duration = Duration::from_secs(2);
+
+/// How often while it is not (or not known yet): a shard coming back is
+/// seen ready within a moment.
+const NOT_READY_POLL: Duration = Duration::from_millis(500);
+
+/// Timeout of one readiness check.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often the head series are polled: `/api/v1/status/tsdb` walks the
+/// head's postings, which costs a big Prometheus more than `/-/ready`.
+const HEAD_POLL: Duration = Duration::from_secs(5);
+
+/// Checks Prometheus's readiness and scraping, polls its head series, and
+/// keeps stats and gauges in step with the assignment.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one long-lived task owning its inputs"
+)]
 async fn poll_prometheus(
     prometheus: PrometheusClient,
+    readiness: PrometheusClient,
     info: Arc<SidecarInfo>,
     control: Arc<ShardControl>,
     proxy: Arc<ProxyState>,
     metrics: ControlMetrics,
     mut shutdown: Shutdown,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen_generation = None;
+    let mut next_head_poll = tokio::time::Instant::now();
     loop {
+        check_health(&readiness, &info, &control).await;
+        let now = tokio::time::Instant::now();
+        if now >= next_head_poll {
+            next_head_poll = now + HEAD_POLL;
+            poll_head(
+                &prometheus,
+                &info,
+                &control,
+                &proxy,
+                &metrics,
+                &mut seen_generation,
+            )
+            .await;
+        }
+        let wait = if info.health.state() == PrometheusState::Ready {
+            HEALTH_POLL
+        } else {
+            NOT_READY_POLL
+        };
         tokio::select! {
-            _ = tick.tick() => {}
+            () = tokio::time::sleep(wait) => {}
             () = shutdown.wait() => return,
         }
-        let snapshot = control.snapshot();
-        if seen_generation != Some(snapshot.generation) {
-            seen_generation = Some(snapshot.generation);
-            proxy.prune_stats();
-            metrics
-                .generation
-                .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));
-            metrics
-                .targets
-                .set(i64::try_from(snapshot.by_id.len()).unwrap_or(i64::MAX));
+    }
+}
+
+/// Polls head series, and keeps stats and gauges in step with the
+/// assignment.
+async fn poll_head(
+    prometheus: &PrometheusClient,
+    info: &SidecarInfo,
+    control: &ShardControl,
+    proxy: &ProxyState,
+    metrics: &ControlMetrics,
+    seen_generation: &mut Option<u64>,
+) {
+    let snapshot = control.snapshot();
+    if *seen_generation != Some(snapshot.generation) {
+        *seen_generation = Some(snapshot.generation);
+        proxy.prune_stats();
+        metrics
+            .generation
+            .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));
+        metrics
+            .targets
+            .set(i64::try_from(snapshot.by_id.len()).unwrap_or(i64::MAX));
+    }
+    match prometheus.head_series().await {
+        Ok(series) => {
+            info.head_series.store(series, Ordering::Release);
+            info.head_series_known.store(true, Ordering::Release);
         }
-        match prometheus.head_series().await {
-            Ok(series) => {
-                info.head_series.store(series, Ordering::Release);
-                info.head_series_known.store(true, Ordering::Release);
-            }
-            Err(e) => tracing::debug!(error = %e, "head series unavailable"),
+        Err(e) => tracing::debug!(error = %e, "head series unavailable"),
+    }
+}
+
+/// One readiness check and, when ready, the scraping verdict.
+async fn check_health(readiness: &PrometheusClient, info: &SidecarInfo, control: &ShardControl) {
+    let now = unix_millis();
+    let ready = match readiness.ready().await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("/-/ready did not answer 200 (starting or replaying its WAL)".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(reason) = ready {
+        let was = info.health.state();
+        info.health.not_ready(now, reason.clone());
+        if was == PrometheusState::Ready {
+            tracing::warn!(%reason, "Prometheus is not ready");
+        } else if was == PrometheusState::Unknown {
+            tracing::info!(%reason, "waiting for Prometheus to be ready");
         }
+        return;
+    }
+    let baseline = info
+        .health
+        .ready_since_ms()
+        .unwrap_or(now)
+        .max(info.started_ms);
+    let snapshot = control.snapshot();
+    let known_jobs = control.jobs();
+    let mut last_scrape: std::collections::HashMap<TargetId, u64> =
+        std::collections::HashMap::with_capacity(snapshot.by_id.len());
+    info.stats.for_each_last_scrape(|id, at| {
+        if snapshot.by_id.contains_key(id) {
+            last_scrape.insert(id.clone(), at);
+        }
+    });
+    // Targets of a job Prometheus is not configured for yet are not its
+    // to scrape.
+    let clocks = snapshot
+        .by_id
+        .values()
+        .filter(|t| known_jobs.contains(&t.job))
+        .map(|t| TargetClock {
+            interval: t.scrape_interval(),
+            last_scrape_ms: last_scrape.get(&t.id).copied(),
+            assigned_at_ms: snapshot.assigned_at.get(&t.id).copied(),
+        });
+    let stalled = not_scraping(now, baseline, clocks);
+    let was = info.health.state();
+    info.health.ready(now, stalled.clone());
+    match (was, stalled) {
+        (PrometheusState::Ready, Some(reason)) => {
+            tracing::warn!(%reason, "Prometheus is not scraping")
+        }
+        (
+            PrometheusState::Starting { .. }
+            | PrometheusState::NotReady { .. }
+            | PrometheusState::NotScraping { .. },
+            None,
+        ) => {
+            tracing::info!("Prometheus is ready and scraping");
+        }
+        _ => {}
     }
 }
 

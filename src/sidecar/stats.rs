@@ -369,6 +369,18 @@ impl StatsRegistry {
         update(stats)
     }
 
+    /// Calls `visit` with each target's id and when its latest recorded
+    /// scrape started (milliseconds since the Unix epoch), under the lock:
+    /// `visit` must be quick.
+    pub fn for_each_last_scrape(&self, mut visit: impl FnMut(&TargetId, u64)) {
+        let targets = self.lock();
+        for (id, stats) in targets.iter() {
+            if let Some(last) = stats.history.back() {
+                visit(id, last.started_unix_ms);
+            }
+        }
+    }
+
     /// The statistics of one target, if it was scraped.
     pub fn snapshot(&self, id: &str) -> Option<TargetStatsSnapshot> {
         let targets = self.lock();

@@ -1,7 +1,7 @@
 //! The whole system on one machine: the coordinator with the local backend
 //! (real `prometheus` processes and sidecars) packing skewed targets served
-//! by the loadgen, then shrinking: even shards, a gapless handover and a
-//! scale-down.
+//! by the loadgen, then shrinking: even shards, a gapless handover with no
+//! failed scrape on the old shard, and a scale-down.
 
 #![allow(
     clippy::unwrap_used,
@@ -36,8 +36,15 @@ use fleet::{SyntheticFleet, static_config};
 /// The one job scraping every target.
 const JOB: &str = "skewed";
 
-/// Timestamps (seconds) of `up` samples of `instance` in the last `range` on one shard.
+/// Timestamps (seconds) of successful scrapes (`up == 1`) of `instance` in
+/// the last `range` on one shard.
 async fn up_times(prometheus: &str, instance: &str, range: &str) -> Vec<f64> {
+    up_samples(prometheus, instance, range, "1").await
+}
+
+/// Timestamps (seconds) of the `up` samples of `instance` equal to `value`
+/// in the last `range` on one shard.
+async fn up_samples(prometheus: &str, instance: &str, range: &str, value: &str) -> Vec<f64> {
     let client = PrometheusClient::new(prometheus, Duration::from_secs(5));
     let result = client
         .query(&format!("up{{instance=\"{instance}\"}}[{range}]"))
@@ -46,7 +53,7 @@ async fn up_times(prometheus: &str, instance: &str, range: &str) -> Vec<f64> {
     result
         .iter()
         .flat_map(|series| series["values"].as_array().cloned().unwrap_or_default())
-        .filter(|v| v[1] == "1")
+        .filter(|v| v[1] == value)
         .filter_map(|v| v[0].as_f64())
         .collect()
 }
@@ -217,8 +224,10 @@ async fn packs_evenly_hands_over_without_gaps_and_scales_down() {
     );
     std::fs::write(&config_file, static_config(JOB, &kept)).unwrap();
     let shrink_started = Instant::now();
-    // While the old shard exists, keep what it scraped of the targets it hands over.
+    // While the old shard exists, keep what it scraped of the targets it
+    // hands over, and every failed scrape it recorded of them.
     let mut old_side: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut old_failures: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     loop {
         assert!(
             shrink_started.elapsed() < Duration::from_secs(120),
@@ -240,12 +249,23 @@ async fn packs_evenly_hands_over_without_gaps_and_scales_down() {
             if !times.is_empty() {
                 old_side.insert(instance.clone(), times);
             }
+            let failed = up_samples(&highest_url, instance, "2m", "0").await;
+            if !failed.is_empty() {
+                old_failures.insert(instance.clone(), failed);
+            }
         }
     }
     eprintln!(
         "scale-down removed shard {highest} after {:?}; {} targets handed over",
         shrink_started.elapsed(),
         on_highest.len()
+    );
+
+    // The old shard dropped them without a failed scrape: its sidecar kept
+    // answering them until its Prometheus had stopped asking.
+    assert!(
+        old_failures.is_empty(),
+        "up == 0 on the old shard for moved targets: {old_failures:?}"
     );
 
     // 3. No gap across the handover: the old shard's scrapes and the new

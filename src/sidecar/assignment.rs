@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 /// Stable id of a target: hex of a hash of (job, final labels, URL), the same
 /// on every coordinator and sidecar. Used in the scrape path `/scrape/<id>`.
@@ -71,6 +72,33 @@ pub struct ScrapeTarget {
     /// Active or draining.
     #[serde(default)]
     pub role: Role,
+}
+
+impl ScrapeTarget {
+    /// Its scrape interval: the `__scrape_interval__` label the coordinator
+    /// passes on (the job's, or what relabeling set), else Prometheus's
+    /// default of one minute.
+    pub fn scrape_interval(&self) -> Duration {
+        self.labels
+            .get("__scrape_interval__")
+            .and_then(|text| promshard_config::PromDuration::parse(text).ok())
+            .map(promshard_config::PromDuration::as_std)
+            .filter(|interval| !interval.is_zero())
+            .unwrap_or(DEFAULT_SCRAPE_INTERVAL)
+    }
+}
+
+/// Prometheus's `scrape_interval` when a config gives none.
+const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long a target that left the assignment is still answered: long
+/// enough for Prometheus to re-read its file_sd file and stop the target's
+/// scrape loop (its discovery manager passes changes on every 5 s), so
+/// that a moved target's old shard records no failed scrape (`up == 0`)
+/// for it; two intervals and some, never more than ten minutes.
+pub fn release_grace(target: &ScrapeTarget) -> Duration {
+    (target.scrape_interval().saturating_mul(2) + Duration::from_secs(10))
+        .min(Duration::from_secs(600))
 }
 
 /// A full assignment as the coordinator sends it.
@@ -153,6 +181,28 @@ pub struct Indexed {
     /// When this shard got each target in its current role
     /// ([`Assignment::assigned_at`]).
     pub assigned_at: BTreeMap<TargetId, u64>,
+    /// Targets that left the assignment, still answered until the instant
+    /// given ([`release_grace`]).
+    pub released: BTreeMap<TargetId, (Arc<ScrapeTarget>, Instant)>,
+}
+
+/// What a scrape finds under an id.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// An assigned target.
+    Assigned(Arc<ScrapeTarget>),
+    /// A target that left the assignment moments ago: scraped as before,
+    /// but no longer part of this shard's statistics.
+    Released(Arc<ScrapeTarget>),
+}
+
+impl Lookup {
+    /// The target found.
+    pub fn target(&self) -> &Arc<ScrapeTarget> {
+        match self {
+            Self::Assigned(target) | Self::Released(target) => target,
+        }
+    }
 }
 
 impl AssignmentTable {
@@ -162,6 +212,20 @@ impl AssignmentTable {
         // Under the read lock: a scrape takes only its target's `Arc`, not
         // the whole assignment's.
         self.read().by_id.get(id).cloned()
+    }
+
+    /// Looks up a target for a scrape: assigned, or released less than its
+    /// grace ago. `None` means 404.
+    pub fn lookup_for_scrape(&self, id: &str, now: Instant) -> Option<Lookup> {
+        let current = self.read();
+        if let Some(target) = current.by_id.get(id) {
+            return Some(Lookup::Assigned(Arc::clone(target)));
+        }
+        current
+            .released
+            .get(id)
+            .filter(|(_, until)| now < *until)
+            .map(|(target, _)| Lookup::Released(Arc::clone(target)))
     }
 
     /// The whole current assignment.
@@ -175,22 +239,40 @@ impl AssignmentTable {
         self.current.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Replaces the assignment whole.
+    /// Replaces the assignment whole. Targets it no longer holds stay
+    /// answerable for their [`release_grace`].
     pub fn replace(&self, assignment: &Assignment) {
-        let by_id = assignment
+        self.replace_at(assignment, Instant::now());
+    }
+
+    fn replace_at(&self, assignment: &Assignment, now: Instant) {
+        let by_id: BTreeMap<TargetId, Arc<ScrapeTarget>> = assignment
             .targets
             .iter()
             .map(|t| (t.id.clone(), Arc::new(t.clone())))
             .collect();
-        let next = Arc::new(Indexed {
+        let mut guard = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        let previous = &**guard;
+        let mut released: BTreeMap<TargetId, (Arc<ScrapeTarget>, Instant)> = previous
+            .released
+            .iter()
+            .filter(|(id, (_, until))| now < *until && !by_id.contains_key(*id))
+            .map(|(id, entry)| (id.clone(), entry.clone()))
+            .collect();
+        for (id, target) in &previous.by_id {
+            if !by_id.contains_key(id) {
+                released.insert(
+                    id.clone(),
+                    (Arc::clone(target), now + release_grace(target)),
+                );
+            }
+        }
+        *guard = Arc::new(Indexed {
             generation: assignment.generation,
             by_id,
             assigned_at: assignment.assigned_at.clone(),
+            released,
         });
-        match self.current.write() {
-            Ok(mut guard) => *guard = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
-        }
     }
 }
 
@@ -255,6 +337,59 @@ mod tests {
         fourth.stamp(&third, 400);
         assert_eq!((at(&fourth, "b"), at(&fourth, "c")), (Some(300), Some(400)));
         assert_eq!(fourth.assigned_at.len(), 2, "removed targets are forgotten");
+    }
+
+    #[test]
+    fn a_released_target_is_answered_for_its_grace_then_refused() {
+        let mut slow = target("slow", Role::Active);
+        slow.labels
+            .insert("__scrape_interval__".into(), "1m".into());
+        let fast = {
+            let mut t = target("fast", Role::Active);
+            t.labels.insert("__scrape_interval__".into(), "5s".into());
+            t
+        };
+        assert_eq!(release_grace(&slow), Duration::from_secs(130));
+        assert_eq!(release_grace(&fast), Duration::from_secs(20));
+        assert_eq!(
+            release_grace(&target("default", Role::Active)),
+            Duration::from_secs(130)
+        );
+
+        let table = AssignmentTable::default();
+        let start = Instant::now();
+        let both = Assignment {
+            generation: 1,
+            targets: vec![slow.clone(), fast.clone()],
+            ..Assignment::default()
+        };
+        table.replace_at(&both, start);
+        let none = Assignment {
+            generation: 2,
+            ..Assignment::default()
+        };
+        table.replace_at(&none, start);
+        assert!(table.lookup("fast").is_none(), "no longer assigned");
+        let at = |secs| start + Duration::from_secs(secs);
+        assert!(matches!(
+            table.lookup_for_scrape("fast", at(19)),
+            Some(Lookup::Released(_))
+        ));
+        assert!(table.lookup_for_scrape("fast", at(20)).is_none());
+        assert!(table.lookup_for_scrape("slow", at(129)).is_some());
+        assert!(table.lookup_for_scrape("never", at(0)).is_none());
+
+        // Released entries are forgotten once expired, and a target given
+        // back is assigned again.
+        table.replace_at(&none, at(25));
+        assert!(!table.snapshot().released.contains_key("fast"));
+        assert!(table.snapshot().released.contains_key("slow"));
+        table.replace_at(&both, at(26));
+        assert!(table.snapshot().released.is_empty());
+        assert!(matches!(
+            table.lookup_for_scrape("fast", at(26)),
+            Some(Lookup::Assigned(_))
+        ));
     }
 
     #[test]

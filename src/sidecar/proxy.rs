@@ -71,7 +71,7 @@ use hyper::ext::ReasonPhrase;
 use tokio::net::TcpListener;
 use tokio::time::Sleep;
 
-use super::assignment::{AssignmentTable, ScrapeTarget};
+use super::assignment::{AssignmentTable, Lookup, ScrapeTarget};
 use super::counting::{CountingLane, Counts, LANE_BACKLOG, ResponseMeta, ScrapeObserver};
 use super::jobs::JobTable;
 use super::metrics::{InFlight, ProxyMetrics};
@@ -293,8 +293,11 @@ pub async fn handle_scrape<B>(
     let started = Instant::now();
     let started_unix_ms = super::unix_millis();
     let in_flight = state.metrics.in_flight();
-    let target = match resolve(state, request) {
-        Ok(target) => target,
+    let (target, assigned) = match resolve(state, request, started) {
+        Ok(Lookup::Assigned(target)) => (target, true),
+        // Prometheus has not dropped it yet: answered as before, so that it
+        // records no failed scrape, but no longer this shard's to count.
+        Ok(Lookup::Released(target)) => (target, false),
         Err(error) => {
             state.metrics.scrape_finished(
                 ScrapeOutcome::Failed,
@@ -309,6 +312,7 @@ pub async fn handle_scrape<B>(
         target: Arc::clone(&target),
         started,
         started_unix_ms,
+        keeps_stats: assigned,
     };
     let Some(job) = state.jobs.get(&target.job) else {
         let error = ScrapeError::UnknownJob(target.job.clone());
@@ -356,7 +360,7 @@ pub async fn handle_scrape<B>(
         .upstream_answered(started.elapsed().as_secs_f64());
 
     let (mut parts, body) = upstream.into_parts();
-    let observer = if parts.status == StatusCode::OK {
+    let observer = if parts.status == StatusCode::OK && assigned {
         let meta = ResponseMeta::from_headers(&parts.headers);
         let count = state
             .stats
@@ -393,7 +397,11 @@ pub async fn handle_scrape<B>(
     response
 }
 
-fn resolve<B>(state: &ProxyState, request: &Request<B>) -> Result<Arc<ScrapeTarget>, ScrapeError> {
+fn resolve<B>(
+    state: &ProxyState,
+    request: &Request<B>,
+    now: Instant,
+) -> Result<Lookup, ScrapeError> {
     let path = request.uri().path();
     let id = path
         .strip_prefix(SCRAPE_PATH)
@@ -404,7 +412,7 @@ fn resolve<B>(state: &ProxyState, request: &Request<B>) -> Result<Arc<ScrapeTarg
     }
     state
         .assignment
-        .lookup(id)
+        .lookup_for_scrape(id, now)
         .ok_or_else(|| ScrapeError::UnknownTarget(id.chars().take(100).collect()))
 }
 
@@ -438,6 +446,9 @@ struct Recorder {
     target: Arc<ScrapeTarget>,
     started: Instant,
     started_unix_ms: u64,
+    /// False for a released target: its scrapes are no longer this
+    /// shard's statistics.
+    keeps_stats: bool,
 }
 
 impl Recorder {
@@ -477,7 +488,9 @@ impl Recorder {
         if record.outcome == ScrapeOutcome::Failed {
             tracing::debug!(target_id = %self.target.id, error = record.error.as_deref().unwrap_or(""), "scrape failed");
         }
-        self.state.stats.record(&self.target, record, top_families);
+        if self.keeps_stats {
+            self.state.stats.record(&self.target, record, top_families);
+        }
     }
 }
 

@@ -583,3 +583,108 @@ scrape_configs:
     prom.stop(Duration::from_secs(10)).await;
     synthetic.shutdown().await;
 }
+
+/// The coordinator may know a job of the user's config before this sidecar
+/// has re-read it: the assignment is taken whole, the shard keeps scraping
+/// what it had, and the new job's targets are scraped once the config has
+/// the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_the_config_does_not_have_yet_never_costs_the_shard_its_targets() {
+    let path = format!("/{}", CORPUS[0].0);
+    let server = TargetServer::start(vec![(
+        path.as_str(),
+        Route::Body {
+            content_type: TEXT,
+            body: corpus(CORPUS[0].0),
+            gzip: false,
+        },
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("user.yml");
+    std::fs::write(&config_file, user_config("1s")).unwrap();
+    let prom_port = free_port().unwrap();
+    let sidecar = start(sidecar_args(dir.path(), config_file.clone(), prom_port))
+        .await
+        .unwrap();
+    let mut options = PrometheusOptions::new(&sidecar.shard_config, dir.path().join("prom"));
+    options.port = prom_port;
+    let prom = PrometheusProcess::start(options).await.unwrap();
+    let client = SidecarClient::new(
+        &format!("http://{}", sidecar.api_addr),
+        None,
+        Duration::from_secs(5),
+    );
+    let url = server.url(&path);
+    let old = target("old", "node", &url, &[]);
+    let new = target("new", "late", &url, &[]);
+    client
+        .put_targets(&Assignment {
+            generation: 1,
+            targets: vec![old.clone()],
+            ..Assignment::default()
+        })
+        .await
+        .unwrap();
+    let up = |instance: &'static str| {
+        let prom = &prom;
+        async move {
+            scalar(prom, &format!("up{{instance=\"{instance}.example:9100\"}}"))
+                .await
+                .filter(|v| *v == 1.0)
+        }
+    };
+    eventually(Duration::from_secs(30), || up("old"))
+        .await
+        .expect("the first target is scraped");
+
+    // The job `late` is not in this sidecar's config yet: taken all the same.
+    client
+        .put_targets(&Assignment {
+            generation: 2,
+            targets: vec![old.clone(), new.clone()],
+            ..Assignment::default()
+        })
+        .await
+        .expect("an assignment naming a job not in the config yet is accepted");
+    let status = client.status().await.unwrap();
+    assert_eq!(status.generation, 2);
+    assert_eq!(status.targets.len(), 2);
+    // The old target keeps being scraped, every interval.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let kept = scalar(
+        &prom,
+        "min_over_time(up{instance=\"old.example:9100\"}[3s])",
+    )
+    .await
+    .unwrap();
+    assert_eq!(kept, 1.0, "the existing target was dropped");
+    let samples = scalar(
+        &prom,
+        "count_over_time(up{instance=\"old.example:9100\"}[3s])",
+    )
+    .await
+    .unwrap();
+    assert!(samples >= 2.0, "{samples} scrapes in 3s at 1s");
+
+    // The user's config gains the job: Prometheus is reloaded and scrapes it.
+    let with_late = format!(
+        "{}  - job_name: late\n    static_configs: [{{targets: [\"never-used:9100\"]}}]\n",
+        user_config("1s")
+    );
+    std::fs::write(&config_file, with_late).unwrap();
+    eventually(Duration::from_secs(30), || up("new"))
+        .await
+        .expect("the new job's target is scraped once the config has the job");
+    assert_eq!(
+        scalar(
+            &prom,
+            "min_over_time(up{instance=\"old.example:9100\"}[5s])"
+        )
+        .await,
+        Some(1.0)
+    );
+
+    sidecar.stop().await;
+    prom.stop(Duration::from_secs(10)).await;
+}

@@ -192,6 +192,12 @@ async fn route(
                     "applied assignment"
                 );
             }
+            if !applied.pending_jobs.is_empty() {
+                tracing::info!(
+                    jobs = ?applied.pending_jobs,
+                    "assignment names jobs this shard's config does not have yet; their targets are scraped once it does"
+                );
+            }
             Ok(json(StatusCode::OK, &applied))
         }
         ("/metrics", Method::GET) => {

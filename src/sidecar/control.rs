@@ -5,6 +5,13 @@
 //! path accepts the new ids), then rewrite the file_sd files (so Prometheus
 //! starts scraping them). Applies are serialised; replaying the current
 //! generation is a no-op, and older generations are refused.
+//!
+//! Targets of a job this shard's config does not have yet are kept, not
+//! refused: the coordinator may learn of a new job in the user's config
+//! before this sidecar re-reads it, and refusing the whole assignment would
+//! take the shard's existing targets with it. Their file_sd file is written
+//! like any other; Prometheus reads it once the reloaded shard config names
+//! the job.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -36,7 +43,7 @@ pub enum ApplyError {
         /// The generation both claim.
         generation: u64,
     },
-    /// The assignment is not self-consistent or names unknown jobs.
+    /// The assignment is not self-consistent.
     #[error("invalid assignment: {0}")]
     Invalid(String),
     /// Writing the store or the file_sd files failed (our side).
@@ -53,6 +60,10 @@ pub struct Applied {
     pub changed: bool,
     /// Jobs whose file_sd file was rewritten.
     pub jobs_written: Vec<String>,
+    /// Jobs of the assignment that this shard's config does not have yet:
+    /// their targets are kept and scraped once the config has them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_jobs: Vec<String>,
 }
 
 /// The shard's assignment state and where it is written.
@@ -157,6 +168,7 @@ impl ShardControl {
                     generation: next.generation,
                     changed: false,
                     jobs_written: vec![],
+                    pending_jobs: self.pending_jobs(&next),
                 })
             } else {
                 Err(ApplyError::Conflict {
@@ -165,6 +177,7 @@ impl ShardControl {
             };
         }
         self.validate(&next)?;
+        let pending_jobs = self.pending_jobs(&next);
         let mut next = next;
         next.stamp(&current, unix_millis());
         let store = self.store.clone();
@@ -181,13 +194,24 @@ impl ShardControl {
             generation,
             changed: true,
             jobs_written,
+            pending_jobs,
         })
     }
 
-    fn validate(&self, next: &Assignment) -> Result<(), ApplyError> {
+    /// Jobs of `assignment` the user's config does not have (yet).
+    fn pending_jobs(&self, assignment: &Assignment) -> Vec<String> {
         let jobs = self.jobs();
+        let pending: BTreeSet<&str> = assignment
+            .targets
+            .iter()
+            .map(|t| t.job.as_str())
+            .filter(|job| !jobs.contains(*job))
+            .collect();
+        pending.into_iter().map(str::to_owned).collect()
+    }
+
+    fn validate(&self, next: &Assignment) -> Result<(), ApplyError> {
         let mut ids = BTreeSet::new();
-        let mut unknown_jobs = BTreeSet::new();
         for target in &next.targets {
             if target.id.0.is_empty()
                 || !target
@@ -207,16 +231,6 @@ impl ShardControl {
                     target.id
                 )));
             }
-            if !jobs.contains(&target.job) {
-                unknown_jobs.insert(target.job.as_str());
-            }
-        }
-        if !unknown_jobs.is_empty() {
-            let names: Vec<&str> = unknown_jobs.into_iter().collect();
-            return Err(ApplyError::Invalid(format!(
-                "jobs not in this shard's Prometheus config: {}",
-                names.join(", ")
-            )));
         }
         Ok(())
     }
@@ -325,11 +339,61 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_jobs_duplicate_ids_and_unsafe_ids_are_refused() {
+    async fn a_job_not_in_the_config_yet_never_costs_the_shard_its_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let control = control(dir.path());
+        control
+            .apply(Assignment {
+                generation: 1,
+                targets: vec![target("a1", "node")],
+                ..Assignment::default()
+            })
+            .await
+            .unwrap();
+        // The coordinator knows a job this sidecar has not read yet.
+        let applied = control
+            .apply(Assignment {
+                generation: 2,
+                targets: vec![target("a1", "node"), target("b1", "new")],
+                ..Assignment::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(applied.pending_jobs, vec!["new".to_owned()]);
+        assert!(control.table().lookup("a1").is_some());
+        assert!(control.table().lookup("b1").is_some());
+        let new_file = filesd::job_file(dir.path(), "new");
+        assert!(
+            std::fs::read_to_string(&new_file)
+                .unwrap()
+                .contains("/scrape/b1")
+        );
+        // Once the config has the job, nothing is pending.
+        control
+            .set_jobs(
+                ["node", "app", "new"]
+                    .map(str::to_owned)
+                    .into_iter()
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        let replay = control
+            .apply(Assignment {
+                generation: 2,
+                targets: vec![target("a1", "node"), target("b1", "new")],
+                ..Assignment::default()
+            })
+            .await
+            .unwrap();
+        assert!(replay.pending_jobs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn duplicate_ids_and_unsafe_ids_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let control = control(dir.path());
         for bad in [
-            vec![target("a1", "nope")],
             vec![target("a1", "node"), target("a1", "app")],
             vec![target("../x", "node")],
         ] {

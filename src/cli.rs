@@ -23,7 +23,8 @@ use clap::{Parser, Subcommand};
 )]
 pub struct Cli {
     /// Log level or filter (e.g. `debug`, `info,promshard=trace`). Defaults to
-    /// RUST_LOG, else `info`.
+    /// RUST_LOG, else `info` (`warn` for `local`, whose live table other lines
+    /// would interrupt).
     #[arg(long = "log.level", global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
 

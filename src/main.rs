@@ -20,8 +20,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The local demo draws a live table on the terminal: only warnings may
     // interrupt it unless the user asks for more.
-    let default_level = matches!(cli.command, Command::Local(_)).then_some("warn");
-    promshard::telemetry::init(cli.log_level.as_deref().or(default_level));
+    let default_level = if matches!(cli.command, Command::Local(_)) {
+        "warn"
+    } else {
+        "info"
+    };
+    promshard::telemetry::init(cli.log_level.as_deref(), default_level);
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

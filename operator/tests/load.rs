@@ -1,6 +1,8 @@
 //! Reading manifests: multi-document files, lists, JSON, kinds promshard
 //! ignores, and errors that name the file, document, object and field.
 
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 use promshard_operator::load::{DEFAULT_NAMESPACE, load_documents};
 
 #[test]

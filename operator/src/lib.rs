@@ -1,6 +1,12 @@
 //! prometheus-operator resources to Prometheus scrape configs.
 #![forbid(unsafe_code)]
 
+pub mod generate;
 pub mod load;
 pub mod model;
 pub mod selection;
+pub mod settings;
+mod store;
+mod validate;
+pub mod version;
+pub mod yaml;

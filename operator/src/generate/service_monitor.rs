@@ -1,0 +1,278 @@
+//! ServiceMonitor endpoints to scrape configs (`generateServiceMonitorConfig`).
+
+use crate::model::ServiceMonitor;
+use crate::selection::ResourceKind;
+use crate::yaml::{Node, map};
+
+use super::common::{
+    Ctx, init_relabelings, merge_authorization, merge_tls, relabel_nodes, running_filter,
+    sanitize_label_name, selector_rules, sharding_rules,
+};
+
+/// One scrape config per endpoint, `serviceMonitor/<ns>/<name>/<i>`.
+pub(crate) fn generate(ctx: &Ctx<'_>, m: &ServiceMonitor) -> Vec<Node> {
+    (0..m.spec.endpoints.len())
+        .map(|i| endpoint(ctx, m, i))
+        .collect()
+}
+
+fn endpoint(ctx: &Ctx<'_>, m: &ServiceMonitor, i: usize) -> Node {
+    let spec = &m.spec;
+    let ep = &spec.endpoints[i];
+    let ns = m.metadata.namespace.as_str();
+    let class = ctx.scrape_class(spec.scrape_class_name.as_ref());
+
+    let mut cfg = map([(
+        "job_name",
+        format!("serviceMonitor/{ns}/{}/{i}", m.metadata.name).into(),
+    )]);
+    ctx.honor_labels(&mut cfg, ep.honor_labels);
+    ctx.honor_timestamps(&mut cfg, ep.honor_timestamps);
+    ctx.track_timestamps_staleness(&mut cfg, ep.track_timestamps_staleness);
+
+    let role = match &spec.service_discovery_role {
+        Some(r) => ctx.endpoint_role(Some(r)),
+        None => ctx.default_endpoint_role(),
+    };
+    let attach = spec
+        .attach_metadata
+        .as_ref()
+        .or(class.attach_metadata.as_ref());
+    let roles = [role, "service"];
+    let role_selector = (spec
+        .selector_mechanism
+        .as_deref()
+        .unwrap_or("RelabelSelector")
+        != "RelabelSelector")
+        .then_some((&spec.selector, &roles[..]));
+    cfg.push(
+        "kubernetes_sd_configs",
+        ctx.k8s_sd_config(
+            &spec.namespace_selector,
+            ns,
+            role,
+            attach.map(|a| (a, "2.37.0")),
+            role_selector,
+        ),
+    );
+
+    if !ep.interval.is_empty() {
+        cfg.push("scrape_interval", ep.interval.as_str().into());
+    }
+    if !ep.scrape_timeout.is_empty() {
+        cfg.push("scrape_timeout", ep.scrape_timeout.as_str().into());
+    }
+    if !ep.path.is_empty() {
+        cfg.push("metrics_path", ep.path.as_str().into());
+    }
+    if let Some(params) = &ep.params {
+        let mut node = Node::map();
+        for (k, v) in params {
+            node.push(k, Node::strs(v));
+        }
+        cfg.push("params", node);
+    }
+    if let Some(scheme) = &ep.scheme {
+        cfg.push("scheme", scheme.to_lowercase().into());
+    }
+    if let Some(v) = ep.follow_redirects
+        && ctx.at_least("2.26.0")
+    {
+        cfg.push("follow_redirects", v.into());
+    }
+    if let Some(v) = ep.enable_http2
+        && ctx.at_least("2.35.0")
+    {
+        cfg.push("enable_http2", v.into());
+    }
+    ctx.add_proxy(&mut cfg, ns, &ep.proxy);
+    ctx.add_oauth2(&mut cfg, ns, ep.oauth2.as_ref());
+    ctx.add_tls(
+        &mut cfg,
+        ns,
+        merge_tls(ep.tls_config.as_ref(), class).as_ref(),
+    );
+    if !ep.bearer_token_file.is_empty() {
+        cfg.push("bearer_token_file", ep.bearer_token_file.as_str().into());
+    }
+    if let Some(sel) = ep
+        .bearer_token_secret
+        .as_ref()
+        .filter(|s| !s.name.is_empty())
+        && let Ok(token) = ctx.store.secret(ns, sel)
+    {
+        cfg.push("bearer_token", Node::Secret(token.clone()));
+    }
+    ctx.add_basic_auth(&mut cfg, ns, ep.basic_auth.as_ref());
+    ctx.add_authorization(
+        &mut cfg,
+        ns,
+        merge_authorization(ep.authorization.as_ref(), class).as_ref(),
+    );
+
+    let mut rules = init_relabelings();
+    if spec
+        .selector_mechanism
+        .as_deref()
+        .unwrap_or("RelabelSelector")
+        == "RelabelSelector"
+    {
+        selector_rules(&mut rules, "service", &spec.selector);
+    }
+    let port_name_label = if role == "endpointslice" {
+        "__meta_kubernetes_endpointslice_port_name"
+    } else {
+        "__meta_kubernetes_endpoint_port_name"
+    };
+    if !ep.port.is_empty() {
+        rules.push(map([
+            ("action", "keep".into()),
+            ("source_labels", Node::strs([port_name_label])),
+            ("regex", ep.port.as_str().into()),
+        ]));
+    } else if let Some(target_port) = &ep.target_port {
+        match target_port {
+            crate::model::IntOrString::String(name) if !name.is_empty() => rules.push(map([
+                ("action", "keep".into()),
+                (
+                    "source_labels",
+                    Node::strs(["__meta_kubernetes_pod_container_port_name"]),
+                ),
+                ("regex", name.as_str().into()),
+            ])),
+            crate::model::IntOrString::Int(number) if *number != 0 => rules.push(map([
+                ("action", "keep".into()),
+                (
+                    "source_labels",
+                    Node::strs(["__meta_kubernetes_pod_container_port_number"]),
+                ),
+                ("regex", Node::Int(*number)),
+            ])),
+            _ => {}
+        }
+    }
+    let target = if role == "endpointslice" {
+        [
+            "__meta_kubernetes_endpointslice_address_target_kind",
+            "__meta_kubernetes_endpointslice_address_target_name",
+        ]
+    } else {
+        [
+            "__meta_kubernetes_endpoint_address_target_kind",
+            "__meta_kubernetes_endpoint_address_target_name",
+        ]
+    };
+    for (regex, label) in [("Node;(.*)", "node"), ("Pod;(.*)", "pod")] {
+        rules.push(map([
+            ("source_labels", Node::strs(target)),
+            ("separator", ";".into()),
+            ("regex", regex.into()),
+            ("replacement", "${1}".into()),
+            ("target_label", label.into()),
+        ]));
+    }
+    for (source, label) in [
+        ("__meta_kubernetes_namespace", "namespace"),
+        ("__meta_kubernetes_service_name", "service"),
+        ("__meta_kubernetes_pod_name", "pod"),
+        ("__meta_kubernetes_pod_container_name", "container"),
+    ] {
+        rules.push(map([
+            ("source_labels", Node::strs([source])),
+            ("target_label", label.into()),
+        ]));
+    }
+    if ep.filter_running.unwrap_or(true) {
+        rules.push(running_filter());
+    }
+    for l in &spec.target_labels {
+        rules.push(copy_label_rule("service", l));
+    }
+    for l in spec
+        .pod_target_labels
+        .iter()
+        .chain(&ctx.spec.pod_target_labels)
+    {
+        rules.push(copy_label_rule("pod", l));
+    }
+    rules.push(map([
+        (
+            "source_labels",
+            Node::strs(["__meta_kubernetes_service_name"]),
+        ),
+        ("target_label", "job".into()),
+        ("replacement", "${1}".into()),
+    ]));
+    if !spec.job_label.is_empty() {
+        rules.push(map([
+            (
+                "source_labels",
+                Node::strs([format!(
+                    "__meta_kubernetes_service_label_{}",
+                    sanitize_label_name(&spec.job_label)
+                )]),
+            ),
+            ("target_label", "job".into()),
+            ("regex", "(.+)".into()),
+            ("replacement", "${1}".into()),
+        ]));
+    }
+    let endpoint_name = if !ep.port.is_empty() {
+        Some(ep.port.clone())
+    } else {
+        ep.target_port
+            .as_ref()
+            .map(ToString::to_string)
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(name) = endpoint_name {
+        rules.push(map([
+            ("target_label", "endpoint".into()),
+            ("replacement", name.into()),
+        ]));
+    }
+    rules.extend(relabel_nodes(&class.relabelings));
+    let labeler = ctx.labeler();
+    rules.extend(relabel_nodes(&labeler.apply(
+        ResourceKind::ServiceMonitor,
+        &m.metadata,
+        &ep.relabelings,
+    )));
+    sharding_rules(&mut rules, ctx.shards, "__address__");
+    cfg.push("relabel_configs", Node::Seq(rules));
+
+    ctx.add_limits(&mut cfg, &spec.limits);
+    ctx.add_native_histograms(&mut cfg, &spec.native_histograms);
+    ctx.add_scrape_protocols(&mut cfg, &spec.scrape_protocols);
+    ctx.add_fallback_scrape_protocol(&mut cfg, spec.fallback_scrape_protocol.as_ref(), class);
+    ctx.add_body_size_limit(&mut cfg, spec.body_size_limit.as_ref());
+
+    let mut metric_rules = class.metric_relabelings.clone();
+    metric_rules.extend(labeler.apply(
+        ResourceKind::ServiceMonitor,
+        &m.metadata,
+        &ep.metric_relabelings,
+    ));
+    if !metric_rules.is_empty() {
+        cfg.push(
+            "metric_relabel_configs",
+            Node::Seq(relabel_nodes(&metric_rules).collect()),
+        );
+    }
+    cfg
+}
+
+/// Copies a Service or Pod label onto the target (`targetLabels`,
+/// `podTargetLabels`).
+pub(crate) fn copy_label_rule(object: &str, label: &str) -> Node {
+    let name = sanitize_label_name(label);
+    map([
+        (
+            "source_labels",
+            Node::strs([format!("__meta_kubernetes_{object}_label_{name}")]),
+        ),
+        ("target_label", name.into()),
+        ("regex", "(.+)".into()),
+        ("replacement", "${1}".into()),
+    ])
+}

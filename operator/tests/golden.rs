@@ -123,3 +123,22 @@ fn service_monitor_v3_features() {
 fn service_monitor_scrape_classes() {
     check("service_monitor_scrape_classes");
 }
+
+#[test]
+fn pod_monitor() {
+    let g = check("pod_monitor");
+    assert!(matches!(
+        status(&g, ResourceKind::PodMonitor, "scratch", "scratch"),
+        Status::NotSelected { reason } if reason.contains("podMonitorNamespaceSelector")
+    ));
+    let jobs: Vec<&str> = g.scrape_configs.iter().map(|j| j.job_name()).collect();
+    assert_eq!(
+        jobs,
+        [
+            "podMonitor/apps/sidecars/0",
+            "podMonitor/apps/workers/0",
+            "podMonitor/apps/workers/1",
+            "podMonitor/apps/workers/2"
+        ]
+    );
+}

@@ -726,6 +726,23 @@ pub(crate) fn merge_tls(own: Option<&TlsConfig>, class: &ScrapeClass) -> Option<
     Some(tls)
 }
 
+/// [`merge_tls`] for a SafeTLSConfig (an all-unset one counts as absent).
+pub(crate) fn merge_safe_tls(
+    own: Option<&SafeTlsConfig>,
+    class: &ScrapeClass,
+) -> Option<TlsConfig> {
+    match own {
+        Some(safe) if !safe.is_zero() => merge_tls(
+            Some(&TlsConfig {
+                safe: safe.clone(),
+                ..TlsConfig::default()
+            }),
+            class,
+        ),
+        _ => merge_tls(None, class),
+    }
+}
+
 /// Merges a resource's authorization with its scrape class's.
 pub(crate) fn merge_authorization(
     own: Option<&SafeAuthorization>,

@@ -8,6 +8,7 @@
 
 mod common;
 mod global;
+mod pod_monitor;
 mod service_monitor;
 
 use std::collections::BTreeMap;
@@ -245,6 +246,13 @@ pub fn generate(
         |m| &m.metadata,
         |_, _| Ok(()),
         service_monitor::generate,
+    );
+    run.kind(
+        ResourceKind::PodMonitor,
+        &resources.pod_monitors,
+        |m| &m.metadata,
+        |_, _| Ok(()),
+        pod_monitor::generate,
     );
 
     Ok(Generated {

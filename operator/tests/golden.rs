@@ -142,3 +142,13 @@ fn pod_monitor() {
         ]
     );
 }
+
+#[test]
+fn probe_static() {
+    check("probe_static");
+}
+
+#[test]
+fn probe_ingress() {
+    check("probe_ingress");
+}

@@ -9,6 +9,7 @@
 mod common;
 mod global;
 mod pod_monitor;
+mod probe;
 mod service_monitor;
 
 use std::collections::BTreeMap;
@@ -253,6 +254,13 @@ pub fn generate(
         |m| &m.metadata,
         |_, _| Ok(()),
         pod_monitor::generate,
+    );
+    run.kind(
+        ResourceKind::Probe,
+        &resources.probes,
+        |m| &m.metadata,
+        |_, _| Ok(()),
+        probe::generate,
     );
 
     Ok(Generated {

@@ -152,3 +152,8 @@ fn probe_static() {
 fn probe_ingress() {
     check("probe_ingress");
 }
+
+#[test]
+fn scrape_config_sd() {
+    check("scrape_config_sd");
+}

@@ -271,6 +271,19 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    pub(crate) fn add_safe_authorization(
+        &self,
+        cfg: &mut Node,
+        namespace: &str,
+        auth: Option<&SafeAuthorization>,
+    ) {
+        let auth = auth.map(|safe| Authorization {
+            safe: safe.clone(),
+            credentials_file: String::new(),
+        });
+        self.add_authorization(cfg, namespace, auth.as_ref());
+    }
+
     pub(crate) fn add_proxy(&self, cfg: &mut Node, namespace: &str, proxy: &ProxyConfig) {
         self.add_proxy_gated(cfg, namespace, proxy, true);
     }

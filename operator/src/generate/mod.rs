@@ -10,6 +10,7 @@ mod common;
 mod global;
 mod pod_monitor;
 mod probe;
+mod scrape_config;
 mod service_monitor;
 
 use std::collections::BTreeMap;
@@ -261,6 +262,13 @@ pub fn generate(
         |m| &m.metadata,
         |_, _| Ok(()),
         probe::generate,
+    );
+    run.kind(
+        ResourceKind::ScrapeConfig,
+        &resources.scrape_configs,
+        |m| &m.metadata,
+        |_, _| Ok(()),
+        scrape_config::generate,
     );
 
     Ok(Generated {

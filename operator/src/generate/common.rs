@@ -503,6 +503,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    pub(crate) fn checker(&self) -> crate::validate::Checker<'_> {
+        crate::validate::Checker {
+            version: &self.version,
+            spec: self.spec,
+            store: &self.store,
+        }
+    }
+
     pub(crate) fn labeler(&self) -> Labeler<'a> {
         Labeler { spec: self.spec }
     }

@@ -246,28 +246,28 @@ pub fn generate(
         ResourceKind::ServiceMonitor,
         &resources.service_monitors,
         |m| &m.metadata,
-        |_, _| Ok(()),
+        |ctx, o| ctx.checker().service_monitor(o),
         service_monitor::generate,
     );
     run.kind(
         ResourceKind::PodMonitor,
         &resources.pod_monitors,
         |m| &m.metadata,
-        |_, _| Ok(()),
+        |ctx, o| ctx.checker().pod_monitor(o),
         pod_monitor::generate,
     );
     run.kind(
         ResourceKind::Probe,
         &resources.probes,
         |m| &m.metadata,
-        |_, _| Ok(()),
+        |ctx, o| ctx.checker().probe(o),
         probe::generate,
     );
     run.kind(
         ResourceKind::ScrapeConfig,
         &resources.scrape_configs,
         |m| &m.metadata,
-        |_, _| Ok(()),
+        |ctx, o| ctx.checker().scrape_config(o),
         scrape_config::generate,
     );
 

@@ -1,6 +1,7 @@
 //! prometheus-operator resources to Prometheus scrape configs.
 #![forbid(unsafe_code)]
 
+pub mod config_secret;
 pub mod generate;
 pub mod load;
 pub mod model;

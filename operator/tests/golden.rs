@@ -157,3 +157,57 @@ fn probe_ingress() {
 fn scrape_config_sd() {
     check("scrape_config_sd");
 }
+
+#[test]
+fn generated_config_expands_like_the_reloader_and_keeps_every_target() {
+    // With the reloader's variables set (shard 0 of 1), the sharding rules
+    // keep every target: hashmod 1 is always 0.
+    let g = run("service_monitor_endpoints");
+    let env = std::collections::BTreeMap::from([
+        ("POD_NAME".to_string(), "prometheus-k8s-0".to_string()),
+        ("SHARD".to_string(), "0".to_string()),
+    ]);
+    let expanded =
+        promshard_operator::config_secret::expand_env(&g.to_yaml_string().unwrap(), &env).unwrap();
+    let config = promshard_config::Config::from_yaml_str(&expanded, "expanded.yaml").unwrap();
+    let job = config.job("serviceMonitor/shop/shop-api/1").unwrap();
+    let group = promshard_config::TargetGroup {
+        source: "endpoints".into(),
+        targets: vec![promshard_config::LabelSet::from_pairs([
+            ("__address__", "10.0.0.7:9102"),
+            ("__meta_kubernetes_namespace", "shop"),
+            ("__meta_kubernetes_service_name", "api"),
+            (
+                "__meta_kubernetes_service_label_app_kubernetes_io_name",
+                "api",
+            ),
+            (
+                "__meta_kubernetes_service_labelpresent_app_kubernetes_io_name",
+                "true",
+            ),
+            ("__meta_kubernetes_service_label_track", "stable"),
+            ("__meta_kubernetes_service_labelpresent_track", "true"),
+            ("__meta_kubernetes_pod_container_port_number", "9102"),
+            ("__meta_kubernetes_pod_name", "api-7d9f"),
+            ("__meta_kubernetes_pod_phase", "Running"),
+            ("__meta_kubernetes_pod_label_team", "payments"),
+        ])],
+        labels: promshard_config::LabelSet::new(),
+    };
+    let built =
+        promshard_config::build_targets(job, [&group], promshard_config::Compat::Prometheus3);
+    assert_eq!(built.targets.len(), 1, "dropped: {:?}", built.dropped);
+    let labels: Vec<_> = built.targets[0].public_labels().collect();
+    assert_eq!(
+        labels,
+        [
+            ("endpoint", "9102"),
+            ("instance", "10.0.0.7:9102"),
+            ("job", "api"),
+            ("namespace", "shop"),
+            ("pod", "api-7d9f"),
+            ("service", "api"),
+            ("team", "payments"),
+        ]
+    );
+}

@@ -14,8 +14,11 @@ use super::meta::ObjectMeta;
 pub struct Secret {
     /// `metadata`.
     pub metadata: ObjectMeta,
-    /// Decoded values by key.
+    /// Decoded values by key, as text.
     pub data: BTreeMap<String, promshard_config::Secret>,
+    /// The bytes of `data` values, for binary ones such as the operator's
+    /// `prometheus.yaml.gz` (see [`crate::config_secret::decode_config`]).
+    pub raw: BTreeMap<String, Vec<u8>>,
 }
 
 impl std::fmt::Debug for Secret {
@@ -41,6 +44,7 @@ impl<'de> Deserialize<'de> for Secret {
         }
         let raw = Raw::deserialize(d)?;
         let mut data = BTreeMap::new();
+        let mut bytes_by_key = BTreeMap::new();
         for (key, encoded) in raw.data {
             // The API server accepts base64 with or without line breaks.
             let compact: String = encoded.split_whitespace().collect();
@@ -50,14 +54,17 @@ impl<'de> Deserialize<'de> for Secret {
                     serde::de::Error::custom(format!("data.{key}: invalid base64: {e}"))
                 })?;
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            data.insert(key, promshard_config::Secret::new(text));
+            data.insert(key.clone(), promshard_config::Secret::new(text));
+            bytes_by_key.insert(key, bytes);
         }
         for (key, value) in raw.string_data {
+            bytes_by_key.insert(key.clone(), value.clone().into_bytes());
             data.insert(key, promshard_config::Secret::new(value));
         }
         Ok(Self {
             metadata: raw.metadata,
             data,
+            raw: bytes_by_key,
         })
     }
 }

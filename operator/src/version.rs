@@ -58,6 +58,18 @@ impl Version {
 
     /// `self >= other` (other given as text, known valid).
     pub fn at_least(&self, other: &str) -> bool {
+        // Generation asks this a dozen times per job: release versions are
+        // compared without building a `Version`.
+        if !other.contains('-') {
+            let mut parts = other.split('.').map(|p| p.parse::<u64>());
+            if let (Some(Ok(major)), Some(Ok(minor)), Some(Ok(patch)), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            {
+                let own = (self.major, self.minor, self.patch);
+                return own > (major, minor, patch)
+                    || (own == (major, minor, patch) && self.pre.is_empty());
+            }
+        }
         Self::parse(other).is_ok_and(|o| *self >= o)
     }
 }
@@ -117,6 +129,9 @@ mod tests {
         assert!(v("3.0.0-beta.0") < v("3.0.0-rc.0"));
         assert!(v("2.9.0").at_least("2.9.0"));
         assert!(!v("2.8.9").at_least("2.9.0"));
+        assert!(!v("3.0.0-rc.0").at_least("3.0.0"));
+        assert!(v("3.0.0-rc.0").at_least("3.0.0-rc.0"));
+        assert!(v("3.0.1").at_least("3.0.0-rc.0"));
         assert!(Version::parse("two").is_err());
         assert!(Version::parse("1.2.3.4").is_err());
     }

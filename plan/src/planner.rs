@@ -671,10 +671,11 @@ impl<'a> Planner<'a> {
         // order: the targets are then visited once, in memory order.
         let mut placements: Vec<(usize, u32, Reason)> = Vec::with_capacity(order.len());
         for (Reverse(series), t, failover) in order {
-            // While shards are on their way, a new target that does not fit
-            // under the fill level waits for them rather than filling the
-            // ready shards beyond it: the fleet stays even.
-            let fill_only = starting > 0 && !failover;
+            // While shards are on their way (starting, or asked for this
+            // cycle), a new target that does not fit under the fill level
+            // waits for them rather than filling the ready shards beyond
+            // it: the fleet stays even.
+            let fill_only = (starting > 0 || desired_total > slot_count) && !failover;
             let placed = if series > self.target_cap {
                 bins.place_alone(series).map(|slot| (slot, Reason::Alone))
             } else if let Some((slot, best)) = bins.place_regular(series, fill_only) {

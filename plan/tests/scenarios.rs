@@ -119,14 +119,16 @@ fn growth_scales_up_before_placing_on_new_shards() {
         }
     );
     assert!(first.moves.is_empty());
-    // Shard 0 is filled to the fleet's eventual mean, the rest waits.
-    assert_eq!(first.shards[0].active_series, 80_000);
-    assert_eq!(first.summary.pending_targets, 22);
+    // Shard 0 is filled to the fleet's eventual mean (75k), not beyond it
+    // to the packing goal: the rest waits for the new shards.
+    assert_eq!(first.summary.fill_level, 75_000);
+    assert_eq!(first.shards[0].active_series, 70_000);
+    assert_eq!(first.summary.pending_targets, 23);
     assert!(
         first
             .warnings
             .iter()
-            .any(|w| matches!(w, Warning::Pending { targets: 22, .. }))
+            .any(|w| matches!(w, Warning::Pending { targets: 23, .. }))
     );
     fleet.apply(&first);
 
@@ -135,7 +137,7 @@ fn growth_scales_up_before_placing_on_new_shards() {
     let waiting = plan(&fleet.inputs(), &fleet.settings, fleet.now).unwrap();
     assert_eq!(waiting.scale, ScaleDecision::None);
     assert!(waiting.shards[1..].iter().all(|s| s.targets.is_empty()));
-    assert_eq!(waiting.summary.pending_targets, 22);
+    assert_eq!(waiting.summary.pending_targets, 23);
 
     fleet.tick();
     let placed = fleet.step().unwrap();

@@ -16,11 +16,7 @@
 //!     idle_since: None,
 //!     targets: vec![],
 //! };
-//! let target = |id: &str, series| TargetInput {
-//!     id: id.into(),
-//!     job: "node".into(),
-//!     measured_series: Some(series),
-//! };
+//! let target = |id: &str, series| TargetInput::new(id, "node", Some(series));
 //! let inputs = PlanInputs {
 //!     targets: vec![target("a1", 300_000), target("b2", 200_000), target("c3", 250_000)],
 //!     shards: vec![shard(0), shard(1)],
@@ -44,6 +40,15 @@
 //!   successful scrapes since the shard got it. The only memory between
 //!   cycles is [`PlanInputs::scale_down_candidate_since`]. A restarted
 //!   coordinator therefore rebuilds the same placement and moves nothing.
+//! - **Two dimensions.** A target's load is its head series and its
+//!   samples per second (series per scrape interval); a shard has a
+//!   capacity in each ([`PlanSettings::max_series`],
+//!   [`PlanSettings::max_samples_per_second`]). Every threshold below (the
+//!   packing goal, the fill level, the high watermark, a whole shard)
+//!   applies to both, and a load's utilisation is the larger of its two
+//!   fractions ([`Utilization`]; [`Dimension`] says which binds). A fleet
+//!   scraped every few seconds is packed by ingestion, one scraped every
+//!   minute by memory, and a shard never exceeds either.
 //! - **Sizes.** A target's size is the peak of its recent scrapes; one never
 //!   measured gets its job's median measured size, else
 //!   [`PlanSettings::default_target_series`], and is flagged as estimated.
@@ -56,14 +61,14 @@
 //!   instead of filling them one after another. A target that fits under no
 //!   shard's fill level goes to the least-loaded shard with room under the
 //!   target utilisation.
-//! - **Large targets.** A target above the target utilisation goes alone on
-//!   an empty shard; one above `max_series` is also reported
-//!   ([`Warning::Oversize`]). Nothing is ever dropped.
-//! - **Shedding.** A shard above the high watermark sheds the fewest targets
-//!   that bring it under the target utilisation (the largest ones, the last
-//!   being the smallest that suffices), within the per-cycle move budget. A
-//!   shard holding a target above the target utilisation sheds everything
-//!   else.
+//! - **Large targets.** A target above the target utilisation (in either
+//!   dimension) goes alone on an empty shard; one above a whole shard is
+//!   also reported ([`Warning::Oversize`]). Nothing is ever dropped.
+//! - **Shedding.** A shard above the high watermark sheds few targets
+//!   that bring it under the target utilisation in both dimensions (the
+//!   ones covering most of what is over, the last being the smallest that
+//!   suffices), within the per-cycle move budget (in series). A shard
+//!   holding a target above the target utilisation sheds everything else.
 //! - **Handover.** A moved target is active on its new shard and draining on
 //!   the old one until every ready replica of the new shard has reported
 //!   [`PlanSettings::handover_scrapes`] successful scrapes; then the old copy

@@ -68,11 +68,7 @@ pub struct SyntheticTarget {
 impl SyntheticTarget {
     /// The planner input for it (measured).
     pub fn input(&self) -> TargetInput {
-        TargetInput {
-            id: self.id.as_str().into(),
-            job: self.job.as_str().into(),
-            measured_series: Some(self.series),
-        }
+        TargetInput::new(self.id.as_str(), self.job.as_str(), Some(self.series))
     }
 }
 

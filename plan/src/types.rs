@@ -78,6 +78,58 @@ pub struct TargetInput {
     /// never been measured: the planner then uses the job's median measured
     /// size, or [`PlanSettings::default_target_series`].
     pub measured_series: Option<u64>,
+    /// How often it is scraped (its job's `scrape_interval`, or what its
+    /// `__scrape_interval__` label says): each scrape appends one sample per
+    /// series, so its ingestion is its series per interval. `None`:
+    /// Prometheus's default of one minute.
+    #[serde(default)]
+    pub scrape_interval: Option<Duration>,
+}
+
+impl TargetInput {
+    /// A target of `job` scraped every minute.
+    pub fn new(
+        id: impl Into<Arc<str>>,
+        job: impl Into<Arc<str>>,
+        measured_series: Option<u64>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            job: job.into(),
+            measured_series,
+            scrape_interval: None,
+        }
+    }
+
+    /// The same target scraped every `interval`.
+    #[must_use]
+    pub fn every(mut self, interval: Duration) -> Self {
+        self.scrape_interval = Some(interval);
+        self
+    }
+}
+
+/// One of the two things a shard runs out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    /// Head series: the memory of the shard's Prometheus.
+    Series,
+    /// Samples appended per second: its ingestion CPU.
+    SamplesPerSecond,
+}
+
+/// How full a load makes one shard, in each dimension (1.0 = its
+/// capacity), and which of the two is the larger.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Utilization {
+    /// Series over [`PlanSettings::max_series`].
+    pub series: f64,
+    /// Samples per second over [`PlanSettings::max_samples_per_second`]
+    /// (0 when that is unbounded).
+    pub samples_per_second: f64,
+    /// The larger of the two: what packing goes by.
+    pub bound_by: Dimension,
 }
 
 /// The health of one shard as the coordinator sees it.
@@ -160,11 +212,23 @@ pub enum Role {
 }
 
 /// Tunables of the planner; [`Default`] gives the documented defaults.
+///
+/// A shard has two capacities, head series (its memory) and samples
+/// appended per second (its ingestion CPU); a load's utilisation is the
+/// larger of its two fractions, and every threshold below applies to both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PlanSettings {
     /// Capacity of one shard in head series (`--shard.max-series`).
     pub max_series: u64,
+    /// Capacity of one shard in samples appended per second
+    /// (`--shard.max-samples-per-second`); 0: unbounded, series alone
+    /// decide. Default 100,000: a large Prometheus ingests up to about a
+    /// million samples per second and holds several million series, so a
+    /// shard of a million series gets a tenth of it; the two bind together
+    /// at a 10 s scrape interval, and faster-scraped fleets are limited by
+    /// ingestion rather than memory.
+    pub max_samples_per_second: u64,
     /// Fraction of `max_series` the packing fills shards to
     /// (`--shard.target-utilization`).
     pub target_utilization: f64,
@@ -207,6 +271,7 @@ impl Default for PlanSettings {
     fn default() -> Self {
         Self {
             max_series: 1_000_000,
+            max_samples_per_second: 100_000,
             target_utilization: 0.8,
             high_watermark: 0.9,
             max_moves: 200_000,
@@ -329,19 +394,25 @@ pub struct Plan {
 }
 
 /// Fleet-wide figures of a plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanSummary {
     /// Desired targets.
     pub targets: usize,
     /// Sum of their sizes (measured or estimated).
     pub series: u64,
+    /// Sum of their samples per second.
+    pub samples_per_second: f64,
     /// Targets whose size is an estimate.
     pub estimated_targets: usize,
-    /// Shards per replica group the targets need at the target utilisation.
+    /// Shards per replica group the targets need at the target utilisation,
+    /// in both dimensions.
     pub needed_shards: u32,
-    /// Fill level new targets were packed to (the fleet's mean load, never
-    /// above the target utilisation).
+    /// Fill level new targets were packed to, in series (the fleet's mean
+    /// load, never above the target utilisation).
     pub fill_level: u64,
+    /// The same level as a fraction of a shard's capacity, in both
+    /// dimensions.
+    pub fill_utilization: f64,
     /// Series moved this cycle under the move budget (shed and drain).
     pub budgeted_move_series: u64,
     /// Series moved this cycle by failover.
@@ -391,6 +462,14 @@ pub struct ShardPlan {
     /// Series its head holds as far as the planner knows: the larger of the
     /// reported head series and active + draining.
     pub head_series: u64,
+    /// Samples per second of its active targets.
+    pub active_samples_per_second: f64,
+    /// Samples per second of its active and draining targets (a draining
+    /// target is scraped by both shards until the handover completes).
+    pub samples_per_second: f64,
+    /// How full it is in each dimension (head series, samples per second
+    /// of active and draining targets), and which one binds.
+    pub utilization: Utilization,
 }
 
 /// One entry of a shard's desired assignment.
@@ -414,9 +493,14 @@ pub struct TargetPlan {
     pub job: Arc<str>,
     /// Size used for packing.
     pub series: u64,
+    /// Its series per scrape interval.
+    pub samples_per_second: f64,
+    /// Which of its two loads is the larger part of a shard.
+    pub bound_by: Dimension,
     /// `series` is an estimate (never measured).
     pub estimated: bool,
-    /// Larger than a whole shard (`max_series`).
+    /// Larger than a whole shard (`max_series` or
+    /// `max_samples_per_second`).
     pub oversize: bool,
     /// The shard index it is active on; `None` while pending.
     pub shard: Option<u32>,
@@ -552,6 +636,10 @@ pub enum Warning {
         target: String,
         /// Its size.
         series: u64,
+        /// Its samples per second, rounded.
+        samples_per_second: u64,
+        /// Which capacity it exceeds most.
+        bound_by: Dimension,
     },
     /// No room and no more shards allowed: targets were put on shards
     /// beyond the target utilisation.
@@ -567,6 +655,10 @@ pub enum Warning {
         shard: u32,
         /// Its active series.
         series: u64,
+        /// Its active samples per second, rounded.
+        samples_per_second: u64,
+        /// The capacity it exceeds most.
+        bound_by: Dimension,
     },
     /// A shard above the high watermark that could not shed enough this cycle.
     Overloaded {
@@ -574,6 +666,10 @@ pub enum Warning {
         shard: u32,
         /// Its active series.
         series: u64,
+        /// Its active samples per second, rounded.
+        samples_per_second: u64,
+        /// The capacity it exceeds most.
+        bound_by: Dimension,
         /// Series it could not shed for lack of room elsewhere.
         no_room_series: u64,
         /// Series it could not shed within the move budget.

@@ -3,10 +3,12 @@
 #![allow(
     clippy::unwrap_used,
     clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
     reason = "test helpers fail the test on set-up errors; test sizes are tiny"
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use promshard_plan::synth::{Fleet, synthetic_targets};
 use promshard_plan::{
@@ -27,20 +29,37 @@ fn settings_strategy() -> impl Strategy<Value = PlanSettings> {
         0u32..=6,
         1u32..=2,
         1u64..=3,
+        prop::sample::select(vec![0u64, 1_000, 20_000, 100_000]),
     )
         .prop_map(
-            |(max_series, target, extra, max_moves, min, span, replicas, handover)| PlanSettings {
-                max_series,
-                target_utilization: f64::from(target) / 100.0,
-                high_watermark: f64::from(target + extra) / 100.0,
-                max_moves,
-                min_shards: min,
-                max_shards: min + span,
-                replicas,
-                handover_scrapes: handover,
-                ..PlanSettings::default()
+            |(max_series, target, extra, max_moves, min, span, replicas, handover, max_sps)| {
+                PlanSettings {
+                    max_series,
+                    max_samples_per_second: max_sps,
+                    target_utilization: f64::from(target) / 100.0,
+                    high_watermark: f64::from(target + extra) / 100.0,
+                    max_moves,
+                    min_shards: min,
+                    max_shards: min + span,
+                    replicas,
+                    handover_scrapes: handover,
+                    ..PlanSettings::default()
+                }
             },
         )
+}
+
+/// A scrape interval: the default, or one of those fleets use.
+fn interval() -> impl Strategy<Value = Option<Duration>> {
+    prop::sample::select(vec![
+        None,
+        Some(1u64),
+        Some(5),
+        Some(15),
+        Some(60),
+        Some(300),
+    ])
+    .prop_map(|secs| secs.map(Duration::from_secs))
 }
 
 fn id(i: u8) -> String {
@@ -54,11 +73,11 @@ fn inputs_strategy(settings: &PlanSettings) -> impl Strategy<Value = PlanInputs>
         0u8..60,
         0u8..3,
         prop::option::weighted(0.9, 0..cap + cap / 2),
+        interval(),
     )
-        .prop_map(|(i, job, size)| TargetInput {
-            id: id(i).into(),
-            job: format!("job{job}").into(),
-            measured_series: size,
+        .prop_map(|(i, job, size, every)| TargetInput {
+            scrape_interval: every,
+            ..TargetInput::new(id(i), format!("job{job}"), size)
         });
     let health = prop_oneof![
         6 => Just(ShardHealth::Ready),
@@ -130,7 +149,10 @@ fn consistent_inputs(settings: &PlanSettings) -> impl Strategy<Value = PlanInput
         }),
     ];
     (
-        prop::collection::vec((0..cap / 3, 0usize..6, prop::bool::weighted(0.9)), 1..60),
+        prop::collection::vec(
+            (0..cap / 3, 0usize..6, prop::bool::weighted(0.9), interval()),
+            1..60,
+        ),
         prop::collection::vec((health, prop::bool::weighted(0.1)), 1..6),
     )
         .prop_map(move |(targets, slots)| {
@@ -149,12 +171,11 @@ fn consistent_inputs(settings: &PlanSettings) -> impl Strategy<Value = PlanInput
                 }
             }
             let mut inputs = Vec::new();
-            for (i, (size, slot, placed)) in targets.into_iter().enumerate() {
+            for (i, (size, slot, placed, every)) in targets.into_iter().enumerate() {
                 let id = format!("{i:03x}");
                 inputs.push(TargetInput {
-                    id: id.as_str().into(),
-                    job: "j".into(),
-                    measured_series: Some(size),
+                    scrape_interval: every,
+                    ..TargetInput::new(id.as_str(), "j", Some(size))
                 });
                 if placed {
                     let slot = (slot % slots.len()) as u32;
@@ -242,7 +263,12 @@ proptest! {
                 .filter(|t| t.role == Role::Active)
                 .map(|t| &*t.id)
                 .collect();
-            if shard.active_series <= settings.max_series || active.len() <= 1 || exhausted {
+            let within_rate = settings.max_samples_per_second == 0
+                || shard.active_samples_per_second <= settings.max_samples_per_second as f64 + 1e-6;
+            if (shard.active_series <= settings.max_series && within_rate)
+                || active.len() <= 1
+                || exhausted
+            {
                 continue;
             }
             // Over capacity is only allowed if the planner added nothing: the
@@ -291,21 +317,35 @@ proptest! {
             prop_assert!(total <= settings.max_moves || budgeted.len() == 1, "{total} > {}", settings.max_moves);
         }
         prop_assert_eq!(plan.summary.budgeted_move_series, total);
-        // Shedding only from shards above the high watermark, and no more
-        // targets than needed to get under the target utilisation.
-        let mut shed: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        // Shedding only from shards above the high watermark (in either
+        // dimension), and, where series bind, no more targets than needed
+        // to get under the target utilisation.
+        let rate_of: BTreeMap<&str, f64> =
+            plan.targets.iter().map(|t| (&*t.id, t.samples_per_second)).collect();
+        let mut shed: BTreeMap<u32, Vec<(u64, f64)>> = BTreeMap::new();
         for m in plan.moves.iter().filter(|m| m.reason == MoveReason::Shed) {
-            shed.entry(m.from).or_default().push(m.series);
+            shed.entry(m.from).or_default().push((m.series, rate_of[m.target.as_str()]));
         }
+        let max_rate = settings.max_samples_per_second as f64;
         for (from, sizes) in shed {
-            let after = plan.shards[from as usize].active_series;
-            let before = after + sizes.iter().sum::<u64>();
-            prop_assert!(before > settings.high_watermark_series(), "shard {from} shed at {before}");
-            let smallest = sizes.iter().copied().min().unwrap_or(0);
+            let shard = &plan.shards[from as usize];
+            let after = shard.active_series;
+            let before = after + sizes.iter().map(|s| s.0).sum::<u64>();
+            let before_rate =
+                shard.active_samples_per_second + sizes.iter().map(|s| s.1).sum::<f64>();
+            let rate_over = settings.max_samples_per_second > 0
+                && before_rate > max_rate * settings.high_watermark - 1e-6;
             prop_assert!(
-                after + smallest > settings.target_series(),
-                "shard {from} shed more than needed: {after} + {smallest}"
+                before > settings.high_watermark_series() || rate_over,
+                "shard {from} shed at {before} series, {before_rate}/s"
             );
+            if !rate_over && shard.active_samples_per_second <= max_rate * settings.target_utilization {
+                let smallest = sizes.iter().map(|s| s.0).min().unwrap_or(0);
+                prop_assert!(
+                    after + smallest > settings.target_series(),
+                    "shard {from} shed more than needed: {after} + {smallest}"
+                );
+            }
         }
         let placed = placement(&plan);
         for m in &plan.moves {
@@ -391,13 +431,21 @@ proptest! {
     ) {
         let settings = PlanSettings {
             max_series: 400_000,
+            max_samples_per_second: 20_000,
             replicas,
             max_shards: 40,
             max_moves: 10_000_000,
             ..PlanSettings::default()
         };
         let mut fleet = Fleet::new(settings.clone(), shards, Timestamp(0));
-        fleet.targets = synthetic_targets(count, mean, 500_000, seed).iter().map(|t| t.input()).collect();
+        // Scraped at 5 s to 5 min: some shards bound by series, others by
+        // ingestion.
+        let intervals = [5u64, 15, 30, 60, 300];
+        fleet.targets = synthetic_targets(count, mean, 500_000, seed)
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.input().every(Duration::from_secs(intervals[i % intervals.len()])))
+            .collect();
         let settled = fleet.settle(30).unwrap();
         prop_assert!(settled.is_some(), "did not settle");
         let before = plan(&fleet.inputs(), &settings, fleet.now).unwrap();
@@ -416,10 +464,15 @@ proptest! {
             let ids = |s: &ShardInput| s.targets.iter().map(|t| (t.id.clone(), t.role)).collect::<Vec<_>>();
             prop_assert_eq!(ids(shard), ids(group0));
         }
-        // Nothing over capacity unless alone.
+        // Nothing over capacity, in either dimension, unless alone.
         for shard in &before.shards {
             let active = shard.targets.iter().filter(|t| t.role == Role::Active).count();
-            prop_assert!(shard.active_series <= settings.max_series || active == 1);
+            prop_assert!(
+                (shard.active_series <= settings.max_series
+                    && shard.active_samples_per_second <= 20_000.0 + 1e-6)
+                    || active == 1,
+                "{shard:?}"
+            );
         }
     }
 }

@@ -17,11 +17,7 @@ use promshard_plan::{
 };
 
 fn target(id: &str, series: u64) -> TargetInput {
-    TargetInput {
-        id: id.into(),
-        job: "job".into(),
-        measured_series: Some(series),
-    }
+    TargetInput::new(id, "job", Some(series))
 }
 
 fn small_settings() -> PlanSettings {
@@ -283,7 +279,9 @@ fn a_giant_target_gets_a_shard_of_its_own_and_a_warning() {
     let plan = fleet.step().unwrap();
     assert!(plan.warnings.contains(&Warning::Oversize {
         target: "giant".into(),
-        series: 350_000
+        series: 350_000,
+        samples_per_second: 5_833,
+        bound_by: promshard_plan::Dimension::Series,
     }));
     let giant = plan.targets.iter().find(|t| &*t.id == "giant").unwrap();
     assert!(giant.oversize);
@@ -749,4 +747,90 @@ fn a_copy_made_active_again_is_newer_than_the_failed_home_it_replaced() {
     }
     assert!(fleet.settle(10).unwrap().is_some());
     assert_each_active_once(&fleet);
+}
+
+/// Ten targets scraped every minute and ten of the same size every second:
+/// packed by series alone they share shards whose ingestion is many times
+/// its capacity; packed by both dimensions no shard exceeds either.
+#[test]
+fn packing_by_series_alone_overloads_ingestion_and_two_dimensions_do_not() {
+    use std::time::Duration;
+
+    let fleet_targets: Vec<TargetInput> = (0..20)
+        .map(|i| {
+            let every = if i % 2 == 0 { 60 } else { 1 };
+            target(&format!("t{i:02}"), 2_000).every(Duration::from_secs(every))
+        })
+        .collect();
+    let rate_of = |plan: &Plan, shard: &promshard_plan::ShardPlan| -> f64 {
+        shard
+            .targets
+            .iter()
+            .filter(|t| t.role == Role::Active)
+            .map(|t| {
+                plan.targets
+                    .iter()
+                    .find(|p| p.id == t.id)
+                    .unwrap()
+                    .samples_per_second
+            })
+            .sum()
+    };
+    let settle = |settings: PlanSettings| {
+        let mut fleet = fleet_of(settings, 1, fleet_targets.clone());
+        assert!(fleet.settle(20).unwrap().is_some());
+        fleet.step().unwrap()
+    };
+    // 40k series fit one shard of 100k at 80%; the 10 fast targets append
+    // 20k samples/s, ten times a shard's 2k.
+    let series_only = settle(PlanSettings {
+        max_samples_per_second: 0,
+        ..small_settings()
+    });
+    let worst = series_only
+        .shards
+        .iter()
+        .map(|s| rate_of(&series_only, s))
+        .fold(0.0, f64::max);
+    assert!(
+        worst > 2_000.0,
+        "series-only packing kept ingestion at {worst}/s"
+    );
+
+    let both = settle(PlanSettings {
+        max_samples_per_second: 2_000,
+        max_shards: 20,
+        ..small_settings()
+    });
+    for shard in &both.shards {
+        let active = shard
+            .targets
+            .iter()
+            .filter(|t| t.role == Role::Active)
+            .count();
+        let rate = rate_of(&both, shard);
+        assert!(
+            rate <= 2_000.0 || active == 1,
+            "shard {} at {rate} samples/s with {active} targets",
+            shard.index
+        );
+        assert!((shard.active_samples_per_second - rate).abs() < 1e-6);
+    }
+    // Each fast target (2,000/s) is above the 80% packing goal: one shard
+    // each; the slow ones share.
+    assert!(both.shards.len() >= 11, "{} shards", both.shards.len());
+    assert_eq!(both.summary.needed_shards, both.shards.len() as u32);
+    let fast = both
+        .targets
+        .iter()
+        .find(|t| t.id.as_ref() == "t01")
+        .unwrap();
+    assert_eq!(fast.bound_by, promshard_plan::Dimension::SamplesPerSecond);
+    assert_eq!(fast.reason, Reason::Sticky);
+    let slow = both
+        .targets
+        .iter()
+        .find(|t| t.id.as_ref() == "t00")
+        .unwrap();
+    assert_eq!(slow.bound_by, promshard_plan::Dimension::Series);
 }

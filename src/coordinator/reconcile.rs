@@ -719,6 +719,7 @@ impl<B: ShardBackend> Coordinator<B> {
                 id: Arc::clone(&shared.id),
                 job: Arc::clone(&shared.job),
                 measured_series: size,
+                scrape_interval: Some(target.scrape_interval()),
             });
         }
         self.explorer

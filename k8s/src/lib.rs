@@ -7,6 +7,8 @@
 //!   scale, PVCs, Leases) as a trait, with a `kube::Client` implementation.
 //! - [`shards`]: the shard set: StatefulSet pods as shards, scaling.
 //! - [`lease`]: leader election through a `coordination.k8s.io` Lease.
+//! - [`monitors`]: prometheus-operator resources (ServiceMonitor, PodMonitor,
+//!   Probe, ScrapeConfig, Prometheus) and the Secrets they reference, watched.
 //! - [`rbac`]: every API call the code makes, as the RBAC rules it needs.
 //! - [`fake_api`]: an in-process API server speaking the real Kubernetes JSON,
 //!   for tests.
@@ -14,6 +16,7 @@
 pub mod cluster;
 pub mod fake_api;
 pub mod lease;
+pub mod monitors;
 pub mod rbac;
 pub mod sd;
 pub mod shards;

@@ -111,10 +111,75 @@ pub const COORDINATOR_RULES: &[Rule] = &[
     },
 ];
 
+const MONITORING: &str = "monitoring.coreos.com";
+
+/// What the coordinator needs besides [`COORDINATOR_RULES`] when it takes
+/// its jobs from prometheus-operator resources (`--operator.*`, the
+/// `deploy/overlays/operator` overlay): watch the monitors and the
+/// Prometheus resource whose selectors apply, and read the Secrets and
+/// ConfigMaps they reference, by name (`get`, never `list`: the
+/// coordinator learns no other Secret).
+pub const OPERATOR_RULES: &[Rule] = &[
+    Rule {
+        api_group: MONITORING,
+        resource: "servicemonitors",
+        verbs: LIST_WATCH,
+        scope: Scope::Cluster,
+    },
+    Rule {
+        api_group: MONITORING,
+        resource: "podmonitors",
+        verbs: LIST_WATCH,
+        scope: Scope::Cluster,
+    },
+    Rule {
+        api_group: MONITORING,
+        resource: "probes",
+        verbs: LIST_WATCH,
+        scope: Scope::Cluster,
+    },
+    Rule {
+        api_group: MONITORING,
+        resource: "scrapeconfigs",
+        verbs: LIST_WATCH,
+        scope: Scope::Cluster,
+    },
+    Rule {
+        api_group: MONITORING,
+        resource: "prometheuses",
+        verbs: LIST_WATCH,
+        scope: Scope::Cluster,
+    },
+    Rule {
+        api_group: "",
+        resource: "secrets",
+        verbs: &["get"],
+        scope: Scope::Cluster,
+    },
+    Rule {
+        api_group: "",
+        resource: "configmaps",
+        verbs: &["get"],
+        scope: Scope::Cluster,
+    },
+];
+
 /// Whether `verb` on `resource` of `api_group` in `scope` is granted by
 /// [`COORDINATOR_RULES`]. A cluster-scoped rule covers namespaced calls too.
 pub fn is_granted(api_group: &str, resource: &str, verb: &str, scope: Scope) -> bool {
-    COORDINATOR_RULES.iter().any(|rule| {
+    is_granted_by(COORDINATOR_RULES, api_group, resource, verb, scope)
+}
+
+/// Whether `verb` on `resource` of `api_group` in `scope` is granted by
+/// `rules`.
+pub fn is_granted_by(
+    rules: &[Rule],
+    api_group: &str,
+    resource: &str,
+    verb: &str,
+    scope: Scope,
+) -> bool {
+    rules.iter().any(|rule| {
         rule.api_group == api_group
             && rule.resource == resource
             && rule.verbs.contains(&verb)
@@ -128,11 +193,12 @@ mod tests {
 
     #[test]
     fn verbs_are_sorted_and_rules_unique() {
-        for rule in COORDINATOR_RULES {
+        let all: Vec<&Rule> = COORDINATOR_RULES.iter().chain(OPERATOR_RULES).collect();
+        for rule in &all {
             let mut sorted = rule.verbs.to_vec();
             sorted.sort_unstable();
             assert_eq!(sorted, rule.verbs, "{rule:?}");
-            let same = COORDINATOR_RULES
+            let same = all
                 .iter()
                 .filter(|r| {
                     r.api_group == rule.api_group

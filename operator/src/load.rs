@@ -81,6 +81,23 @@ pub struct LoadError {
     pub message: String,
 }
 
+impl Loaded {
+    /// Adds one object read from elsewhere than a file (a Kubernetes watch),
+    /// named `origin` in errors. A `List` adds its items.
+    ///
+    /// # Errors
+    /// [`LoadError`] if the object is not a valid object of its kind; the
+    /// objects added before it stay.
+    pub fn add(&mut self, origin: &str, value: Value) -> Result<(), LoadError> {
+        let mut at = Location {
+            file: origin,
+            document: 1,
+            loaded: self,
+        };
+        at.object(value, None)
+    }
+}
+
 /// Namespace given to namespaced objects written without one (what
 /// `kubectl apply` does without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";

@@ -124,6 +124,17 @@ impl ApiRequest {
     pub fn is_granted(&self) -> bool {
         crate::rbac::is_granted(&self.api_group, &self.resource, &self.verb, self.scope())
     }
+
+    /// Whether `rules` grant this request.
+    pub fn is_granted_by(&self, rules: &[crate::rbac::Rule]) -> bool {
+        crate::rbac::is_granted_by(
+            rules,
+            &self.api_group,
+            &self.resource,
+            &self.verb,
+            self.scope(),
+        )
+    }
 }
 
 /// What watches wait on: every change of the store, bookmark and expiry
@@ -260,6 +271,80 @@ impl FakeApiServer {
         resource_version.to_string()
     }
 
+    /// Makes a custom resource known (its CRD installed): lists of it are
+    /// empty rather than of an unknown kind.
+    pub fn install(&self, resource: &CustomResource) {
+        let resource_type = ResourceType::new(resource.group, resource.version, resource.plural);
+        self.shared.store().learn_kind(
+            &resource_type,
+            KindInfo {
+                kind: resource.kind.to_owned(),
+                namespaced: resource.namespaced,
+            },
+        );
+    }
+
+    /// Creates or replaces an object of a resource with no Rust type here
+    /// (a custom resource such as a `ServiceMonitor`), given as the JSON the
+    /// API server stores: its `apiVersion` and `kind` are set from
+    /// `resource`. Emits ADDED or MODIFIED; returns the new resourceVersion.
+    pub fn upsert_json(&self, resource: &CustomResource, mut value: Value) -> String {
+        let Value::Object(_) = value else {
+            tracing::error!(
+                kind = resource.kind,
+                "fake API server: object is not a JSON object"
+            );
+            return String::new();
+        };
+        let resource_type = ResourceType::new(resource.group, resource.version, resource.plural);
+        value["apiVersion"] = Value::String(resource_type.api_version());
+        value["kind"] = Value::String(resource.kind.to_owned());
+        let name = value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let namespace = resource.namespaced.then(|| {
+            value["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_owned()
+        });
+        let resource_version = {
+            let mut store = self.shared.store();
+            store.learn_kind(
+                &resource_type,
+                KindInfo {
+                    kind: resource.kind.to_owned(),
+                    namespaced: resource.namespaced,
+                },
+            );
+            store.put(&resource_type, &ObjectKey { namespace, name }, value, true);
+            store.resource_version()
+        };
+        self.shared.notify_changed();
+        resource_version.to_string()
+    }
+
+    /// Deletes an object of a custom resource, emitting DELETED. Returns
+    /// whether it existed.
+    pub fn remove_json(
+        &self,
+        resource: &CustomResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> bool {
+        let key = ObjectKey {
+            namespace: namespace.map(str::to_owned),
+            name: name.to_owned(),
+        };
+        let resource_type = ResourceType::new(resource.group, resource.version, resource.plural);
+        let existed = self.shared.store().delete(&resource_type, &key).is_some();
+        if existed {
+            self.shared.notify_changed();
+        }
+        existed
+    }
+
     /// Deletes the object, emitting DELETED. Returns whether it existed.
     pub fn remove<K: k8s_openapi::Resource>(&self, namespace: Option<&str>, name: &str) -> bool {
         let key = ObjectKey {
@@ -371,6 +456,22 @@ impl Drop for FakeApiServer {
             .signal
             .send_modify(|signal| signal.closed = true);
     }
+}
+
+/// A resource the server has no Rust type for (a CRD's), named as its
+/// REST paths name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomResource {
+    /// API group (`monitoring.coreos.com`).
+    pub group: &'static str,
+    /// Version (`v1`).
+    pub version: &'static str,
+    /// Plural (`servicemonitors`).
+    pub plural: &'static str,
+    /// Kind (`ServiceMonitor`).
+    pub kind: &'static str,
+    /// Whether its objects live in namespaces.
+    pub namespaced: bool,
 }
 
 fn resource_of<K: k8s_openapi::Resource>() -> ResourceType {

@@ -95,6 +95,14 @@
 //! | text 0.0.4 whitespace leniency (spaces around `{`, `=`, `,`, missing commas between labels, trailing comma) | accepted (Prometheus's lexer allows it) | error |
 //! | comment lines other than HELP/TYPE in OpenMetrics | error (both) | error |
 //!
+//! OpenMetrics 1.0 text adds the rules of its specification (ABNF first,
+//! where the prose and the ABNF differ):
+//!
+//! | rule | counting (Prometheus) | validating (spec) |
+//! |---|---|---|
+//! | a Metric's samples (its labels but `le`, `quantile` or the state label) interleaved with another Metric's | accepted | error |
+//! | timestamps on some samples of a Metric only, or going back; a series twice in a MetricPoint (a series may repeat with a greater timestamp) | accepted | error |
+//!
 //! Places where counting knowingly differs from Prometheus 2.42 itself:
 //!
 //! - Prometheus 3 quoted UTF-8 names (`{"my.metric"}`) are accepted (2.42

@@ -17,16 +17,28 @@
 //! text, and its hash subtracted from the sum; a bucket is not stored as a
 //! series but found again through its group and its `le`. Stored texts are
 //! dropped when the family ends (their buffers serve the next family).
+//!
+//! In OpenMetrics every sample has a group: its Metric, whose labels are
+//! the sample's but the one its MetricPoint adds (`le`, `quantile` or a
+//! state's label). Metrics are not interleaved, so only the one being read
+//! has a state (its MetricPoints, `openmetrics::Points`), and the series
+//! of a MetricPoint differ by their suffix, their `le` or (stored as
+//! series, tagged with the MetricPoint) their quantile or state. The rules
+//! themselves are in `openmetrics`, shared with the test oracle.
 
 mod keys;
 mod labels;
 #[cfg(test)]
 mod legacy;
+mod openmetrics;
 #[cfg(test)]
 mod tests;
 
 use self::keys::{KeyTable, is_concat, name_hash, same_bytes, set_hash};
 use self::labels::{LabelSet, plain_exemplar, write_pair};
+use self::openmetrics::{
+    ExemplarFacts, PointSample, Points, Violation, exemplar_rule, point_labels_rule,
+};
 use crate::count::Counts;
 use crate::decode::{DecodingCounter, Encoding};
 use crate::error::ParseError;
@@ -226,14 +238,22 @@ struct Family {
     samples: u64,
     last_line: u64,
     /// Each series but histogram buckets: its name's suffix, 0xFF and its
-    /// label text.
-    series: KeyTable<()>,
-    /// Each histogram group: the label text of its first sample, without
-    /// `le`.
-    hist: KeyTable<HistGroup>,
-    /// The group of the last bucket or `_count` and its hash: the next
-    /// bucket is usually in it.
+    /// label text, and (OpenMetrics) the MetricPoint it was last seen in.
+    /// OpenMetrics stores only quantiles and states here: other series
+    /// of a MetricPoint differ by their suffix ([`Points::seen_twice`]).
+    series: KeyTable<u64>,
+    /// Each histogram group (text, protobuf) or each Metric (OpenMetrics):
+    /// the label text of its first sample, without the label its
+    /// MetricPoint adds (`le`, and in OpenMetrics `quantile` or the state
+    /// label). The value is a histogram group's state; OpenMetrics keeps
+    /// the state of the Metric being read in `points`.
+    groups: KeyTable<HistGroup>,
+    /// The group of the last sample that had one, and its hash: the next
+    /// sample is usually in it.
     last_group: Option<(u64, usize)>,
+    /// OpenMetrics: the Metric being read ([`Family::metric`]: its group).
+    points: Points,
+    metric: usize,
     /// The `le` of each bucket: its group and where its bytes end in
     /// `le_bytes`. A bucket is the same series as an earlier one exactly
     /// when it has the group and the `le` of that one, which is only looked
@@ -254,8 +274,10 @@ impl Default for Family {
             samples: 0,
             last_line: 0,
             series: KeyTable::default(),
-            hist: KeyTable::default(),
+            groups: KeyTable::default(),
             last_group: None,
+            points: Points::default(),
+            metric: 0,
             les: Vec::new(),
             le_bytes: Vec::new(),
         }
@@ -275,8 +297,9 @@ impl Family {
         self.samples = 0;
         self.last_line = 0;
         self.series.clear();
-        self.hist.clear();
+        self.groups.clear();
         self.last_group = None;
+        self.points.reset();
         self.les.clear();
         self.le_bytes.clear();
     }
@@ -423,6 +446,15 @@ impl Checker {
         }
     }
 
+    #[allow(clippy::boxed_local, reason = "the rules return what they find boxed")]
+    fn violated(&mut self, v: Box<Violation>) {
+        self.fail(v.line, v.expected, v.found);
+    }
+
+    fn om(&self) -> bool {
+        self.format == Format::OpenMetrics
+    }
+
     fn cur(&self) -> Option<&Family> {
         self.open.then_some(&self.cur)
     }
@@ -432,11 +464,27 @@ impl Checker {
             return;
         }
         self.open = false;
+        if self.om() {
+            self.end_metric();
+        } else {
+            self.end_groups();
+        }
+        let name = &self.cur.name[..];
+        self.closed.find_or_add(
+            name_hash(name),
+            |seen| same_bytes(seen, name),
+            |out| out.extend_from_slice(name),
+        );
+    }
+
+    /// Text and protobuf: the rules on each histogram group once its
+    /// family has ended.
+    fn end_groups(&mut self) {
         // The first problem in key order, as a report lists them.
         let mut worst: Option<(String, String, String)> = None;
         let f = &self.cur;
         let family = f.text_name();
-        for (stored, g) in f.hist.iter() {
+        for (stored, g) in f.groups.iter() {
             let key = || {
                 self.stored.read(stored);
                 self.stored.key_text(stored, None)
@@ -451,12 +499,21 @@ impl Checker {
         if let Some((_, expected, found)) = worst {
             self.fail(line, expected, found);
         }
-        let name = &self.cur.name[..];
-        self.closed.find_or_add(
-            name_hash(name),
-            |seen| same_bytes(seen, name),
-            |out| out.extend_from_slice(name),
-        );
+    }
+
+    /// OpenMetrics: ends the Metric being read, with the rules on its last
+    /// MetricPoint.
+    fn end_metric(&mut self) {
+        let f = &mut self.cur;
+        let (family, groups, metric, stored) = (&f.name, &f.groups, f.metric, &mut self.stored);
+        let key = || {
+            let k = groups.key(metric);
+            stored.read(k);
+            stored.key_text(k, None)
+        };
+        if let Err(v) = f.points.end(f.ty, family, key) {
+            self.violated(v);
+        }
     }
 
     fn open_family(&mut self, line: u64, name: &[u8], ty: MetricType, declared: bool) {
@@ -480,6 +537,7 @@ impl Checker {
 
     /// Finds the family of a sample named `name` (the family name, for a
     /// protobuf series of type `proto_type`), opening it if new.
+    #[inline(always)]
     fn family_of(&mut self, line: u64, name: &[u8], proto_type: Option<MetricType>) {
         if let Some(ty) = proto_type {
             if self.cur().is_none_or(|f| !same_bytes(&f.name, name)) {
@@ -652,6 +710,10 @@ impl Checker {
         exemplar: &mut LabelSet,
         raw: &[u8],
     ) {
+        if self.om() {
+            self.check_om_sample(named, labels, exemplar, raw);
+            return;
+        }
         let s = named.sample;
         let line = s.position();
         let (base, proto_suffix) = (named.base, named.proto_suffix);
@@ -756,9 +818,9 @@ impl Checker {
                     self.fail(line, "a float le value", found);
                     return;
                 };
-                let i = self.group(labels, raw, Some(le_at));
+                let (i, _) = self.group(labels, raw, Some(le_at));
                 let f = &mut self.cur;
-                let g = f.hist.value_mut(i);
+                let g = f.groups.value_mut(i);
                 let (prev, prev_value) = (g.last_le, g.last_value);
                 g.last_le = Some(le_v);
                 g.last_value = value;
@@ -796,8 +858,8 @@ impl Checker {
                     self.fail(line, "a count >= 0", format!("{value}"));
                 }
                 if ty != MetricType::Summary {
-                    let i = self.group(labels, raw, None);
-                    self.cur.hist.value_mut(i).count = Some(value);
+                    let (i, _) = self.group(labels, raw, None);
+                    self.cur.groups.value_mut(i).count = Some(value);
                 }
             }
             MetricType::Summary if suffix.is_empty() => {
@@ -829,41 +891,213 @@ impl Checker {
             }
             _ => {}
         }
-        if let Some(ex) = s.as_text().and_then(|t| t.exemplar) {
-            let allowed = (ty == MetricType::Counter && suffix == b"_total")
-                || (matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram)
-                    && suffix == b"_bucket");
-            if !allowed {
-                let found = format!("one on {}", full_name());
-                self.fail(
-                    line,
-                    "exemplars only on counter _total and histogram _bucket samples",
-                    found,
+    }
+
+    /// The OpenMetrics checks of one sample, whose label text `raw` has been
+    /// read into `labels`; `exemplar` is a scratch buffer. In order: its
+    /// name and family, its labels, the labels its MetricPoint adds, its
+    /// Metric and MetricPoint, the series once in it, its value, its
+    /// exemplar.
+    fn check_om_sample(
+        &mut self,
+        named: &Named<'_, '_>,
+        labels: &mut LabelSet,
+        exemplar: &mut LabelSet,
+        raw: &[u8],
+    ) {
+        let s = named.sample;
+        let Some(t) = s.as_text() else {
+            return;
+        };
+        let (line, base) = (s.position(), named.base);
+        self.family_of(line, base, None);
+        if self.error.is_some() || !self.open {
+            return;
+        }
+        let ty = self.cur.ty;
+        let suffix = strip_prefix(base, &self.cur.name).unwrap_or(b"");
+        if let Some(name) = labels.repeated_name(raw) {
+            let twice = format!("label {:?} twice", String::from_utf8_lossy(&name));
+            return self.fail(line, "distinct label names", twice);
+        }
+        if let Some(name) = labels.reserved_name(raw) {
+            let found = format!("{:?}", String::from_utf8_lossy(name));
+            return self.fail(
+                line,
+                "label names not starting with \"__\" (reserved)",
+                found,
+            );
+        }
+
+        // The label the MetricPoint adds, cut from the Metric's labels.
+        let bucket = matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram)
+            && suffix == b"_bucket";
+        let state_at = if ty == MetricType::Stateset {
+            labels.position(raw, &self.cur.name)
+        } else {
+            None
+        };
+        let cut = match ty {
+            _ if bucket => labels.le,
+            MetricType::Summary if suffix.is_empty() => labels.quantile,
+            MetricType::Stateset => state_at,
+            _ => None,
+        };
+        let le_text = labels.le.map(|i| labels.value(raw, i));
+        let quantile = labels.quantile.map(|i| labels.value(raw, i));
+        let point_labels = point_labels_rule(
+            line,
+            ty,
+            suffix,
+            &self.cur.name,
+            le_text,
+            quantile,
+            (ty == MetricType::Stateset).then_some(state_at.is_some()),
+        );
+        let le = match point_labels {
+            Ok(le) => le,
+            Err(v) => return self.violated(v),
+        };
+
+        // Its Metric, and its MetricPoint in it.
+        let (metric, new) = self.group(labels, raw, cut);
+        let f = &mut self.cur;
+        f.samples += 1;
+        f.last_line = line;
+        let (family, groups, stored) = (&f.name, &f.groups, &mut self.stored);
+        let ts = t.timestamp_raw;
+        let point = if f.points.is_open() && f.metric == metric {
+            let id = f.points.id();
+            let prev = f.metric;
+            let key = || {
+                let k = groups.key(prev);
+                stored.read(k);
+                stored.key_text(k, None)
+            };
+            f.points
+                .next(line, f.ty, family, ts, key)
+                .map(|()| f.points.id() != id)
+        } else {
+            let prev = f.metric;
+            let key = || {
+                let k = groups.key(prev);
+                stored.read(k);
+                stored.key_text(k, None)
+            };
+            match f.points.end(f.ty, family, key) {
+                Err(v) => return self.violated(v),
+                Ok(()) if !new => {
+                    let found = format!(
+                        "{}{{{}}} again after another label set",
+                        self.cur.text_name(),
+                        labels.key_text(raw, cut)
+                    );
+                    return self.fail(
+                        line,
+                        "all samples of a Metric together (Metrics are not interleaved)",
+                        found,
+                    );
+                }
+                Ok(()) => {
+                    let f = &mut self.cur;
+                    f.points.start(ts);
+                    f.metric = metric;
+                    Ok(true)
+                }
+            }
+        };
+        let f = &mut self.cur;
+        match point {
+            Err(v) => return self.violated(v),
+            Ok(true) => {
+                f.les.clear();
+                f.le_bytes.clear();
+            }
+            Ok(false) => {}
+        }
+
+        // Each series once in a MetricPoint.
+        let twice = match (le, cut) {
+            (Some(le_v), Some(le_at)) => {
+                let le_bytes = labels.value(raw, le_at);
+                let twice =
+                    f.points.last_le().is_some_and(|p| le_v <= p) && f.had_le(metric, le_bytes);
+                f.le_bytes.extend_from_slice(le_bytes);
+                f.les.push((metric, f.le_bytes.len()));
+                twice
+            }
+            (_, Some(_)) => {
+                let hash = set_hash(labels.sum(), suffix) & self.hash_mask;
+                let stored_labels = &mut self.stored;
+                let (i, new) = f.series.find_or_add(
+                    hash,
+                    |stored| {
+                        is_concat(stored, &[suffix, &[0xFF], raw])
+                            || same_series(stored, suffix, labels, raw, stored_labels)
+                    },
+                    |out| {
+                        out.extend_from_slice(suffix);
+                        out.push(0xFF);
+                        out.extend_from_slice(raw);
+                    },
                 );
-                return;
+                let id = f.points.id();
+                let seen = f.series.value_mut(i);
+                let twice = !new && *seen == id;
+                *seen = id;
+                twice
             }
-            let (chars, repeated) = plain_exemplar(ex.labels_raw).unwrap_or_else(|| {
-                exemplar.read(ex.labels_raw);
-                let repeated = exemplar.repeated_name(ex.labels_raw).is_some();
-                (exemplar.chars(ex.labels_raw), repeated)
-            });
-            if chars > 128 {
-                self.fail(
-                    line,
-                    "exemplar labels of at most 128 UTF-8 characters",
-                    format!("{chars} characters"),
-                );
-            }
-            if repeated {
-                self.fail(line, "distinct exemplar label names", "a repeated name");
-            }
+            (_, None) => f.points.seen_twice(suffix),
+        };
+        if twice {
+            let again = format!(
+                "{}{{{}}} again",
+                String::from_utf8_lossy(base),
+                labels.key_text(raw, None)
+            );
+            return self.fail(
+                line,
+                "each series once in a MetricPoint (again only in a later one, with a greater timestamp)",
+                again,
+            );
+        }
+
+        // Its value.
+        let value = match ty {
+            MetricType::Gauge | MetricType::Unknown => 0.0,
+            _ => s.value(),
+        };
+        let point_sample = PointSample {
+            line,
+            ty,
+            suffix,
+            value,
+            le: le.zip(cut).map(|(v, i)| (labels.value(raw, i), v)),
+        };
+        if let Err(v) = self.cur.points.sample(&point_sample) {
+            return self.violated(v);
+        }
+
+        // Its exemplar.
+        let Some(ex) = t.exemplar else {
+            return;
+        };
+        let (chars, repeated) = plain_exemplar(ex.labels_raw).unwrap_or_else(|| {
+            exemplar.read(ex.labels_raw);
+            let repeated = exemplar.repeated_name(ex.labels_raw).is_some();
+            (exemplar.chars(ex.labels_raw), repeated)
+        });
+        let facts = ExemplarFacts { chars, repeated };
+        if let Err(v) = exemplar_rule(line, ty, suffix, base, &facts) {
+            self.violated(v);
         }
     }
 
-    /// The histogram group of the sample whose labels are `labels` (of text
-    /// `raw`): its labels but `le` (pair `le_at`) for a bucket, all of them
-    /// for a `_count`. Added if new.
-    fn group(&mut self, labels: &mut LabelSet, raw: &[u8], le_at: Option<usize>) -> usize {
+    /// The group of the sample whose labels are `labels` (of text `raw`):
+    /// its labels but pair `le_at` (a bucket's `le`, in OpenMetrics also a
+    /// quantile's `quantile` or a state's label), all of them for other
+    /// samples. Added if new (`true`).
+    fn group(&mut self, labels: &mut LabelSet, raw: &[u8], le_at: Option<usize>) -> (usize, bool) {
         let (hash, (cut_from, cut_to)) = match le_at {
             Some(i) => (
                 labels.sum().wrapping_sub(labels.pair_hash(i)),
@@ -876,12 +1110,12 @@ impl Checker {
         let f = &mut self.cur;
         if let Some((last_hash, last)) = f.last_group
             && last_hash == hash
-            && is_concat(f.hist.key(last), &[before, after])
+            && is_concat(f.groups.key(last), &[before, after])
         {
-            return last;
+            return (last, false);
         }
         let stored_labels = &mut self.stored;
-        let (i, _) = f.hist.find_or_add(
+        let (i, new) = f.groups.find_or_add(
             hash,
             |stored| {
                 is_concat(stored, &[before, after]) || {
@@ -895,7 +1129,7 @@ impl Checker {
             },
         );
         f.last_group = Some((hash, i));
-        i
+        (i, new)
     }
 }
 

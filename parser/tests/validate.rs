@@ -53,17 +53,37 @@ const TEXT_CASES: &[Case] = &[
 const OM_CASES: &[Case] = &[
     ("counter_created_negative", b"# TYPE c counter\nc_total 1\nc_created -5\n# EOF\n", 2, None),
     ("counter_no_total", b"# TYPE c counter\nc 1\n# EOF\n", 1, Some("line 2, column 1: expected a sample name allowed for counter family c (suffixes [\"_total\", \"_created\"]), found \"c\"")),
-    ("duplicate_series", b"# TYPE g gauge\ng{a=\"1\"} 1\ng{a=\"1\"} 1\n# EOF\n", 2, Some("line 3, column 1: expected each series once, found g{a=\"1\"} again")),
+    ("duplicate_series", b"# TYPE g gauge\ng{a=\"1\"} 1\ng{a=\"1\"} 1\n# EOF\n", 2, Some("line 3, column 1: expected each series once in a MetricPoint (again only in a later one, with a greater timestamp), found g{a=\"1\"} again")),
     ("exemplar_dup_names", b"# TYPE c counter\nc_total 1 # {a=\"1\",a=\"2\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected distinct exemplar label names, found a repeated name")),
     ("exemplar_ok_bucket", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1 # {a=\"1\"} 1\nh_count 1\nh_sum 1\n# EOF\n", 3, None),
     ("exemplar_on_gauge", b"# TYPE g gauge\ng 1 # {a=\"b\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected exemplars only on counter _total and histogram _bucket samples, found one on g")),
     ("exemplar_too_long", b"# TYPE c counter\nc_total 1 # {trace_id=\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected exemplar labels of at most 128 UTF-8 characters, found 138 characters")),
-    ("gaugehistogram", b"# TYPE g gaugehistogram\ng_bucket{le=\"1\"} 1\ng_bucket{le=\"+Inf\"} 2\ng_gcount 3\ng_gsum 1\n# EOF\n", 4, Some("line 5, column 1: expected g_count{} equal to its +Inf bucket (2), found 3")),
+    ("gaugehistogram", b"# TYPE g gaugehistogram\ng_bucket{le=\"1\"} 1\ng_bucket{le=\"+Inf\"} 2\ng_gcount 3\ng_gsum 1\n# EOF\n", 4, Some("line 5, column 1: expected g_gcount{} equal to its +Inf bucket (2), found 3")),
     ("gaugehistogram_ok", b"# TYPE g gaugehistogram\ng_bucket{le=\"1\"} 1\ng_bucket{le=\"+Inf\"} 2\ng_gcount 2\ng_gsum 1\n# EOF\n", 4, None),
     ("info_value", b"# TYPE i info\ni_info{v=\"1\"} 2\n# EOF\n", 1, Some("line 2, column 1: expected an info value of 1, found 2")),
     ("stateset_label", b"# TYPE s stateset\ns{x=\"a\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected a label named \"s\" on a stateset sample, found none")),
     ("stateset_value", b"# TYPE s stateset\ns{s=\"a\"} 2\n# EOF\n", 1, Some("line 2, column 1: expected a stateset value of 0 or 1, found 2")),
     ("unit_after", b"# TYPE c_seconds counter\nc_seconds_total 1\n# UNIT c_seconds seconds\n# EOF\n", 1, Some("line 3, column 1: expected # UNIT c_seconds before the family's samples, found it after them")),
+];
+
+/// The OpenMetrics 1.0 rules beyond the line syntax: a body that keeps
+/// each rule and one that breaks it (the specification's words are in
+/// the crate docs, "Counting vs validating").
+const OM_SPEC_CASES: &[Case] = &[
+    // A Metric's samples together; its MetricPoints in timestamp order, a series once in each.
+    ("metrics_interleaved", b"# TYPE s summary\ns_count{a=\"1\"} 1\ns_sum{a=\"1\"} 1\ns_count{a=\"2\"} 1\ns_sum{a=\"1\"} 1\n# EOF\n", 4, Some("line 5, column 1: expected all samples of a Metric together (Metrics are not interleaved), found s{a=\"1\"} again after another label set")),
+    ("metrics_grouped_ok", b"# TYPE s summary\ns{a=\"1\",quantile=\"0.5\"} 1\ns_count{a=\"1\"} 1\ns_sum{a=\"1\"} 1\ns{a=\"2\",quantile=\"0.5\"} 1\ns_count{a=\"2\"} 1\n# EOF\n", 5, None),
+    ("points_in_order_ok", b"# TYPE s summary\ns_count{a=\"bb\"} 0 123\ns_sum{a=\"bb\"} 0 123\ns_count{a=\"bb\"} 0 456\ns_sum{a=\"bb\"} 0 456\ns_count{a=\"ccc\"} 0 123\n# EOF\n", 5, None),
+    ("points_interleaved", b"# TYPE s summary\ns_count{a=\"bb\"} 0 123\ns_count{a=\"bb\"} 0 456\ns_sum{a=\"bb\"} 0 123\ns_sum{a=\"bb\"} 0 456\n# EOF\n", 4, Some("line 4, column 1: expected a Metric's MetricPoints in increasing timestamp order, found 123 after 456")),
+    ("repeated_greater_ts_ok", b"# TYPE g gauge\ng 1 1\ng 2 2\ng 3 2.5\n# EOF\n", 3, None),
+    ("repeated_same_ts", b"# TYPE g gauge\ng 1 1\ng 2 1.0\n# EOF\n", 2, Some("line 3, column 1: expected each series once in a MetricPoint (again only in a later one, with a greater timestamp), found g{} again")),
+    ("ts_backwards", b"# TYPE g gauge\ng 1 2\ng 2 1\n# EOF\n", 2, Some("line 3, column 1: expected a Metric's MetricPoints in increasing timestamp order, found 1 after 2")),
+    ("ts_mixed", b"# TYPE g gauge\ng 1\ng 2 1\n# EOF\n", 2, Some("line 3, column 1: expected timestamps on all samples of a Metric or on none, found one after a sample without")),
+    ("ts_nanoseconds_ok", b"# TYPE g gauge\ng 1 1604676851.123456789\ng 2 1604676851.12345679\n# EOF\n", 2, None),
+    ("ts_nanoseconds_backwards", b"# TYPE g gauge\ng 2 1604676851.123456789\ng 1 1604676851.123456788\n# EOF\n", 2, Some("line 3, column 1: expected a Metric's MetricPoints in increasing timestamp order, found 1604676851.123456788 after 1604676851.123456789")),
+    ("histogram_points_ok", b"# TYPE h histogram\nh_bucket{le=\"1\"} 0 1\nh_bucket{le=\"+Inf\"} 1 1\nh_bucket{le=\"1\"} 1 2\nh_bucket{le=\"+Inf\"} 2 2\n# EOF\n", 4, None),
+    ("stateset_states_any_order_ok", b"# TYPE s stateset\ns{s=\"b\"} 1\ns{s=\"a\"} 0\n# EOF\n", 2, None),
+    ("stateset_state_twice", b"# TYPE s stateset\ns{s=\"a\"} 1\ns{s=\"a\"} 0\n# EOF\n", 2, Some("line 3, column 1: expected each series once in a MetricPoint (again only in a later one, with a greater timestamp), found s{s=\"a\"} again")),
 ];
 
 fn check(format: Format, name: &str, body: &[u8], samples: u64, error: Option<&str>) {
@@ -131,6 +151,13 @@ fn openmetrics_rules() {
             "line 2, column 1: expected exemplar labels of at most 128 UTF-8 characters, found 129 characters",
         ),
     );
+}
+
+#[test]
+fn openmetrics_spec_rules() {
+    for &(name, body, samples, error) in OM_SPEC_CASES {
+        check(Format::OpenMetrics, name, body, samples, error);
+    }
 }
 
 #[test]

@@ -86,7 +86,7 @@ pub(super) fn name_hash(name: &[u8]) -> u64 {
 
 /// The table hash of a label set (the sum of its pairs' hashes, which does
 /// not depend on their order) under a name `suffix`.
-#[inline]
+#[inline(always)]
 pub(super) fn set_hash(pair_sum: u64, suffix: &[u8]) -> u64 {
     fold(pair_sum ^ P0, hash_bytes(suffix, SEEDS[1]) ^ P1)
 }

@@ -462,9 +462,12 @@ impl LabelSet {
 
     /// The value of the label `name`, if there is one.
     pub(super) fn get<'s>(&'s self, raw: &'s [u8], name: &[u8]) -> Option<&'s [u8]> {
-        (0..self.len())
-            .find(|&i| same_bytes(self.name(raw, i), name))
-            .map(|i| self.value(raw, i))
+        self.position(raw, name).map(|i| self.value(raw, i))
+    }
+
+    /// The index of the (first) pair named `name`, if there is one.
+    pub(super) fn position(&self, raw: &[u8], name: &[u8]) -> Option<usize> {
+        (0..self.len()).find(|&i| same_bytes(self.name(raw, i), name))
     }
 
     /// Sorts [`order`](Self::order) by name, then value (as a list of
@@ -503,7 +506,7 @@ impl LabelSet {
     }
 
     /// The least name starting with `__`, if one does.
-    #[inline]
+    #[inline(always)]
     pub(super) fn reserved_name<'s>(&'s self, raw: &'s [u8]) -> Option<&'s [u8]> {
         if !self.state.reserved {
             return None;

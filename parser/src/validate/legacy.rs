@@ -5,12 +5,17 @@
 //!
 //! What the rework left as it was is shared rather than copied: the
 //! suffix tables, how an error is built and how a histogram group's end
-//! is checked and reported.
+//! is checked and reported. So are the OpenMetrics rules
+//! ([`super::openmetrics`]); how a sample's Metric and series are found
+//! again, and which family a name belongs to, is this module's own.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use super::keys::HashIsKey;
+use super::openmetrics::{
+    ExemplarFacts, PointSample, Points, Violation, exemplar_rule, point_labels_rule,
+};
 use super::{HistGroup, RESERVED_SUFFIXES, ValidationReport, allowed_suffixes, spec_error};
 use crate::error::ParseError;
 use crate::float::parse_go_float;
@@ -310,8 +315,14 @@ struct Family {
     has_unit: bool,
     samples: u64,
     last_line: u64,
-    series: KeyTable<()>,
+    /// Series keys and (OpenMetrics) the MetricPoint each was last seen in.
+    series: KeyTable<u64>,
     hist: KeyTable<HistGroup>,
+    /// OpenMetrics: each Metric's key (its sorted labels without the one
+    /// its MetricPoint adds), the one being read and its MetricPoints.
+    metrics: KeyTable<()>,
+    metric: usize,
+    points: Points,
 }
 
 impl Default for Family {
@@ -327,6 +338,9 @@ impl Default for Family {
             last_line: 0,
             series: KeyTable::default(),
             hist: KeyTable::default(),
+            metrics: KeyTable::default(),
+            metric: 0,
+            points: Points::default(),
         }
     }
 }
@@ -345,6 +359,9 @@ impl Family {
         self.last_line = 0;
         self.series.clear();
         self.hist.clear();
+        self.metrics.clear();
+        self.metric = 0;
+        self.points.reset();
     }
 }
 
@@ -385,8 +402,26 @@ impl Checker {
         }
     }
 
+    #[allow(clippy::boxed_local, reason = "the rules return what they find boxed")]
+    fn violated(&mut self, v: Box<Violation>) {
+        self.fail(v.line, v.expected, v.found);
+    }
+
+    fn om(&self) -> bool {
+        self.format == Format::OpenMetrics
+    }
+
     fn cur(&self) -> Option<&Family> {
         self.open.then_some(&self.cur)
+    }
+
+    /// OpenMetrics: ends the Metric being read.
+    fn end_metric(&mut self) {
+        let f = &mut self.cur;
+        let key = || key_text(f.metrics.key(f.metric));
+        if let Err(v) = f.points.end(f.ty, f.name.as_bytes(), key) {
+            self.violated(v);
+        }
     }
 
     fn close_family(&mut self) {
@@ -394,6 +429,15 @@ impl Checker {
             return;
         }
         self.open = false;
+        if self.om() {
+            self.end_metric();
+        } else {
+            self.end_groups();
+        }
+        self.closed.insert(self.cur.name.clone());
+    }
+
+    fn end_groups(&mut self) {
         // The first problem in key order, as a report lists them.
         let mut worst: Option<(String, String, String)> = None;
         let f = &self.cur;
@@ -408,7 +452,6 @@ impl Checker {
         if let Some((_, expected, found)) = worst {
             self.fail(line, expected, found);
         }
-        self.closed.insert(self.cur.name.clone());
     }
 
     fn open_family(&mut self, line: u64, name: &str, ty: MetricType, declared: bool) {
@@ -524,6 +567,10 @@ impl Checker {
     /// The spec checks of one sample; `labels` is a scratch buffer, reused
     /// from sample to sample.
     fn check_sample(&mut self, s: &SampleRef<'_>, labels: &mut LabelSet) {
+        if self.om() {
+            self.check_om_sample(s, labels);
+            return;
+        }
         let line = s.position();
         // Text: the whole name, no suffix. Protobuf: the family name and
         // the suffix of the expanded series.
@@ -700,39 +747,162 @@ impl Checker {
             }
             _ => {}
         }
-        if let Some(ex) = s.as_text().and_then(|t| t.exemplar) {
-            let allowed = (ty == MetricType::Counter && suffix == "_total")
-                || (matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram)
-                    && suffix == "_bucket");
-            if !allowed {
-                let found = format!("one on {}", full_name());
-                self.fail(
+    }
+
+    /// The OpenMetrics checks of one sample, in the order the validator
+    /// makes them (see its `check_om_sample`).
+    fn check_om_sample(&mut self, s: &SampleRef<'_>, labels: &mut LabelSet) {
+        let Some(t) = s.as_text() else {
+            return;
+        };
+        let line = s.position();
+        let name = t.name.to_str();
+        self.family_of(line, &name, None);
+        if self.error.is_some() || !self.open {
+            return;
+        }
+        let ty = self.cur.ty;
+        let family = self.cur.name.clone();
+        let suffix = name.strip_prefix(family.as_str()).unwrap_or("");
+        let raw = t.labels_raw;
+        labels.clear();
+        let mut pairs = t.labels();
+        while let Some((name_at, n, value_at, v)) = pairs.next_at() {
+            labels.push_text(raw, (name_at, n), (value_at, v));
+        }
+        sort(labels, raw);
+        let labels = labels.with(raw);
+        if let Some(n) = labels.repeated_name() {
+            let twice = format!("label {:?} twice", String::from_utf8_lossy(n));
+            return self.fail(line, "distinct label names", twice);
+        }
+        if let Some(i) = (0..labels.len()).find(|&i| labels.name(i).starts_with(b"__")) {
+            let found = format!("{:?}", String::from_utf8_lossy(labels.name(i)));
+            return self.fail(
+                line,
+                "label names not starting with \"__\" (reserved)",
+                found,
+            );
+        }
+
+        let bucket =
+            matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram) && suffix == "_bucket";
+        let cut: Option<&[u8]> = match ty {
+            _ if bucket => Some(b"le"),
+            MetricType::Summary if suffix.is_empty() => Some(b"quantile"),
+            MetricType::Stateset => Some(family.as_bytes()),
+            _ => None,
+        };
+        let le_text = labels.get(b"le");
+        let state = (ty == MetricType::Stateset).then(|| labels.get(family.as_bytes()).is_some());
+        let le = match point_labels_rule(
+            line,
+            ty,
+            suffix.as_bytes(),
+            family.as_bytes(),
+            le_text,
+            labels.get(b"quantile"),
+            state,
+        ) {
+            Ok(le) => le,
+            Err(v) => return self.violated(v),
+        };
+
+        // The Metric: the sorted labels without the cut pair.
+        let f = &mut self.cur;
+        let (metric, new) = f.metrics.entry_with(|out| {
+            let cut_at = labels.key_into(out, cut.unwrap_or_default());
+            if let (Some(_), Some((a, b))) = (cut, cut_at) {
+                out.drain(a..b);
+            }
+        });
+        f.samples += 1;
+        f.last_line = line;
+        let ts = t.timestamp_raw;
+        let prev = f.metric;
+        if f.points.is_open() && prev == metric {
+            let key = || key_text(f.metrics.key(prev));
+            if let Err(v) = f.points.next(line, ty, family.as_bytes(), ts, key) {
+                return self.violated(v);
+            }
+        } else {
+            let key = || key_text(f.metrics.key(prev));
+            if let Err(v) = f.points.end(ty, family.as_bytes(), key) {
+                return self.violated(v);
+            }
+            if !new {
+                let found = format!(
+                    "{family}{{{}}} again after another label set",
+                    key_text(f.metrics.key(metric))
+                );
+                return self.fail(
                     line,
-                    "exemplars only on counter _total and histogram _bucket samples",
+                    "all samples of a Metric together (Metrics are not interleaved)",
                     found,
                 );
-                return;
             }
-            let mut names = std::mem::take(&mut self.exemplar_names);
-            names.clear();
-            let mut chars = 0;
-            for (k, v) in ex.labels() {
-                let (k, v) = (k.to_str(), v.to_str());
-                chars += k.chars().count() + v.chars().count();
-                names.push(&k, "");
-            }
-            if chars > 128 {
-                self.fail(
-                    line,
-                    "exemplar labels of at most 128 UTF-8 characters",
-                    format!("{chars} characters"),
-                );
-            }
-            sort(&mut names, &[]);
-            if names.with(&[]).repeated_name().is_some() {
-                self.fail(line, "distinct exemplar label names", "a repeated name");
-            }
-            self.exemplar_names = names;
+            f.points.start(ts);
+            f.metric = metric;
+        }
+
+        // The series, once in a MetricPoint.
+        let mut labels_at = 0;
+        let (series, new) = f.series.entry_with(|key| {
+            let start = key.len();
+            key.extend_from_slice(name.as_bytes());
+            key.push(0xFF);
+            labels_at = key.len() - start;
+            labels.key_into(key, b"");
+        });
+        let id = f.points.id();
+        let seen = &mut f.series.entries[series].value;
+        let twice = !new && *seen == id;
+        *seen = id;
+        if twice {
+            let key = &f.series.key(series)[labels_at..];
+            let again = format!("{name}{{{}}} again", key_text(key));
+            return self.fail(
+                line,
+                "each series once in a MetricPoint (again only in a later one, with a greater timestamp)",
+                again,
+            );
+        }
+
+        let value = match ty {
+            MetricType::Gauge | MetricType::Unknown => 0.0,
+            _ => s.value(),
+        };
+        let point_sample = PointSample {
+            line,
+            ty,
+            suffix: suffix.as_bytes(),
+            value,
+            le: le.map(|v| (le_text.unwrap_or_default(), v)),
+        };
+        if let Err(v) = f.points.sample(&point_sample) {
+            return self.violated(v);
+        }
+
+        let Some(ex) = t.exemplar else {
+            return;
+        };
+        let mut names = std::mem::take(&mut self.exemplar_names);
+        names.clear();
+        let mut chars = 0;
+        for (k, v) in ex.labels() {
+            let (k, v) = (k.to_str(), v.to_str());
+            chars += k.chars().count() + v.chars().count();
+            names.push(&k, "");
+        }
+        sort(&mut names, &[]);
+        let facts = ExemplarFacts {
+            chars,
+            repeated: names.with(&[]).repeated_name().is_some(),
+        };
+        let rule = exemplar_rule(line, ty, suffix.as_bytes(), name.as_bytes(), &facts);
+        self.exemplar_names = names;
+        if let Err(v) = rule {
+            self.violated(v);
         }
     }
 }

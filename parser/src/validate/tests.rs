@@ -244,8 +244,154 @@ fn mutate(mut b: Vec<u8>, ops: Vec<(usize, u8, u8)>) -> Vec<u8> {
     b
 }
 
+/// Family names (some a suffix away from another) and the types.
+const OM_NAMES: [&str; 6] = ["a", "a_total", "a_created", "b", "b_bucket", "c"];
+const OM_TYPE_NAMES: [&str; 8] = [
+    "counter",
+    "gauge",
+    "histogram",
+    "gaugehistogram",
+    "summary",
+    "stateset",
+    "info",
+    "unknown",
+];
+
+/// An OpenMetrics family of type `ty` named `name`: `metrics` label sets
+/// (pairs in either order, a value with an escape now and then), each with
+/// `points` MetricPoints (timestamped when more than one, or when
+/// `stamp`), valid by every rule.
+fn om_family(name: &str, ty: &str, metrics: usize, points: usize, stamp: bool) -> Vec<String> {
+    let mut lines = vec![format!("# TYPE {name} {ty}")];
+    for m in 0..metrics {
+        let pairs = [format!("x=\"{m}\""), format!("y=\"v\\\\{}\"", m % 2)];
+        let labels = |extra: Option<String>| {
+            let mut p: Vec<String> = pairs.to_vec();
+            if m % 2 == 1 {
+                p.reverse();
+            }
+            p.extend(extra);
+            format!("{{{}}}", p.join(","))
+        };
+        for t in 0..points {
+            let ts = if points > 1 || stamp {
+                format!(" {}", 100 + t)
+            } else {
+                String::new()
+            };
+            let n = m + t + 1;
+            let mut add = |suffix: &str, extra: Option<String>, value: String| {
+                lines.push(format!("{name}{suffix}{} {value}{ts}", labels(extra)));
+            };
+            match ty {
+                "counter" => {
+                    add("_total", None, format!("{n}"));
+                    add("_created", None, "1.5".into());
+                }
+                "histogram" | "gaugehistogram" => {
+                    let (count, sum) = if ty == "histogram" {
+                        ("_count", "_sum")
+                    } else {
+                        ("_gcount", "_gsum")
+                    };
+                    for (i, le) in ["0.5", "1", "+Inf"].iter().enumerate() {
+                        add(
+                            "_bucket",
+                            Some(format!("le=\"{le}\"")),
+                            format!("{}", i + n),
+                        );
+                    }
+                    add(count, None, format!("{}", 2 + n));
+                    add(sum, None, "2.5".into());
+                }
+                "summary" => {
+                    for q in ["0.9", "0.5"] {
+                        add("", Some(format!("quantile=\"{q}\"")), "0.25".into());
+                    }
+                    add("_sum", None, "3".into());
+                    add("_count", None, format!("{n}"));
+                }
+                "stateset" => {
+                    for (state, on) in [("b", 1), ("a", 0)] {
+                        add("", Some(format!("{name}=\"{state}\"")), format!("{on}"));
+                    }
+                }
+                "info" => add("_info", None, "1".into()),
+                _ => add("", None, format!("{n}")),
+            }
+        }
+    }
+    lines
+}
+
+/// An OpenMetrics body of families from `specs` (name, type, Metrics,
+/// MetricPoints, timestamps), then changed by `ops`: a line moved,
+/// repeated or dropped, or a value made negative, fractional or NaN.
+fn om_body(specs: &[(usize, usize, usize, usize, bool)], ops: &[(usize, u8)]) -> Vec<u8> {
+    let mut lines = Vec::new();
+    for &(name, ty, metrics, points, stamp) in specs {
+        let name = OM_NAMES[name % OM_NAMES.len()];
+        let ty = OM_TYPE_NAMES[ty % OM_TYPE_NAMES.len()];
+        lines.extend(om_family(name, ty, metrics, points, stamp));
+    }
+    for &(at, op) in ops {
+        if lines.is_empty() {
+            break;
+        }
+        let i = at % lines.len();
+        match op % 6 {
+            0 if i + 1 < lines.len() => lines.swap(i, i + 1),
+            1 => {
+                let line = lines[i].clone();
+                lines.insert(i, line);
+            }
+            2 => {
+                lines.remove(i);
+            }
+            3..=5 => {
+                let value = ["-1", "0.5", "NaN"][usize::from(op % 6 - 3)];
+                // The value is the token after the labels (or the name).
+                let l = &lines[i];
+                if let Some(close) = l
+                    .find("} ")
+                    .map(|c| c + 2)
+                    .or_else(|| l.find(' ').map(|c| c + 1))
+                    && !l.starts_with('#')
+                {
+                    let end = l[close..].find(' ').map_or(l.len(), |e| close + e);
+                    lines[i] = format!("{}{value}{}", &l[..close], &l[end..]);
+                }
+            }
+            _ => {}
+        }
+    }
+    lines.push("# EOF".into());
+    let mut b = lines.join("\n");
+    b.push('\n');
+    b.into_bytes()
+}
+
+fn om_specs() -> impl Strategy<Value = Vec<(usize, usize, usize, usize, bool)>> {
+    prop::collection::vec(
+        (0..6usize, 0..8usize, 1..4usize, 1..4usize, any::<bool>()),
+        1..4,
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn openmetrics_metrics_agree(specs in om_specs(), ops in prop::collection::vec((any::<usize>(), any::<u8>()), 0..3)) {
+        let b = om_body(&specs, &ops);
+        let report = agrees(&b, Format::OpenMetrics);
+        // Unchanged, the body is valid unless two families share a name.
+        let mut names = std::collections::HashSet::new();
+        let apart = specs.iter().all(|&(name, ..)| names.insert(OM_NAMES[name % OM_NAMES.len()]));
+        if ops.is_empty() {
+            prop_assert_eq!(report.error.is_none(), apart, "{}", String::from_utf8_lossy(&b));
+        }
+    }
 
     #[test]
     fn text_agrees_with_previous_validator(b in body(false)) {

@@ -1,0 +1,547 @@
+//! The rules OpenMetrics 1.0 text adds to what the line parser and the
+//! validator's common checks enforce: the MetricPoint rules.
+//!
+//! # Metrics and MetricPoints
+//!
+//! A sample belongs to a Metric: its family's label set, which is the
+//! sample's labels without the one the MetricPoint adds (`le` on a bucket,
+//! `quantile` on a quantile, the state label of a stateset). A Metric's
+//! samples come together (Metrics are not interleaved), and they form its
+//! MetricPoints: all of them without timestamps (one MetricPoint), or all
+//! with timestamps that never go back, a MetricPoint being the samples
+//! of one timestamp. So a series appears once per MetricPoint, and again
+//! only with a greater timestamp. The validators find a sample's Metric
+//! (each its own way) and give it to [`Points`], which holds the rules.
+//!
+//! Timestamps are compared as the decimal numbers they are written as,
+//! not as floats: nanosecond timestamps that round to one `f64` are
+//! still different MetricPoints.
+
+use std::cmp::Ordering;
+
+use crate::float::parse_go_float;
+use crate::text::MetricType;
+
+/// A rule a line breaks: where, what the rule expects and what was found.
+#[derive(Debug)]
+pub(super) struct Violation {
+    pub(super) line: u64,
+    pub(super) expected: String,
+    pub(super) found: String,
+}
+
+/// A rule kept, or how it was broken (boxed: the kept case is the hot one,
+/// and a small `Result` is returned in registers).
+pub(super) type Rule<T = ()> = Result<T, Box<Violation>>;
+
+#[cold]
+fn violation(line: u64, expected: impl Into<String>, found: impl Into<String>) -> Box<Violation> {
+    Box::new(Violation {
+        line,
+        expected: expected.into(),
+        found: found.into(),
+    })
+}
+
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// The labels a MetricPoint adds are there: a bucket has a float `le`, a
+/// quantile sample a `quantile` between 0 and 1, a stateset sample the
+/// label named after its family. Returns the bucket's bound.
+#[inline]
+pub(super) fn point_labels_rule(
+    line: u64,
+    ty: MetricType,
+    suffix: &[u8],
+    family: &[u8],
+    le: Option<&[u8]>,
+    quantile: Option<&[u8]>,
+    state: Option<bool>,
+) -> Rule<Option<f64>> {
+    match ty {
+        MetricType::Histogram | MetricType::GaugeHistogram if suffix == b"_bucket" => {
+            let Some(le) = le else {
+                return Err(violation(line, "an le label on a histogram bucket", "none"));
+            };
+            let Some(v) = parse_go_float(le).filter(|v| !v.is_nan()) else {
+                return Err(violation(
+                    line,
+                    "a float le value",
+                    format!("{:?}", text(le)),
+                ));
+            };
+            Ok(Some(v))
+        }
+        MetricType::Summary if suffix.is_empty() => {
+            let Some(q) = quantile else {
+                return Err(violation(
+                    line,
+                    "a quantile label on a summary sample",
+                    "none",
+                ));
+            };
+            match parse_go_float(q) {
+                Some(v) if (0.0..=1.0).contains(&v) => Ok(None),
+                _ => Err(violation(
+                    line,
+                    "a quantile between 0 and 1",
+                    format!("{:?}", text(q)),
+                )),
+            }
+        }
+        MetricType::Stateset if state == Some(false) => Err(violation(
+            line,
+            format!("a label named {:?} on a stateset sample", text(family)),
+            "none",
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// An exemplar: on a counter's `_total` or a bucket, at most 128
+/// characters of label names and values, names distinct.
+pub(super) struct ExemplarFacts {
+    pub(super) chars: usize,
+    pub(super) repeated: bool,
+}
+
+pub(super) fn exemplar_rule(
+    line: u64,
+    ty: MetricType,
+    suffix: &[u8],
+    full_name: &[u8],
+    ex: &ExemplarFacts,
+) -> Rule {
+    let bucket =
+        matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram) && suffix == b"_bucket";
+    if !(bucket || (ty == MetricType::Counter && suffix == b"_total")) {
+        return Err(violation(
+            line,
+            "exemplars only on counter _total and histogram _bucket samples",
+            format!("one on {}", text(full_name)),
+        ));
+    }
+    if ex.chars > 128 {
+        return Err(violation(
+            line,
+            "exemplar labels of at most 128 UTF-8 characters",
+            format!("{} characters", ex.chars),
+        ));
+    }
+    if ex.repeated {
+        return Err(violation(
+            line,
+            "distinct exemplar label names",
+            "a repeated name",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `v` may be a counter's value: not negative, not NaN.
+fn counter_like(v: f64) -> bool {
+    v >= 0.0
+}
+
+/// Bits of the samples a MetricPoint has had, by suffix.
+fn suffix_bit(suffix: &[u8]) -> u16 {
+    match suffix {
+        b"" => 1,
+        b"_total" => 2,
+        b"_created" => 4,
+        b"_count" => 8,
+        b"_sum" => 16,
+        b"_gcount" => 32,
+        b"_gsum" => 64,
+        b"_info" => 128,
+        _ => 256,
+    }
+}
+
+/// What the MetricPoint being read has had.
+#[derive(Debug, Default, Clone)]
+struct Point {
+    /// The samples seen, a bit per suffix.
+    seen: u16,
+    buckets: bool,
+    last_le: Option<f64>,
+    last_bucket: f64,
+    inf: Option<f64>,
+    count: Option<f64>,
+    /// The line of its last sample.
+    last_line: u64,
+}
+
+/// A sample as the MetricPoint rules see it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PointSample<'a> {
+    pub(super) line: u64,
+    pub(super) ty: MetricType,
+    /// The name's suffix after the family name.
+    pub(super) suffix: &'a [u8],
+    /// The value (only read for types with value rules).
+    pub(super) value: f64,
+    /// A bucket's bound, as written and as a number.
+    pub(super) le: Option<(&'a [u8], f64)>,
+}
+
+/// The Metric being read (its MetricPoints) in the family being read.
+#[derive(Debug, Default)]
+pub(super) struct Points {
+    open: bool,
+    /// Whether its samples have timestamps.
+    timestamped: bool,
+    /// The current MetricPoint's timestamp, as written, and its value.
+    ts: Vec<u8>,
+    ts_value: f64,
+    point: Point,
+    /// Numbers the MetricPoints of the family, so that a series seen in
+    /// the current one can be told from one seen earlier.
+    id: u64,
+}
+
+impl Points {
+    /// Forgets the family's Metrics (a new family starts).
+    pub(super) fn reset(&mut self) {
+        self.open = false;
+        self.point = Point::default();
+        self.id = 0;
+    }
+
+    /// Whether a Metric is being read.
+    #[inline]
+    pub(super) fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// The number of the current MetricPoint (never 0).
+    #[inline]
+    pub(super) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The current MetricPoint's last bucket bound.
+    #[inline]
+    pub(super) fn last_le(&self) -> Option<f64> {
+        self.point.last_le
+    }
+
+    /// Marks a sample with `suffix` seen in the current MetricPoint; `true`
+    /// when it already had one (for samples that differ only by suffix).
+    #[inline]
+    pub(super) fn seen_twice(&mut self, suffix: &[u8]) -> bool {
+        let bit = suffix_bit(suffix);
+        let twice = self.point.seen & bit != 0;
+        self.point.seen |= bit;
+        twice
+    }
+
+    fn start_point(&mut self, ts: Option<&[u8]>) {
+        self.point = Point::default();
+        self.ts.clear();
+        if let Some(ts) = ts {
+            self.ts.extend_from_slice(ts);
+            self.ts_value = parse_go_float(ts).unwrap_or(f64::NAN);
+        }
+        self.id += 1;
+    }
+
+    /// Starts a Metric, whose first sample has the timestamp `ts`.
+    #[inline]
+    pub(super) fn start(&mut self, ts: Option<&[u8]>) {
+        self.open = true;
+        self.timestamped = ts.is_some();
+        self.start_point(ts);
+    }
+
+    /// Ends the Metric being read (if one is): the rules on its last
+    /// MetricPoint, whose labels `key` writes for messages.
+    pub(super) fn end(
+        &mut self,
+        ty: MetricType,
+        family: &[u8],
+        key: impl FnOnce() -> String,
+    ) -> Rule {
+        if !self.open {
+            return Ok(());
+        }
+        self.open = false;
+        self.end_point(ty, family, key)
+    }
+
+    /// The next sample of the Metric being read, with timestamp `ts`: the
+    /// timestamp rules, and the end of the MetricPoint when `ts` starts
+    /// another.
+    pub(super) fn next(
+        &mut self,
+        line: u64,
+        ty: MetricType,
+        family: &[u8],
+        ts: Option<&[u8]>,
+        key: impl FnOnce() -> String,
+    ) -> Rule {
+        match (ts, self.timestamped) {
+            (None, false) => return Ok(()),
+            (Some(_), false) => {
+                return Err(violation(
+                    line,
+                    "timestamps on all samples of a Metric or on none",
+                    "one after a sample without",
+                ));
+            }
+            (None, true) => {
+                return Err(violation(
+                    line,
+                    "timestamps on all samples of a Metric or on none",
+                    "none after a sample with one",
+                ));
+            }
+            (Some(_), true) => {}
+        }
+        let ts = ts.unwrap_or_default();
+        match cmp_timestamps(
+            ts,
+            parse_go_float(ts).unwrap_or(f64::NAN),
+            &self.ts,
+            self.ts_value,
+        ) {
+            Ordering::Equal => Ok(()),
+            Ordering::Less => Err(violation(
+                line,
+                "a Metric's MetricPoints in increasing timestamp order",
+                format!("{} after {}", text(ts), text(&self.ts)),
+            )),
+            Ordering::Greater => {
+                self.end_point(ty, family, key)?;
+                self.start_point(Some(ts));
+                Ok(())
+            }
+        }
+    }
+
+    /// The rules on a MetricPoint once all its samples are known.
+    fn end_point(&mut self, ty: MetricType, family: &[u8], key: impl FnOnce() -> String) -> Rule {
+        let p = &self.point;
+        let line = p.last_line;
+        // A series of the MetricPoint, as messages name it (only on error).
+        let series = |suffix: &str| format!("{}{suffix}{{{}}}", text(family), key());
+        if let MetricType::Histogram | MetricType::GaugeHistogram = ty {
+            let count = if ty == MetricType::Histogram {
+                "_count"
+            } else {
+                "_gcount"
+            };
+            if p.buckets && p.inf.is_none() {
+                let expected = format!("a le=\"+Inf\" bucket in {} {}", ty.as_str(), series(""));
+                return Err(violation(line, expected, "none"));
+            }
+            if let (Some(inf), Some(c)) = (p.inf, p.count)
+                && c != inf
+            {
+                return Err(violation(
+                    line,
+                    format!("{} equal to its +Inf bucket ({inf})", series(count)),
+                    format!("{c}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A sample of the current MetricPoint (its series new in it): the
+    /// value rules of its type.
+    pub(super) fn sample(&mut self, s: &PointSample<'_>) -> Rule {
+        let p = &mut self.point;
+        p.last_line = s.line;
+        let (line, v) = (s.line, s.value);
+        match (s.ty, s.suffix) {
+            (MetricType::Counter, b"_total") if !counter_like(v) => {
+                return Err(violation(line, "a counter value >= 0", format!("{v}")));
+            }
+            (MetricType::Histogram | MetricType::GaugeHistogram, b"_bucket") => {
+                let (le_text, le) = s.le.unwrap_or((b"", f64::NAN));
+                if let Some(prev) = p.last_le.filter(|prev| le <= *prev) {
+                    return Err(violation(
+                        line,
+                        "histogram buckets in increasing le order",
+                        format!("le={:?} after le={prev}", text(le_text)),
+                    ));
+                }
+                if p.buckets && v < p.last_bucket {
+                    return Err(violation(
+                        line,
+                        "non-decreasing cumulative bucket counts",
+                        format!("{v} after {}", p.last_bucket),
+                    ));
+                }
+                if !counter_like(v) {
+                    return Err(violation(line, "a bucket count >= 0", format!("{v}")));
+                }
+                p.buckets = true;
+                p.last_le = Some(le);
+                p.last_bucket = v;
+                if le == f64::INFINITY {
+                    p.inf = Some(v);
+                }
+            }
+            (
+                MetricType::Histogram | MetricType::GaugeHistogram | MetricType::Summary,
+                b"_count" | b"_gcount",
+            ) => {
+                if !counter_like(v) {
+                    return Err(violation(line, "a count >= 0", format!("{v}")));
+                }
+                p.count = Some(v);
+            }
+            (MetricType::Stateset, _) if v != 0.0 && v != 1.0 => {
+                return Err(violation(
+                    line,
+                    "a stateset value of 0 or 1",
+                    format!("{v}"),
+                ));
+            }
+            (MetricType::Info, _) if v != 1.0 => {
+                return Err(violation(line, "an info value of 1", format!("{v}")));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A realnumber (as the parser accepted it: finite) as its decimal digits
+/// without leading or trailing zeros and the power of ten of the first:
+/// the value is `0.DIGITS * 10^exp`.
+struct Decimal {
+    negative: bool,
+    digits: Vec<u8>,
+    exp: i64,
+}
+
+impl Decimal {
+    fn parse(s: &[u8]) -> Self {
+        let (negative, rest) = match s.first() {
+            Some(b'-') => (true, &s[1..]),
+            Some(b'+') => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let mantissa_end = rest
+            .iter()
+            .position(|&b| b == b'e' || b == b'E')
+            .unwrap_or(rest.len());
+        let (mantissa, exponent) = rest.split_at(mantissa_end);
+        let exponent = exponent.get(1..).unwrap_or_default();
+        let (exp_negative, exp_digits) = match exponent.first() {
+            Some(b'-') => (true, &exponent[1..]),
+            Some(b'+') => (false, &exponent[1..]),
+            _ => (false, exponent),
+        };
+        let mut exp: i64 = 0;
+        for &d in exp_digits.iter().filter(|d| d.is_ascii_digit()) {
+            exp = exp.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+        }
+        if exp_negative {
+            exp = -exp;
+        }
+        let int_len = mantissa
+            .iter()
+            .position(|&b| b == b'.')
+            .unwrap_or(mantissa.len());
+        let mut digits: Vec<u8> = mantissa
+            .iter()
+            .copied()
+            .filter(u8::is_ascii_digit)
+            .collect();
+        let leading = digits.iter().take_while(|&&d| d == b'0').count();
+        digits.drain(..leading);
+        while digits.last() == Some(&b'0') {
+            digits.pop();
+        }
+        let int_len = i64::try_from(int_len).unwrap_or(i64::MAX);
+        let leading = i64::try_from(leading).unwrap_or(i64::MAX);
+        Decimal {
+            negative,
+            exp: exp.saturating_add(int_len).saturating_sub(leading),
+            digits,
+        }
+    }
+
+    fn cmp(&self, other: &Self) -> Ordering {
+        let sign = |d: &Self| match (d.digits.is_empty(), d.negative) {
+            (true, _) => 0,
+            (false, true) => -1,
+            (false, false) => 1,
+        };
+        let (a, b) = (sign(self), sign(other));
+        if a != b || a == 0 {
+            return a.cmp(&b);
+        }
+        let magnitude = self
+            .exp
+            .cmp(&other.exp)
+            .then_with(|| self.digits.cmp(&other.digits));
+        if a < 0 {
+            magnitude.reverse()
+        } else {
+            magnitude
+        }
+    }
+}
+
+/// Orders two timestamps as written (`a`, `b`, with their float values):
+/// by value when the floats differ (rounding never reverses an order),
+/// digit by digit when they are equal.
+fn cmp_timestamps(a: &[u8], a_value: f64, b: &[u8], b_value: f64) -> Ordering {
+    match a_value.partial_cmp(&b_value) {
+        Some(Ordering::Equal) | None => Decimal::parse(a).cmp(&Decimal::parse(b)),
+        Some(order) => order,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmp(a: &str, b: &str) -> Ordering {
+        let v = |s: &str| parse_go_float(s.as_bytes()).unwrap();
+        cmp_timestamps(a.as_bytes(), v(a), b.as_bytes(), v(b))
+    }
+
+    #[test]
+    fn timestamps_compare_as_decimals() {
+        use Ordering::*;
+        for (a, b, want) in [
+            ("1", "1.0", Equal),
+            ("1", "01.000", Equal),
+            ("1e3", "1000", Equal),
+            ("1.5E3", "1500.0", Equal),
+            ("0", "-0.0", Equal),
+            ("0", "0.0000000001", Less),
+            ("0.0000000001", "0.0000000010", Less),
+            ("1604676851.123456789", "1604676851.123456790", Less),
+            ("1604676851.123456790", "1604676851.123456789", Greater),
+            ("-1", "-2", Greater),
+            ("-1", "-1.1", Greater),
+            ("-1.5", "1", Less),
+            ("10", "9.99999", Greater),
+            (".5", "0.5", Equal),
+            ("5.", "5", Equal),
+            (
+                "12345678901234567890.1234567890",
+                "12345678901234567890.123456789",
+                Equal,
+            ),
+            (
+                "12345678901234567890.1234567891",
+                "12345678901234567890.123456789",
+                Greater,
+            ),
+            ("1e-400", "0", Greater),
+        ] {
+            assert_eq!(cmp(a, b), want, "{a} vs {b}");
+            assert_eq!(cmp(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+}

@@ -200,6 +200,14 @@ impl<'a> LabelStr<'a> {
         self.raw
     }
 
+    /// Whether a metric name from the line parsers was written quoted
+    /// (`{"my.metric"}`): those are always marked as possibly escaped, bare
+    /// names never. (Label strings are marked only when they have a
+    /// backslash, so this says nothing about them.)
+    pub(crate) fn is_quoted_name(&self) -> bool {
+        self.escaped
+    }
+
     /// Whether the raw bytes contain an escape sequence to resolve.
     pub fn needs_unescape(&self) -> bool {
         self.escaped && memchr::memchr(b'\\', self.raw).is_some()

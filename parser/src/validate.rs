@@ -37,7 +37,8 @@ mod tests;
 use self::keys::{KeyTable, is_concat, name_hash, same_bytes, set_hash};
 use self::labels::{LabelSet, plain_exemplar, write_pair};
 use self::openmetrics::{
-    ExemplarFacts, PointSample, Points, Violation, exemplar_rule, point_labels_rule,
+    ExemplarFacts, PointSample, Points, Violation, exemplar_rule, family_name_rule, help_rule,
+    label_names_rule, name_rule, point_labels_rule, unit_rule,
 };
 use crate::count::Counts;
 use crate::decode::{DecodingCounter, Encoding};
@@ -235,6 +236,8 @@ struct Family {
     has_type: bool,
     has_help: bool,
     has_unit: bool,
+    /// Whether a `# UNIT` line gave a unit (not empty).
+    unit: bool,
     samples: u64,
     last_line: u64,
     /// Each series but histogram buckets: its name's suffix, 0xFF and its
@@ -271,6 +274,7 @@ impl Default for Family {
             has_type: false,
             has_help: false,
             has_unit: false,
+            unit: false,
             samples: 0,
             last_line: 0,
             series: KeyTable::default(),
@@ -294,6 +298,7 @@ impl Family {
         self.has_type = false;
         self.has_help = false;
         self.has_unit = false;
+        self.unit = false;
         self.samples = 0;
         self.last_line = 0;
         self.series.clear();
@@ -531,6 +536,11 @@ impl Checker {
                 "it again after another family (interleaved)",
             );
         }
+        if self.om()
+            && let Err(v) = family_name_rule(line, name)
+        {
+            self.violated(v);
+        }
         self.cur.reset(name, ty, declared);
         self.open = true;
     }
@@ -572,7 +582,13 @@ impl Checker {
     }
 
     /// A `# TYPE`, `# HELP` or `# UNIT` line for the family `name`.
-    fn metadata(&mut self, line: u64, entry: &Entry<'_>, name: &[u8]) {
+    fn metadata(&mut self, line: u64, entry: &Entry<'_>, name: &[u8], quoted: bool) {
+        if self.om()
+            && let Err(v) = name_rule(line, name, quoted)
+        {
+            self.violated(v);
+            return;
+        }
         let kind = match entry {
             Entry::Type { kind, .. } => Some(*kind),
             _ => None,
@@ -621,6 +637,27 @@ impl Checker {
                 "a second one",
             );
         }
+        if self.om() {
+            self.om_metadata(line, entry);
+        }
+    }
+
+    /// The OpenMetrics rules on a metadata line of the current family: HELP
+    /// text as the ABNF writes it, no unit on info and stateset families.
+    fn om_metadata(&mut self, line: u64, entry: &Entry<'_>) {
+        let f = &mut self.cur;
+        let rule = match *entry {
+            Entry::Help { text, .. } => help_rule(line, text),
+            Entry::Unit { unit, .. } => {
+                f.unit |= !unit.is_empty();
+                unit_rule(line, f.ty, &f.name, !unit.is_empty())
+            }
+            Entry::Type { kind, .. } => unit_rule(line, kind, &f.name, f.unit),
+            _ => Ok(()),
+        };
+        if let Err(v) = rule {
+            self.violated(v);
+        }
     }
 }
 
@@ -631,8 +668,9 @@ impl SampleVisitor for Visit<'_> {
         else {
             return;
         };
+        let quoted = name.is_quoted_name();
         let name = unescaped(*name, &mut self.scratch.name);
-        self.checker.metadata(line, entry, name);
+        self.checker.metadata(line, entry, name, quoted);
     }
 
     fn sample(&mut self, s: &SampleRef<'_>) {
@@ -910,12 +948,18 @@ impl Checker {
             return;
         };
         let (line, base) = (s.position(), named.base);
+        if let Err(v) = name_rule(line, base, t.name.is_quoted_name()) {
+            return self.violated(v);
+        }
         self.family_of(line, base, None);
         if self.error.is_some() || !self.open {
             return;
         }
         let ty = self.cur.ty;
         let suffix = strip_prefix(base, &self.cur.name).unwrap_or(b"");
+        if let Err(v) = label_names_rule(line, labels.quoted, false) {
+            return self.violated(v);
+        }
         if let Some(name) = labels.repeated_name(raw) {
             let twice = format!("label {:?} twice", String::from_utf8_lossy(&name));
             return self.fail(line, "distinct label names", twice);
@@ -1082,12 +1126,24 @@ impl Checker {
         let Some(ex) = t.exemplar else {
             return;
         };
-        let (chars, repeated) = plain_exemplar(ex.labels_raw).unwrap_or_else(|| {
-            exemplar.read(ex.labels_raw);
-            let repeated = exemplar.repeated_name(ex.labels_raw).is_some();
-            (exemplar.chars(ex.labels_raw), repeated)
-        });
-        let facts = ExemplarFacts { chars, repeated };
+        let facts = match plain_exemplar(ex.labels_raw) {
+            Some((chars, repeated, reserved)) => ExemplarFacts {
+                quoted: false,
+                chars,
+                repeated,
+                reserved,
+            },
+            None => {
+                exemplar.read(ex.labels_raw);
+                let repeated = exemplar.repeated_name(ex.labels_raw).is_some();
+                ExemplarFacts {
+                    quoted: exemplar.quoted,
+                    chars: exemplar.chars(ex.labels_raw),
+                    repeated,
+                    reserved: exemplar.reserved_name(ex.labels_raw),
+                }
+            }
+        };
         if let Err(v) = exemplar_rule(line, ty, suffix, base, &facts) {
             self.violated(v);
         }

@@ -70,6 +70,25 @@ const OM_CASES: &[Case] = &[
 /// each rule and one that breaks it (the specification's words are in
 /// the crate docs, "Counting vs validating").
 const OM_SPEC_CASES: &[Case] = &[
+    // Names as the ABNF writes them: bare names, no reserved family names.
+    ("name_quoted", b"{\"a.b\"} 1\n# EOF\n", 1, Some("line 1, column 1: expected a metric name written bare ([a-zA-Z_:][a-zA-Z0-9_:]*; OpenMetrics 1.0 has no quoted names), found \"a.b\" quoted")),
+    ("name_bare_ok", b"a:b_c 1\n# EOF\n", 1, None),
+    ("label_name_quoted", b"a{\"b\"=\"1\"} 1\n# EOF\n", 1, Some("line 1, column 1: expected label names written bare ([a-zA-Z_][a-zA-Z0-9_]*; OpenMetrics 1.0 has no quoted names), found a quoted label name")),
+    ("meta_name_quoted", b"# TYPE \"a\" gauge\n# EOF\n", 0, Some("line 1, column 1: expected a metric name written bare ([a-zA-Z_:][a-zA-Z0-9_:]*; OpenMetrics 1.0 has no quoted names), found \"a\" quoted")),
+    ("family_reserved", b"__a 1\n# EOF\n", 1, Some("line 1, column 1: expected a metric family name not starting with \"__\" (reserved), found \"__a\"")),
+    ("family_underscore_ok", b"_a 1\n# EOF\n", 1, None),
+    ("exemplar_label_quoted", b"# TYPE c counter\nc_total 1 # {\"t\"=\"x\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected exemplar label names written bare ([a-zA-Z_][a-zA-Z0-9_]*; OpenMetrics 1.0 has no quoted names), found a quoted label name")),
+    ("exemplar_label_reserved", b"# TYPE c counter\nc_total 1 # {__t=\"x\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected exemplar label names not starting with \"__\" (reserved), found \"__t\"")),
+    // HELP text is an escaped-string; lines end in \n alone.
+    ("help_escaped_ok", b"# HELP a say \\\"hi\\\" \\\\ \\n\n# EOF\n", 0, None),
+    ("help_raw_quote", b"# HELP a say \"hi\"\n# EOF\n", 0, Some("line 1, column 1: expected HELP text with '\"' escaped as \\\", found an unescaped '\"'")),
+    ("help_trailing_backslash", b"# HELP a ends in \\\n# EOF\n", 0, Some("line 1, column 1: expected HELP text whose backslashes each escape a character, found a backslash ending it")),
+    ("help_carriage_return", b"# HELP a text\r\n# EOF\n", 0, Some("line 1, column 1: expected a line ending in \\n alone, found a carriage return before it")),
+    // No unit on info and stateset families, whichever line comes first.
+    ("unit_on_info", b"# TYPE i_x info\n# UNIT i_x x\n# EOF\n", 0, Some("line 2, column 1: expected no unit for info family i_x (info and stateset families have none), found a # UNIT line with one")),
+    ("unit_before_stateset_type", b"# UNIT s_x x\n# TYPE s_x stateset\n# EOF\n", 0, Some("line 2, column 1: expected no unit for stateset family s_x (info and stateset families have none), found a # UNIT line with one")),
+    ("unit_empty_on_info_ok", b"# TYPE i info\n# UNIT i \ni_info 1\n# EOF\n", 1, None),
+    ("unit_on_counter_ok", b"# TYPE c_seconds counter\n# UNIT c_seconds seconds\nc_seconds_total 1\n# EOF\n", 1, None),
     // A Metric's samples together; its MetricPoints in timestamp order, a series once in each.
     ("metrics_interleaved", b"# TYPE s summary\ns_count{a=\"1\"} 1\ns_sum{a=\"1\"} 1\ns_count{a=\"2\"} 1\ns_sum{a=\"1\"} 1\n# EOF\n", 4, Some("line 5, column 1: expected all samples of a Metric together (Metrics are not interleaved), found s{a=\"1\"} again after another label set")),
     ("metrics_grouped_ok", b"# TYPE s summary\ns{a=\"1\",quantile=\"0.5\"} 1\ns_count{a=\"1\"} 1\ns_sum{a=\"1\"} 1\ns{a=\"2\",quantile=\"0.5\"} 1\ns_count{a=\"2\"} 1\n# EOF\n", 5, None),

@@ -73,6 +73,9 @@ pub(super) struct LabelSet {
     /// Whether the text used the text format's leniency (blanks around
     /// names, `=` and commas; missing or doubled commas).
     pub(super) lenient: bool,
+    /// Whether a name in the braces was written quoted (a label name, or
+    /// the metric name of a Prometheus 3 line).
+    pub(super) quoted: bool,
     /// Scratch indices for ordering the pairs without moving them.
     order: Vec<u32>,
     /// The last label text read in the plain shape (`prev_plain`), whose
@@ -222,6 +225,7 @@ impl LabelSet {
         self.le = None;
         self.quantile = None;
         self.lenient = false;
+        self.quoted = false;
     }
 
     /// Keeps the pairs that `raw` shares with the previous plain text, each
@@ -315,6 +319,7 @@ impl LabelSet {
             started = true;
             let start = i;
             let (name_at, name) = if raw[i] == b'"' {
+                self.quoted = true;
                 let Some((end, n)) = quoted_str(raw, i) else {
                     return;
                 };
@@ -595,9 +600,9 @@ fn utf8_chars(text: &[u8]) -> usize {
 
 /// For an exemplar's label text in the plain shape (see
 /// [`LabelSet::read`]) with at most 8 pairs: the UTF-8 characters of its
-/// names and values, and whether a name repeats. `None` for any other text
-/// (read it into a [`LabelSet`]).
-pub(super) fn plain_exemplar(raw: &[u8]) -> Option<(usize, bool)> {
+/// names and values, whether a name repeats, and the least name starting
+/// with `__`. `None` for any other text (read it into a [`LabelSet`]).
+pub(super) fn plain_exemplar(raw: &[u8]) -> Option<(usize, bool, Option<&[u8]>)> {
     let mut names: [&[u8]; 8] = [&[]; 8];
     let (mut n, mut chars, mut i) = (0, 0, 0);
     while i < raw.len() {
@@ -616,7 +621,8 @@ pub(super) fn plain_exemplar(raw: &[u8]) -> Option<(usize, bool)> {
     }
     let names = &names[..n];
     let repeated = (1..n).any(|j| names[..j].iter().any(|a| same_bytes(a, names[j])));
-    Some((chars, repeated))
+    let reserved = names.iter().copied().filter(|n| n.starts_with(b"__")).min();
+    Some((chars, repeated, reserved))
 }
 
 /// Appends `name="value"` and a comma: a label given as text (protobuf),
@@ -832,9 +838,14 @@ mod tests {
             b"a=\"1\",a=\"2\"",
             b"b=\"1\",a=\"2\",b=\"\"",
             b"a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"5\",f=\"6\",g=\"7\",h=\"8\"",
+            b"__z=\"1\",a=\"2\",__b=\"3\"",
         ] {
             let mut set = read(raw);
-            let want = (set.chars(raw), set.repeated_name(raw).is_some());
+            let want = (
+                set.chars(raw),
+                set.repeated_name(raw).is_some(),
+                set.reserved_name(raw),
+            );
             assert_eq!(
                 plain_exemplar(raw),
                 Some(want),

@@ -14,7 +14,8 @@ use std::hash::BuildHasherDefault;
 
 use super::keys::HashIsKey;
 use super::openmetrics::{
-    ExemplarFacts, PointSample, Points, Violation, exemplar_rule, point_labels_rule,
+    ExemplarFacts, PointSample, Points, Violation, exemplar_rule, family_name_rule, help_rule,
+    label_names_rule, name_rule, point_labels_rule, unit_rule,
 };
 use super::{HistGroup, RESERVED_SUFFIXES, ValidationReport, allowed_suffixes, spec_error};
 use crate::error::ParseError;
@@ -313,6 +314,7 @@ struct Family {
     has_type: bool,
     has_help: bool,
     has_unit: bool,
+    unit: bool,
     samples: u64,
     last_line: u64,
     /// Series keys and (OpenMetrics) the MetricPoint each was last seen in.
@@ -334,6 +336,7 @@ impl Default for Family {
             has_type: false,
             has_help: false,
             has_unit: false,
+            unit: false,
             samples: 0,
             last_line: 0,
             series: KeyTable::default(),
@@ -355,6 +358,7 @@ impl Family {
         self.has_type = false;
         self.has_help = false;
         self.has_unit = false;
+        self.unit = false;
         self.samples = 0;
         self.last_line = 0;
         self.series.clear();
@@ -463,6 +467,11 @@ impl Checker {
                 "it again after another family (interleaved)",
             );
         }
+        if self.om()
+            && let Err(v) = family_name_rule(line, name.as_bytes())
+        {
+            self.violated(v);
+        }
         self.cur.reset(name, ty, declared);
         self.open = true;
     }
@@ -503,11 +512,19 @@ impl Checker {
 
 impl SampleVisitor for Checker {
     fn metadata(&mut self, line: u64, entry: &Entry<'_>) {
-        let (name, kind) = match entry {
-            Entry::Type { name, kind } => (name.to_str(), Some(*kind)),
-            Entry::Help { name, .. } | Entry::Unit { name, .. } => (name.to_str(), None),
+        let (name, kind, quoted) = match entry {
+            Entry::Type { name, kind } => (name.to_str(), Some(*kind), name.is_quoted_name()),
+            Entry::Help { name, .. } | Entry::Unit { name, .. } => {
+                (name.to_str(), None, name.is_quoted_name())
+            }
             _ => return,
         };
+        if self.om()
+            && let Err(v) = name_rule(line, name.as_bytes(), quoted)
+        {
+            self.violated(v);
+            return;
+        }
         let is_type = matches!(entry, Entry::Type { .. });
         let is_help = matches!(entry, Entry::Help { .. });
         if self.cur().is_none_or(|f| f.name != name) {
@@ -551,6 +568,9 @@ impl SampleVisitor for Checker {
                 "a second one",
             );
         }
+        if self.om() {
+            self.om_metadata(line, entry);
+        }
     }
 
     fn sample(&mut self, s: &SampleRef<'_>) {
@@ -564,6 +584,23 @@ impl SampleVisitor for Checker {
 }
 
 impl Checker {
+    /// The OpenMetrics rules on a metadata line of the current family.
+    fn om_metadata(&mut self, line: u64, entry: &Entry<'_>) {
+        let f = &mut self.cur;
+        let rule = match *entry {
+            Entry::Help { text, .. } => help_rule(line, text),
+            Entry::Unit { unit, .. } => {
+                f.unit |= !unit.is_empty();
+                unit_rule(line, f.ty, f.name.as_bytes(), !unit.is_empty())
+            }
+            Entry::Type { kind, .. } => unit_rule(line, kind, f.name.as_bytes(), f.unit),
+            _ => Ok(()),
+        };
+        if let Err(v) = rule {
+            self.violated(v);
+        }
+    }
+
     /// The spec checks of one sample; `labels` is a scratch buffer, reused
     /// from sample to sample.
     fn check_sample(&mut self, s: &SampleRef<'_>, labels: &mut LabelSet) {
@@ -757,6 +794,9 @@ impl Checker {
         };
         let line = s.position();
         let name = t.name.to_str();
+        if let Err(v) = name_rule(line, name.as_bytes(), t.name.is_quoted_name()) {
+            return self.violated(v);
+        }
         self.family_of(line, &name, None);
         if self.error.is_some() || !self.open {
             return;
@@ -766,9 +806,14 @@ impl Checker {
         let suffix = name.strip_prefix(family.as_str()).unwrap_or("");
         let raw = t.labels_raw;
         labels.clear();
+        let mut quoted = false;
         let mut pairs = t.labels();
         while let Some((name_at, n, value_at, v)) = pairs.next_at() {
+            quoted |= name_at > 0 && raw[name_at - 1] == b'"';
             labels.push_text(raw, (name_at, n), (value_at, v));
+        }
+        if let Err(v) = label_names_rule(line, quoted, false) {
+            return self.violated(v);
         }
         sort(labels, raw);
         let labels = labels.with(raw);
@@ -888,16 +933,24 @@ impl Checker {
         };
         let mut names = std::mem::take(&mut self.exemplar_names);
         names.clear();
-        let mut chars = 0;
-        for (k, v) in ex.labels() {
+        let (mut chars, mut quoted) = (0, false);
+        let mut pairs = ex.labels();
+        while let Some((name_at, k, _, v)) = pairs.next_at() {
+            quoted |= name_at > 0 && ex.labels_raw[name_at - 1] == b'"';
             let (k, v) = (k.to_str(), v.to_str());
             chars += k.chars().count() + v.chars().count();
             names.push(&k, "");
         }
         sort(&mut names, &[]);
+        let sorted = names.with(&[]);
+        let reserved = (0..sorted.len())
+            .map(|i| sorted.name(i))
+            .find(|n| n.starts_with(b"__"));
         let facts = ExemplarFacts {
+            quoted,
             chars,
-            repeated: names.with(&[]).repeated_name().is_some(),
+            repeated: sorted.repeated_name().is_some(),
+            reserved,
         };
         let rule = exemplar_rule(line, ty, suffix.as_bytes(), name.as_bytes(), &facts);
         self.exemplar_names = names;

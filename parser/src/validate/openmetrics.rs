@@ -1,5 +1,6 @@
 //! The rules OpenMetrics 1.0 text adds to what the line parser and the
-//! validator's common checks enforce: the MetricPoint rules.
+//! validator's common checks enforce: names and HELP text as the ABNF
+//! writes them, units, and the MetricPoint rules.
 //!
 //! # Metrics and MetricPoints
 //!
@@ -45,6 +46,99 @@ fn violation(line: u64, expected: impl Into<String>, found: impl Into<String>) -
 
 fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(bytes)
+}
+
+/// A metric name (of a sample or a metadata line) is written bare: the
+/// ABNF's `metricname` has no quoted form.
+#[inline]
+pub(super) fn name_rule(line: u64, name: &[u8], quoted: bool) -> Rule {
+    if quoted {
+        return Err(violation(
+            line,
+            "a metric name written bare ([a-zA-Z_:][a-zA-Z0-9_:]*; OpenMetrics 1.0 has no quoted names)",
+            format!("{:?} quoted", text(name)),
+        ));
+    }
+    Ok(())
+}
+
+/// Label names (of a sample or an exemplar) are written bare.
+#[inline]
+pub(super) fn label_names_rule(line: u64, quoted: bool, exemplar: bool) -> Rule {
+    if quoted {
+        let whose = if exemplar { "exemplar label" } else { "label" };
+        return Err(violation(
+            line,
+            format!(
+                "{whose} names written bare ([a-zA-Z_][a-zA-Z0-9_]*; OpenMetrics 1.0 has no quoted names)"
+            ),
+            "a quoted label name",
+        ));
+    }
+    Ok(())
+}
+
+/// MetricFamily names starting with underscores are reserved (read, as
+/// for label names, as the `__` prefix).
+#[inline]
+pub(super) fn family_name_rule(line: u64, name: &[u8]) -> Rule {
+    if name.starts_with(b"__") {
+        return Err(violation(
+            line,
+            "a metric family name not starting with \"__\" (reserved)",
+            format!("{:?}", text(name)),
+        ));
+    }
+    Ok(())
+}
+
+/// HELP text is an `escaped-string`: a backslash always escapes the next
+/// character, a double quote is written `\"`, and the line ends with a
+/// line feed alone.
+pub(super) fn help_rule(line: u64, help: &[u8]) -> Rule {
+    if help.last() == Some(&b'\r') {
+        return Err(violation(
+            line,
+            "a line ending in \\n alone",
+            "a carriage return before it",
+        ));
+    }
+    let mut i = 0;
+    while let Some(at) = memchr::memchr2(b'\\', b'"', &help[i..]) {
+        let at = i + at;
+        if help[at] == b'"' {
+            return Err(violation(
+                line,
+                "HELP text with '\"' escaped as \\\"",
+                "an unescaped '\"'",
+            ));
+        }
+        if at + 1 == help.len() {
+            return Err(violation(
+                line,
+                "HELP text whose backslashes each escape a character",
+                "a backslash ending it",
+            ));
+        }
+        i = at + 2;
+    }
+    Ok(())
+}
+
+/// Info and stateset families have no unit.
+pub(super) fn unit_rule(line: u64, ty: MetricType, family: &[u8], unit: bool) -> Rule {
+    if unit && matches!(ty, MetricType::Info | MetricType::Stateset) {
+        return Err(violation(
+            line,
+            format!(
+                "no unit for {} family {} (info and stateset families have none)",
+                ty.as_str(),
+                text(family)
+            ),
+            "a # UNIT line with one",
+        ));
+    }
+    Ok(())
 }
 
 /// The labels a MetricPoint adds are there: a bucket has a float `le`, a
@@ -100,11 +194,14 @@ pub(super) fn point_labels_rule(
     }
 }
 
-/// An exemplar: on a counter's `_total` or a bucket, at most 128
-/// characters of label names and values, names distinct.
-pub(super) struct ExemplarFacts {
+/// An exemplar: on a counter's `_total` or a bucket, labels written bare,
+/// at most 128 characters of names and values, names distinct and not
+/// reserved.
+pub(super) struct ExemplarFacts<'a> {
+    pub(super) quoted: bool,
     pub(super) chars: usize,
     pub(super) repeated: bool,
+    pub(super) reserved: Option<&'a [u8]>,
 }
 
 pub(super) fn exemplar_rule(
@@ -112,7 +209,7 @@ pub(super) fn exemplar_rule(
     ty: MetricType,
     suffix: &[u8],
     full_name: &[u8],
-    ex: &ExemplarFacts,
+    ex: &ExemplarFacts<'_>,
 ) -> Rule {
     let bucket =
         matches!(ty, MetricType::Histogram | MetricType::GaugeHistogram) && suffix == b"_bucket";
@@ -123,6 +220,7 @@ pub(super) fn exemplar_rule(
             format!("one on {}", text(full_name)),
         ));
     }
+    label_names_rule(line, ex.quoted, true)?;
     if ex.chars > 128 {
         return Err(violation(
             line,
@@ -135,6 +233,13 @@ pub(super) fn exemplar_rule(
             line,
             "distinct exemplar label names",
             "a repeated name",
+        ));
+    }
+    if let Some(name) = ex.reserved {
+        return Err(violation(
+            line,
+            "exemplar label names not starting with \"__\" (reserved)",
+            format!("{:?}", text(name)),
         ));
     }
     Ok(())
@@ -542,6 +647,34 @@ mod tests {
         ] {
             assert_eq!(cmp(a, b), want, "{a} vs {b}");
             assert_eq!(cmp(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn help_text_is_an_escaped_string() {
+        for ok in [
+            &b""[..],
+            b"plain",
+            b"he\\n\\\\l\\tp",
+            b"\\\"quoted\\\"",
+            b"a\\\\",
+            b"nul\0byte",
+            b"cr\rinside",
+        ] {
+            assert!(help_rule(1, ok).is_ok(), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"say \"hi\""[..],
+            b"ends in \\",
+            b"a\\\\\\",
+            b"\\\\\"",
+            b"cr\r",
+        ] {
+            assert!(
+                help_rule(1, bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -103,6 +103,7 @@
 //! | quoted metric or label names (`{"my.metric"}`, also in exemplars); family names starting with `__` | accepted | error |
 //! | HELP text that is not an `escaped-string` (an unescaped `"`, a backslash ending it) or ends in `\r` | accepted | error |
 //! | a unit on an info or stateset family | accepted | error |
+//! | family names that clash with another family's sample names (a counter `foo` and a family `foo_total` or `foo_created`); a name the family before cannot have starts a new family | accepted | error |
 //! | a Metric's samples (its labels but `le`, `quantile` or the state label) interleaved with another Metric's | accepted | error |
 //! | timestamps on some samples of a Metric only, or going back; a series twice in a MetricPoint (a series may repeat with a greater timestamp) | accepted | error |
 //!

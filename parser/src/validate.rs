@@ -37,8 +37,9 @@ mod tests;
 use self::keys::{KeyTable, is_concat, name_hash, same_bytes, set_hash};
 use self::labels::{LabelSet, plain_exemplar, write_pair};
 use self::openmetrics::{
-    ExemplarFacts, PointSample, Points, Violation, exemplar_rule, family_name_rule, help_rule,
-    label_names_rule, name_rule, point_labels_rule, unit_rule,
+    CLASH, ExemplarFacts, PointSample, Points, Violation, clash_found, exemplar_rule,
+    family_name_rule, help_rule, label_names_rule, name_rule, point_labels_rule, sample_suffixes,
+    unit_rule,
 };
 use crate::count::Counts;
 use crate::decode::{DecodingCounter, Encoding};
@@ -238,6 +239,8 @@ struct Family {
     has_unit: bool,
     /// Whether a `# UNIT` line gave a unit (not empty).
     unit: bool,
+    /// Its entry in [`Checker::claims`].
+    claim: usize,
     samples: u64,
     last_line: u64,
     /// Each series but histogram buckets: its name's suffix, 0xFF and its
@@ -275,6 +278,7 @@ impl Default for Family {
             has_help: false,
             has_unit: false,
             unit: false,
+            claim: 0,
             samples: 0,
             last_line: 0,
             series: KeyTable::default(),
@@ -290,7 +294,7 @@ impl Default for Family {
 
 impl Family {
     /// Starts family `name`, reusing the buffers of `self`.
-    fn reset(&mut self, name: &[u8], ty: MetricType, declared: bool) {
+    fn reset(&mut self, name: &[u8], ty: MetricType, declared: bool, claim: usize) {
         self.name.clear();
         self.name.extend_from_slice(name);
         self.ty = ty;
@@ -299,6 +303,7 @@ impl Family {
         self.has_help = false;
         self.has_unit = false;
         self.unit = false;
+        self.claim = claim;
         self.samples = 0;
         self.last_line = 0;
         self.series.clear();
@@ -388,6 +393,18 @@ struct Visit<'v> {
     scratch: &'v mut Scratch,
 }
 
+/// A name a family takes: its own, or (OpenMetrics) one of its sample
+/// names, which no other family's name may be.
+#[derive(Debug, Default, Clone, Copy)]
+struct Claim {
+    /// The entry of the family's own name.
+    owner: usize,
+    /// Whether this is the family's own name.
+    own: bool,
+    /// The family's type (on the entry of its own name).
+    ty: Option<MetricType>,
+}
+
 #[derive(Debug)]
 struct Checker {
     format: Format,
@@ -396,8 +413,9 @@ struct Checker {
     /// buffers are reused by the next family.
     cur: Family,
     open: bool,
-    /// The names of the families read before this one.
-    closed: KeyTable<()>,
+    /// The names of the families read so far and (OpenMetrics) the sample
+    /// names their types give them.
+    claims: KeyTable<Claim>,
     /// The labels of a stored key, when one is compared or reported.
     stored: LabelSet,
     /// Bits of the table hashes kept (all but in tests).
@@ -414,7 +432,7 @@ impl Checker {
             error: None,
             cur: Family::default(),
             open: false,
-            closed: KeyTable::default(),
+            claims: KeyTable::default(),
             stored: LabelSet::default(),
             hash_mask: u64::MAX,
             le_cache: [(0, 0, None); 16],
@@ -474,12 +492,6 @@ impl Checker {
         } else {
             self.end_groups();
         }
-        let name = &self.cur.name[..];
-        self.closed.find_or_add(
-            name_hash(name),
-            |seen| same_bytes(seen, name),
-            |out| out.extend_from_slice(name),
-        );
     }
 
     /// Text and protobuf: the rules on each histogram group once its
@@ -521,28 +533,82 @@ impl Checker {
         }
     }
 
+    /// The family that owns the name claimed at entry `i`, and its type.
+    fn claim_owner(&self, i: usize) -> (String, Option<MetricType>, bool) {
+        let c = *self.claims.value(i);
+        let owner = String::from_utf8_lossy(self.claims.key(c.owner)).into_owned();
+        (owner, self.claims.value(c.owner).ty, c.own)
+    }
+
     fn open_family(&mut self, line: u64, name: &[u8], ty: MetricType, declared: bool) {
         self.close_family();
-        let seen = self
-            .closed
-            .find(name_hash(name), |seen| same_bytes(seen, name));
-        if seen.is_some() {
-            self.fail(
-                line,
-                format!(
-                    "all of family {} in one group",
-                    String::from_utf8_lossy(name)
-                ),
-                "it again after another family (interleaved)",
-            );
+        let hash = name_hash(name);
+        if let Some(i) = self.claims.find(hash, |seen| same_bytes(seen, name)) {
+            let (owner, owner_ty, own) = self.claim_owner(i);
+            let name = String::from_utf8_lossy(name);
+            if own {
+                self.fail(
+                    line,
+                    format!("all of family {name} in one group"),
+                    "it again after another family (interleaved)",
+                );
+            } else {
+                self.fail(line, CLASH, clash_found(&name, &owner, owner_ty, false));
+            }
         }
         if self.om()
             && let Err(v) = family_name_rule(line, name)
         {
             self.violated(v);
         }
-        self.cur.reset(name, ty, declared);
+        let (claim, new) = self.claims.find_or_add(
+            hash,
+            |seen| same_bytes(seen, name),
+            |out| out.extend_from_slice(name),
+        );
+        if new {
+            *self.claims.value_mut(claim) = Claim {
+                owner: claim,
+                own: true,
+                ty: Some(ty),
+            };
+        }
+        self.cur.reset(name, ty, declared, claim);
         self.open = true;
+    }
+
+    /// OpenMetrics: claims the sample names a family of type `ty` has.
+    fn claim_sample_names(&mut self, line: u64, ty: MetricType) {
+        let owner = self.cur.claim;
+        self.claims.value_mut(owner).ty = Some(ty);
+        let mut full = Vec::new();
+        for suffix in sample_suffixes(ty) {
+            full.clear();
+            full.extend_from_slice(&self.cur.name);
+            full.extend_from_slice(suffix.as_bytes());
+            let (i, new) = self.claims.find_or_add(
+                name_hash(&full),
+                |seen| same_bytes(seen, &full),
+                |out| out.extend_from_slice(&full),
+            );
+            if new {
+                *self.claims.value_mut(i) = Claim {
+                    owner,
+                    own: false,
+                    ty: None,
+                };
+            } else {
+                let (other, other_ty, own) = self.claim_owner(i);
+                let name = String::from_utf8_lossy(&full);
+                let found = format!(
+                    "{} family {}'s sample name {}",
+                    ty.as_str(),
+                    self.cur.text_name(),
+                    clash_found(&name, &other, other_ty, own)
+                );
+                self.fail(line, CLASH, found);
+            }
+        }
     }
 
     /// Finds the family of a sample named `name` (the family name, for a
@@ -564,7 +630,11 @@ impl Checker {
             }
             // A declared family's own name, or its name and a reserved
             // suffix, belongs to it even when the type does not allow it.
-            if declared && (rest.is_empty() || has_suffix(&RESERVED_SUFFIXES, rest)) {
+            // OpenMetrics starts a family at a name the one before cannot
+            // have (a name clashing with it is an error there too).
+            let clash = rest.is_empty()
+                || (self.format != Format::OpenMetrics && has_suffix(&RESERVED_SUFFIXES, rest));
+            if declared && clash {
                 let fam = f.text_name().into_owned();
                 self.fail(
                     line,
@@ -643,7 +713,8 @@ impl Checker {
     }
 
     /// The OpenMetrics rules on a metadata line of the current family: HELP
-    /// text as the ABNF writes it, no unit on info and stateset families.
+    /// text as the ABNF writes it, no unit on info and stateset families,
+    /// and the sample names a TYPE gives the family.
     fn om_metadata(&mut self, line: u64, entry: &Entry<'_>) {
         let f = &mut self.cur;
         let rule = match *entry {
@@ -657,6 +728,9 @@ impl Checker {
         };
         if let Err(v) = rule {
             self.violated(v);
+        }
+        if let Entry::Type { kind, .. } = *entry {
+            self.claim_sample_names(line, kind);
         }
     }
 }

@@ -89,6 +89,11 @@ const OM_SPEC_CASES: &[Case] = &[
     ("unit_before_stateset_type", b"# UNIT s_x x\n# TYPE s_x stateset\n# EOF\n", 0, Some("line 2, column 1: expected no unit for stateset family s_x (info and stateset families have none), found a # UNIT line with one")),
     ("unit_empty_on_info_ok", b"# TYPE i info\n# UNIT i \ni_info 1\n# EOF\n", 1, None),
     ("unit_on_counter_ok", b"# TYPE c_seconds counter\n# UNIT c_seconds seconds\nc_seconds_total 1\n# EOF\n", 1, None),
+    // Family and sample names no two families share; a name the family before cannot have starts a family.
+    ("clash_family_after", b"# TYPE foo counter\nfoo_total 1\n# TYPE foo_total gauge\nfoo_total 2\n# EOF\n", 2, Some("line 3, column 1: expected metric family and sample names no two families share (names clash in the text format), found foo_total, a sample name of counter family foo")),
+    ("clash_type_after", b"# TYPE a_created gauge\na_created 1\n# TYPE a counter\n# EOF\n", 1, Some("line 3, column 1: expected metric family and sample names no two families share (names clash in the text format), found counter family a's sample name a_created, the name of gauge family a_created")),
+    ("clash_none_ok", b"# TYPE foo gauge\nfoo 1\n# TYPE foo_total gauge\nfoo_total 2\n# EOF\n", 2, None),
+    ("new_family_after_histogram_ok", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_total 2\n# EOF\n", 2, None),
     // A Metric's samples together; its MetricPoints in timestamp order, a series once in each.
     ("metrics_interleaved", b"# TYPE s summary\ns_count{a=\"1\"} 1\ns_sum{a=\"1\"} 1\ns_count{a=\"2\"} 1\ns_sum{a=\"1\"} 1\n# EOF\n", 4, Some("line 5, column 1: expected all samples of a Metric together (Metrics are not interleaved), found s{a=\"1\"} again after another label set")),
     ("metrics_grouped_ok", b"# TYPE s summary\ns{a=\"1\",quantile=\"0.5\"} 1\ns_count{a=\"1\"} 1\ns_sum{a=\"1\"} 1\ns{a=\"2\",quantile=\"0.5\"} 1\ns_count{a=\"2\"} 1\n# EOF\n", 5, None),

@@ -203,6 +203,10 @@ impl<V: Default> KeyTable<V> {
         &self.bytes[e.start..e.start + e.len]
     }
 
+    pub(super) fn value(&self, index: usize) -> &V {
+        &self.entries[index].value
+    }
+
     pub(super) fn value_mut(&mut self, index: usize) -> &mut V {
         &mut self.entries[index].value
     }

@@ -9,13 +9,14 @@
 //! ([`super::openmetrics`]); how a sample's Metric and series are found
 //! again, and which family a name belongs to, is this module's own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use super::keys::HashIsKey;
 use super::openmetrics::{
-    ExemplarFacts, PointSample, Points, Violation, exemplar_rule, family_name_rule, help_rule,
-    label_names_rule, name_rule, point_labels_rule, unit_rule,
+    CLASH, ExemplarFacts, PointSample, Points, Violation, clash_found, exemplar_rule,
+    family_name_rule, help_rule, label_names_rule, name_rule, point_labels_rule, sample_suffixes,
+    unit_rule,
 };
 use super::{HistGroup, RESERVED_SUFFIXES, ValidationReport, allowed_suffixes, spec_error};
 use crate::error::ParseError;
@@ -382,7 +383,11 @@ struct Checker {
     /// buffers are reused by the next family.
     cur: Family,
     open: bool,
-    closed: HashSet<String>,
+    /// Each name a family took (its own, and in OpenMetrics its sample
+    /// names): the family and whether it is its own name.
+    claims: HashMap<String, (String, bool)>,
+    /// The type of each family, as known so far.
+    types: HashMap<String, MetricType>,
     labels: LabelSet,
     exemplar_names: LabelSet,
 }
@@ -394,7 +399,8 @@ impl Checker {
             error: None,
             cur: Family::default(),
             open: false,
-            closed: HashSet::new(),
+            claims: HashMap::new(),
+            types: HashMap::new(),
             labels: LabelSet::default(),
             exemplar_names: LabelSet::default(),
         }
@@ -438,7 +444,6 @@ impl Checker {
         } else {
             self.end_groups();
         }
-        self.closed.insert(self.cur.name.clone());
     }
 
     fn end_groups(&mut self) {
@@ -460,17 +465,26 @@ impl Checker {
 
     fn open_family(&mut self, line: u64, name: &str, ty: MetricType, declared: bool) {
         self.close_family();
-        if self.closed.contains(name) {
-            self.fail(
+        match self.claims.get(name) {
+            Some((_, true)) => self.fail(
                 line,
                 format!("all of family {name} in one group"),
                 "it again after another family (interleaved)",
-            );
+            ),
+            Some((owner, false)) => {
+                let found = clash_found(name, owner, self.types.get(owner).copied(), false);
+                self.fail(line, CLASH, found);
+            }
+            None => {}
         }
         if self.om()
             && let Err(v) = family_name_rule(line, name.as_bytes())
         {
             self.violated(v);
+        }
+        if !self.claims.contains_key(name) {
+            self.claims.insert(name.to_owned(), (name.to_owned(), true));
+            self.types.insert(name.to_owned(), ty);
         }
         self.cur.reset(name, ty, declared);
         self.open = true;
@@ -491,8 +505,11 @@ impl Checker {
                 return;
             }
             // A declared family's own name, or its name and a reserved
-            // suffix, belongs to it even when the type does not allow it.
-            if declared && (rest.is_empty() || has_suffix(&RESERVED_SUFFIXES, rest)) {
+            // suffix, belongs to it even when the type does not allow it
+            // (in OpenMetrics only its own name: other names start a new
+            // family).
+            let om = self.format == Format::OpenMetrics;
+            if declared && (rest.is_empty() || (!om && has_suffix(&RESERVED_SUFFIXES, rest))) {
                 let fam = f.name.clone();
                 self.fail(
                     line,
@@ -598,6 +615,24 @@ impl Checker {
         };
         if let Err(v) = rule {
             self.violated(v);
+        }
+        let Entry::Type { kind, .. } = *entry else {
+            return;
+        };
+        let family = self.cur.name.clone();
+        self.types.insert(family.clone(), kind);
+        for suffix in sample_suffixes(kind) {
+            let name = format!("{family}{suffix}");
+            match self.claims.get(&name) {
+                None => {
+                    self.claims.insert(name, (family.clone(), false));
+                }
+                Some((other, own)) => {
+                    let clash = clash_found(&name, other, self.types.get(other).copied(), *own);
+                    let found = format!("{} family {family}'s sample name {clash}", kind.as_str());
+                    self.fail(line, CLASH, found);
+                }
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! The rules OpenMetrics 1.0 text adds to what the line parser and the
 //! validator's common checks enforce: names and HELP text as the ABNF
-//! writes them, units, and the MetricPoint rules.
+//! writes them, units, family names that cannot clash with another
+//! family's sample names, and the MetricPoint rules.
 //!
 //! # Metrics and MetricPoints
 //!
@@ -42,6 +43,19 @@ fn violation(line: u64, expected: impl Into<String>, found: impl Into<String>) -
         expected: expected.into(),
         found: found.into(),
     })
+}
+
+/// The suffixes a family of type `ty` gives its sample names (the family
+/// name itself aside): what no other family's name may be.
+pub(super) fn sample_suffixes(ty: MetricType) -> &'static [&'static str] {
+    match ty {
+        MetricType::Counter => &["_total", "_created"],
+        MetricType::Histogram => &["_bucket", "_count", "_sum", "_created"],
+        MetricType::GaugeHistogram => &["_bucket", "_gcount", "_gsum"],
+        MetricType::Summary => &["_count", "_sum", "_created"],
+        MetricType::Info => &["_info"],
+        MetricType::Gauge | MetricType::Stateset | MetricType::Unknown => &[],
+    }
 }
 
 fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -140,6 +154,20 @@ pub(super) fn unit_rule(line: u64, ty: MetricType, family: &[u8], unit: bool) ->
     }
     Ok(())
 }
+
+/// What a name clashes with: the name of a family, or one of its sample
+/// names.
+pub(super) fn clash_found(name: &str, owner: &str, ty: Option<MetricType>, own: bool) -> String {
+    let ty = ty.unwrap_or(MetricType::Unknown).as_str();
+    if own {
+        format!("{name}, the name of {ty} family {owner}")
+    } else {
+        format!("{name}, a sample name of {ty} family {owner}")
+    }
+}
+
+pub(super) const CLASH: &str =
+    "metric family and sample names no two families share (names clash in the text format)";
 
 /// The labels a MetricPoint adds are there: a bucket has a float `le`, a
 /// quantile sample a `quantile` between 0 and 1, a stateset sample the

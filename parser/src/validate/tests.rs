@@ -9,6 +9,7 @@ use proptest::prelude::*;
 
 use super::{ValidationReport, Validator, legacy, validate};
 use crate::format::Format;
+use crate::text::MetricType;
 
 /// Hash masks that make series share a hash: all of them, or half.
 const MASKS: [u64; 2] = [0, 1];
@@ -244,17 +245,17 @@ fn mutate(mut b: Vec<u8>, ops: Vec<(usize, u8, u8)>) -> Vec<u8> {
     b
 }
 
-/// Family names (some a suffix away from another) and the types.
+/// Family names that clash with some types' sample names, and the types.
 const OM_NAMES: [&str; 6] = ["a", "a_total", "a_created", "b", "b_bucket", "c"];
-const OM_TYPE_NAMES: [&str; 8] = [
-    "counter",
-    "gauge",
-    "histogram",
-    "gaugehistogram",
-    "summary",
-    "stateset",
-    "info",
-    "unknown",
+const OM_TYPE_NAMES: [(&str, MetricType); 8] = [
+    ("counter", MetricType::Counter),
+    ("gauge", MetricType::Gauge),
+    ("histogram", MetricType::Histogram),
+    ("gaugehistogram", MetricType::GaugeHistogram),
+    ("summary", MetricType::Summary),
+    ("stateset", MetricType::Stateset),
+    ("info", MetricType::Info),
+    ("unknown", MetricType::Unknown),
 ];
 
 /// An OpenMetrics family of type `ty` named `name`: `metrics` label sets
@@ -331,7 +332,7 @@ fn om_body(specs: &[(usize, usize, usize, usize, bool)], ops: &[(usize, u8)]) ->
     let mut lines = Vec::new();
     for &(name, ty, metrics, points, stamp) in specs {
         let name = OM_NAMES[name % OM_NAMES.len()];
-        let ty = OM_TYPE_NAMES[ty % OM_TYPE_NAMES.len()];
+        let ty = OM_TYPE_NAMES[ty % OM_TYPE_NAMES.len()].0;
         lines.extend(om_family(name, ty, metrics, points, stamp));
     }
     for &(at, op) in ops {
@@ -385,9 +386,15 @@ proptest! {
     fn openmetrics_metrics_agree(specs in om_specs(), ops in prop::collection::vec((any::<usize>(), any::<u8>()), 0..3)) {
         let b = om_body(&specs, &ops);
         let report = agrees(&b, Format::OpenMetrics);
-        // Unchanged, the body is valid unless two families share a name.
+        // Unchanged, the body is valid unless two families' names clash.
         let mut names = std::collections::HashSet::new();
-        let apart = specs.iter().all(|&(name, ..)| names.insert(OM_NAMES[name % OM_NAMES.len()]));
+        let apart = specs.iter().all(|&(name, ty, ..)| {
+            let name = OM_NAMES[name % OM_NAMES.len()];
+            let ty = OM_TYPE_NAMES[ty % OM_TYPE_NAMES.len()].1;
+            std::iter::once("")
+                .chain(super::openmetrics::sample_suffixes(ty).iter().copied())
+                .all(|suffix| names.insert(format!("{name}{suffix}")))
+        });
         if ops.is_empty() {
             prop_assert_eq!(report.error.is_none(), apart, "{}", String::from_utf8_lossy(&b));
         }

@@ -106,6 +106,10 @@
 //! | family names that clash with another family's sample names (a counter `foo` and a family `foo_total` or `foo_created`); a name the family before cannot have starts a new family | accepted | error |
 //! | a Metric's samples (its labels but `le`, `quantile` or the state label) interleaved with another Metric's | accepted | error |
 //! | timestamps on some samples of a Metric only, or going back; a series twice in a MetricPoint (a series may repeat with a greater timestamp) | accepted | error |
+//! | histogram and gauge histogram MetricPoints without a `le="+Inf"` bucket (or without buckets), `_count` without `_sum` or the reverse, non-integer bucket counts or counts, `+Inf` spelled otherwise, `le` on a sample other than a bucket | accepted | error |
+//! | histogram `_sum` NaN, negative, or with buckets below 0; gauge histogram `_gsum` NaN, or negative without buckets below 0; exemplars above their bucket's `le` | accepted | error |
+//! | counter MetricPoints without `_total`, `_created` not a finite timestamp, a total lower than the MetricPoint before without a new `_created` | accepted | error |
+//! | negative quantile values, summary `_sum` NaN or negative, non-integer `_count`, `quantile` on a summary's other samples | accepted | error |
 //!
 //! Places where counting knowingly differs from Prometheus 2.42 itself:
 //!

@@ -1067,7 +1067,7 @@ impl Checker {
             line,
             ty,
             suffix,
-            &self.cur.name,
+            (&self.cur.name, base),
             le_text,
             quantile,
             (ty == MetricType::Stateset).then_some(state_at.is_some()),
@@ -1206,6 +1206,7 @@ impl Checker {
                 chars,
                 repeated,
                 reserved,
+                value: ex.value(),
             },
             None => {
                 exemplar.read(ex.labels_raw);
@@ -1215,10 +1216,11 @@ impl Checker {
                     chars: exemplar.chars(ex.labels_raw),
                     repeated,
                     reserved: exemplar.reserved_name(ex.labels_raw),
+                    value: ex.value(),
                 }
             }
         };
-        if let Err(v) = exemplar_rule(line, ty, suffix, base, &facts) {
+        if let Err(v) = exemplar_rule(line, ty, suffix, base, le, &facts) {
             self.violated(v);
         }
     }

@@ -108,6 +108,39 @@ const OM_SPEC_CASES: &[Case] = &[
     ("histogram_points_ok", b"# TYPE h histogram\nh_bucket{le=\"1\"} 0 1\nh_bucket{le=\"+Inf\"} 1 1\nh_bucket{le=\"1\"} 1 2\nh_bucket{le=\"+Inf\"} 2 2\n# EOF\n", 4, None),
     ("stateset_states_any_order_ok", b"# TYPE s stateset\ns{s=\"b\"} 1\ns{s=\"a\"} 0\n# EOF\n", 2, None),
     ("stateset_state_twice", b"# TYPE s stateset\ns{s=\"a\"} 1\ns{s=\"a\"} 0\n# EOF\n", 2, Some("line 3, column 1: expected each series once in a MetricPoint (again only in a later one, with a greater timestamp), found s{s=\"a\"} again")),
+    // Histogram MetricPoints: a +Inf bucket, _count and _sum together, counter-like values, integer counts.
+    ("histogram_no_bucket", b"# TYPE h histogram\nh_count 0\nh_sum 0\n# EOF\n", 2, Some("line 3, column 1: expected a le=\"+Inf\" bucket in histogram h{}, found no bucket")),
+    ("histogram_no_inf", b"# TYPE h histogram\nh_bucket{le=\"1\"} 0\n# EOF\n", 1, Some("line 2, column 1: expected a le=\"+Inf\" bucket in histogram h{}, found none")),
+    ("histogram_count_without_sum", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n# EOF\n", 2, Some("line 3, column 1: expected h_sum{} with its _count (both or neither), found only _count")),
+    ("histogram_sum_without_count", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\n# EOF\n", 2, Some("line 3, column 1: expected h_count{} with its _sum (both or neither), found only _sum")),
+    ("histogram_sum_nan", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\nh_sum NaN\n# EOF\n", 3, Some("line 4, column 1: expected a histogram _sum >= 0 (a counter: not negative, not NaN), found NaN")),
+    ("histogram_sum_negative", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\nh_sum -1\n# EOF\n", 3, Some("line 4, column 1: expected a histogram _sum >= 0 (a counter: not negative, not NaN), found -1")),
+    ("histogram_negative_buckets_sum", b"# TYPE h histogram\nh_bucket{le=\"-1\"} 0\nh_bucket{le=\"+Inf\"} 1\nh_count 1\nh_sum 0\n# EOF\n", 4, Some("line 5, column 1: expected no h_sum{} in a MetricPoint with buckets below 0, found one")),
+    ("histogram_negative_buckets_ok", b"# TYPE h histogram\nh_bucket{le=\"-1\"} 0\nh_bucket{le=\"+Inf\"} 1\n# EOF\n", 2, None),
+    ("histogram_bucket_not_integer", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1.5\n# EOF\n", 1, Some("line 2, column 1: expected an integer bucket count, found 1.5")),
+    ("histogram_count_not_integer", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1.5\nh_sum 1\n# EOF\n", 3, Some("line 3, column 1: expected an integer count, found 1.5")),
+    ("histogram_integers_as_floats_ok", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1.0\nh_count 1e0\nh_sum 0.5\n# EOF\n", 3, None),
+    ("histogram_inf_not_canonical", b"# TYPE h histogram\nh_bucket{le=\"inf\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected le=\"+Inf\" for the +Inf bucket (the canonical spelling), found le=\"inf\"")),
+    ("histogram_le_on_count", b"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count{le=\"+Inf\"} 1\n# EOF\n", 2, Some("line 3, column 1: expected no le label on h_count (a histogram's Metrics have none), found le=\"+Inf\"")),
+    ("histogram_exemplar_above_le", b"# TYPE h histogram\nh_bucket{le=\"1\"} 1 # {t=\"x\"} 1.5\nh_bucket{le=\"+Inf\"} 1\n# EOF\n", 2, Some("line 2, column 1: expected an exemplar value the bucket counts (<= 1), found 1.5")),
+    ("histogram_exemplar_in_bucket_ok", b"# TYPE h histogram\nh_bucket{le=\"1\"} 1 # {t=\"x\"} 1\nh_bucket{le=\"+Inf\"} 1 # {t=\"y\"} 7\n# EOF\n", 2, None),
+    // Gauge histograms: _gsum not NaN, negative only with buckets below 0.
+    ("gaugehistogram_gsum_nan", b"# TYPE g gaugehistogram\ng_bucket{le=\"+Inf\"} 1\ng_gcount 1\ng_gsum NaN\n# EOF\n", 3, Some("line 4, column 1: expected a _gsum that is not NaN, found NaN")),
+    ("gaugehistogram_gsum_negative", b"# TYPE g gaugehistogram\ng_bucket{le=\"+Inf\"} 1\ng_gcount 1\ng_gsum -1\n# EOF\n", 3, Some("line 4, column 1: expected g_gsum{} >= 0 (negative only with buckets below 0), found -1")),
+    ("gaugehistogram_gsum_negative_ok", b"# TYPE g gaugehistogram\ng_bucket{le=\"-1\"} 1\ng_bucket{le=\"+Inf\"} 1\ng_gcount 1\ng_gsum -1\n# EOF\n", 4, None),
+    ("gaugehistogram_gcount_mismatch", b"# TYPE g gaugehistogram\ng_bucket{le=\"+Inf\"} 2\ng_gcount 3\ng_gsum 1\n# EOF\n", 3, Some("line 4, column 1: expected g_gcount{} equal to its +Inf bucket (2), found 3")),
+    // Counters: a _total in each MetricPoint, _created a timestamp, no decrease without a reset.
+    ("counter_created_nan", b"# TYPE c counter\nc_total 1\nc_created NaN\n# EOF\n", 2, Some("line 3, column 1: expected a _created value that is a timestamp (a finite number), found NaN")),
+    ("counter_without_total", b"# TYPE c counter\nc_created 1\n# EOF\n", 1, Some("line 2, column 1: expected a c_total{} sample in each MetricPoint, found only _created")),
+    ("counter_float_total_ok", b"# TYPE c counter\nc_total 1.1\n# EOF\n", 1, None),
+    ("counter_decreases", b"# TYPE c counter\nc_total 5 1\nc_created 0 1\nc_total 3 2\nc_created 0 2\n# EOF\n", 4, Some("line 5, column 1: expected c_total{} not below the MetricPoint before (5) unless reset (with a new _created), found 3")),
+    ("counter_reset_ok", b"# TYPE c counter\nc_total 5 1\nc_created 0 1\nc_total 3 2\nc_created 1.5 2\n# EOF\n", 4, None),
+    // Summaries: quantile values, _sum and _count counter-like, no quantile label on them.
+    ("summary_quantile_value_negative", b"# TYPE s summary\ns{quantile=\"0.5\"} -1\n# EOF\n", 1, Some("line 2, column 1: expected a quantile value >= 0 (or NaN), found -1")),
+    ("summary_quantile_nan_ok", b"# TYPE s summary\ns{quantile=\"0.5\"} NaN\n# EOF\n", 1, None),
+    ("summary_sum_nan", b"# TYPE s summary\ns_sum NaN\n# EOF\n", 1, Some("line 2, column 1: expected a summary _sum >= 0 (a counter: not negative, not NaN), found NaN")),
+    ("summary_count_not_integer", b"# TYPE s summary\ns_count 2.5\n# EOF\n", 1, Some("line 2, column 1: expected an integer count, found 2.5")),
+    ("summary_quantile_on_sum", b"# TYPE s summary\ns_sum{quantile=\"0.5\"} 1\n# EOF\n", 1, Some("line 2, column 1: expected no quantile label on s_sum (a summary's Metrics have none), found quantile=\"0.5\"")),
 ];
 
 fn check(format: Format, name: &str, body: &[u8], samples: u64, error: Option<&str>) {

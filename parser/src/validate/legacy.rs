@@ -879,7 +879,7 @@ impl Checker {
             line,
             ty,
             suffix.as_bytes(),
-            family.as_bytes(),
+            (family.as_bytes(), name.as_bytes()),
             le_text,
             labels.get(b"quantile"),
             state,
@@ -986,8 +986,9 @@ impl Checker {
             chars,
             repeated: sorted.repeated_name().is_some(),
             reserved,
+            value: ex.value(),
         };
-        let rule = exemplar_rule(line, ty, suffix.as_bytes(), name.as_bytes(), &facts);
+        let rule = exemplar_rule(line, ty, suffix.as_bytes(), name.as_bytes(), le, &facts);
         self.exemplar_names = names;
         if let Err(v) = rule {
             self.violated(v);

@@ -169,15 +169,17 @@ pub(super) fn clash_found(name: &str, owner: &str, ty: Option<MetricType>, own: 
 pub(super) const CLASH: &str =
     "metric family and sample names no two families share (names clash in the text format)";
 
-/// The labels a MetricPoint adds are there: a bucket has a float `le`, a
-/// quantile sample a `quantile` between 0 and 1, a stateset sample the
-/// label named after its family. Returns the bucket's bound.
+/// The labels a MetricPoint adds are there, and the Metric's own labels
+/// do not use their names: a bucket has a float `le` (`+Inf` written so),
+/// no other histogram sample has one; a quantile sample has a `quantile`
+/// between 0 and 1, no other summary sample has one; a stateset sample has
+/// the label named after its family. Returns the bucket's bound.
 #[inline]
 pub(super) fn point_labels_rule(
     line: u64,
     ty: MetricType,
     suffix: &[u8],
-    family: &[u8],
+    (family, full_name): (&[u8], &[u8]),
     le: Option<&[u8]>,
     quantile: Option<&[u8]>,
     state: Option<bool>,
@@ -194,8 +196,23 @@ pub(super) fn point_labels_rule(
                     format!("{:?}", text(le)),
                 ));
             };
+            if v == f64::INFINITY && le != b"+Inf" {
+                return Err(violation(
+                    line,
+                    "le=\"+Inf\" for the +Inf bucket (the canonical spelling)",
+                    format!("le={:?}", text(le)),
+                ));
+            }
             Ok(Some(v))
         }
+        MetricType::Histogram | MetricType::GaugeHistogram if le.is_some() => Err(violation(
+            line,
+            format!(
+                "no le label on {} (a histogram's Metrics have none)",
+                text(full_name)
+            ),
+            format!("le={:?}", text(le.unwrap_or_default())),
+        )),
         MetricType::Summary if suffix.is_empty() => {
             let Some(q) = quantile else {
                 return Err(violation(
@@ -213,6 +230,14 @@ pub(super) fn point_labels_rule(
                 )),
             }
         }
+        MetricType::Summary if quantile.is_some() => Err(violation(
+            line,
+            format!(
+                "no quantile label on {} (a summary's Metrics have none)",
+                text(full_name)
+            ),
+            format!("quantile={:?}", text(quantile.unwrap_or_default())),
+        )),
         MetricType::Stateset if state == Some(false) => Err(violation(
             line,
             format!("a label named {:?} on a stateset sample", text(family)),
@@ -224,12 +249,13 @@ pub(super) fn point_labels_rule(
 
 /// An exemplar: on a counter's `_total` or a bucket, labels written bare,
 /// at most 128 characters of names and values, names distinct and not
-/// reserved.
+/// reserved, and on a bucket a value the bucket counts (at most its `le`).
 pub(super) struct ExemplarFacts<'a> {
     pub(super) quoted: bool,
     pub(super) chars: usize,
     pub(super) repeated: bool,
     pub(super) reserved: Option<&'a [u8]>,
+    pub(super) value: f64,
 }
 
 pub(super) fn exemplar_rule(
@@ -237,6 +263,7 @@ pub(super) fn exemplar_rule(
     ty: MetricType,
     suffix: &[u8],
     full_name: &[u8],
+    le: Option<f64>,
     ex: &ExemplarFacts<'_>,
 ) -> Rule {
     let bucket =
@@ -270,12 +297,25 @@ pub(super) fn exemplar_rule(
             format!("{:?}", text(name)),
         ));
     }
+    let counted = |le: f64| ex.value <= le;
+    if let Some(le) = le.filter(|&le| bucket && !counted(le)) {
+        return Err(violation(
+            line,
+            format!("an exemplar value the bucket counts (<= {le})"),
+            format!("{}", ex.value),
+        ));
+    }
     Ok(())
 }
 
 /// Whether `v` may be a counter's value: not negative, not NaN.
 fn counter_like(v: f64) -> bool {
     v >= 0.0
+}
+
+/// Whether `v` is a whole number (counts and buckets are integers).
+fn integral(v: f64) -> bool {
+    v.is_finite() && v.fract() == 0.0
 }
 
 /// Bits of the samples a MetricPoint has had, by suffix.
@@ -302,7 +342,12 @@ struct Point {
     last_le: Option<f64>,
     last_bucket: f64,
     inf: Option<f64>,
+    /// A bucket with a negative bound.
+    below_zero: bool,
     count: Option<f64>,
+    sum: Option<f64>,
+    total: Option<f64>,
+    created: Option<f64>,
     /// The line of its last sample.
     last_line: u64,
 }
@@ -330,6 +375,9 @@ pub(super) struct Points {
     ts: Vec<u8>,
     ts_value: f64,
     point: Point,
+    /// The counter total and created of the MetricPoint before, if it had
+    /// a total.
+    prev: Option<(f64, Option<f64>)>,
     /// Numbers the MetricPoints of the family, so that a series seen in
     /// the current one can be told from one seen earlier.
     id: u64,
@@ -340,6 +388,7 @@ impl Points {
     pub(super) fn reset(&mut self) {
         self.open = false;
         self.point = Point::default();
+        self.prev = None;
         self.id = 0;
     }
 
@@ -386,6 +435,7 @@ impl Points {
     pub(super) fn start(&mut self, ts: Option<&[u8]>) {
         self.open = true;
         self.timestamped = ts.is_some();
+        self.prev = None;
         self.start_point(ts);
     }
 
@@ -460,25 +510,82 @@ impl Points {
         let line = p.last_line;
         // A series of the MetricPoint, as messages name it (only on error).
         let series = |suffix: &str| format!("{}{suffix}{{{}}}", text(family), key());
-        if let MetricType::Histogram | MetricType::GaugeHistogram = ty {
-            let count = if ty == MetricType::Histogram {
-                "_count"
-            } else {
-                "_gcount"
-            };
-            if p.buckets && p.inf.is_none() {
-                let expected = format!("a le=\"+Inf\" bucket in {} {}", ty.as_str(), series(""));
-                return Err(violation(line, expected, "none"));
+        match ty {
+            MetricType::Histogram | MetricType::GaugeHistogram => {
+                let (count, sum) = if ty == MetricType::Histogram {
+                    ("_count", "_sum")
+                } else {
+                    ("_gcount", "_gsum")
+                };
+                let Some(inf) = p.inf else {
+                    let found = if p.buckets { "none" } else { "no bucket" };
+                    let expected =
+                        format!("a le=\"+Inf\" bucket in {} {}", ty.as_str(), series(""));
+                    return Err(violation(line, expected, found));
+                };
+                if let Some(c) = p.count
+                    && c != inf
+                {
+                    return Err(violation(
+                        line,
+                        format!("{} equal to its +Inf bucket ({inf})", series(count)),
+                        format!("{c}"),
+                    ));
+                }
+                if p.sum.is_some() != p.count.is_some() {
+                    let (has, lacks) = if p.sum.is_some() {
+                        (sum, count)
+                    } else {
+                        (count, sum)
+                    };
+                    return Err(violation(
+                        line,
+                        format!("{} with its {has} (both or neither)", series(lacks)),
+                        format!("only {has}"),
+                    ));
+                }
+                if ty == MetricType::Histogram && p.sum.is_some() && p.below_zero {
+                    return Err(violation(
+                        line,
+                        format!("no {} in a MetricPoint with buckets below 0", series(sum)),
+                        "one",
+                    ));
+                }
+                if let Some(gsum) = p.sum.filter(|s| *s < 0.0)
+                    && ty == MetricType::GaugeHistogram
+                    && !p.below_zero
+                {
+                    return Err(violation(
+                        line,
+                        format!("{} >= 0 (negative only with buckets below 0)", series(sum)),
+                        format!("{gsum}"),
+                    ));
+                }
             }
-            if let (Some(inf), Some(c)) = (p.inf, p.count)
-                && c != inf
-            {
-                return Err(violation(
-                    line,
-                    format!("{} equal to its +Inf bucket ({inf})", series(count)),
-                    format!("{c}"),
-                ));
+            MetricType::Counter => {
+                let Some(total) = p.total else {
+                    return Err(violation(
+                        line,
+                        format!("a {} sample in each MetricPoint", series("_total")),
+                        "only _created",
+                    ));
+                };
+                if let Some((prev, prev_created)) = self.prev
+                    && total < prev
+                    && p.created == prev_created
+                {
+                    return Err(violation(
+                        line,
+                        format!(
+                            "{} not below the MetricPoint before ({prev}) unless reset (with a new _created)",
+                            series("_total")
+                        ),
+                        format!("{total}"),
+                    ));
+                }
+                self.prev = Some((total, p.created));
             }
+            _ => {}
         }
         Ok(())
     }
@@ -489,9 +596,27 @@ impl Points {
         let p = &mut self.point;
         p.last_line = s.line;
         let (line, v) = (s.line, s.value);
+        let finite_created = |v: f64| {
+            if v.is_finite() {
+                Ok(())
+            } else {
+                Err(violation(
+                    line,
+                    "a _created value that is a timestamp (a finite number)",
+                    format!("{v}"),
+                ))
+            }
+        };
         match (s.ty, s.suffix) {
-            (MetricType::Counter, b"_total") if !counter_like(v) => {
-                return Err(violation(line, "a counter value >= 0", format!("{v}")));
+            (MetricType::Counter, b"_total") => {
+                if !counter_like(v) {
+                    return Err(violation(line, "a counter value >= 0", format!("{v}")));
+                }
+                p.total = Some(v);
+            }
+            (MetricType::Counter | MetricType::Histogram | MetricType::Summary, b"_created") => {
+                finite_created(v)?;
+                p.created = Some(v);
             }
             (MetricType::Histogram | MetricType::GaugeHistogram, b"_bucket") => {
                 let (le_text, le) = s.le.unwrap_or((b"", f64::NAN));
@@ -512,9 +637,13 @@ impl Points {
                 if !counter_like(v) {
                     return Err(violation(line, "a bucket count >= 0", format!("{v}")));
                 }
+                if !integral(v) {
+                    return Err(violation(line, "an integer bucket count", format!("{v}")));
+                }
                 p.buckets = true;
                 p.last_le = Some(le);
                 p.last_bucket = v;
+                p.below_zero |= le < 0.0;
                 if le == f64::INFINITY {
                     p.inf = Some(v);
                 }
@@ -526,7 +655,34 @@ impl Points {
                 if !counter_like(v) {
                     return Err(violation(line, "a count >= 0", format!("{v}")));
                 }
+                if !integral(v) {
+                    return Err(violation(line, "an integer count", format!("{v}")));
+                }
                 p.count = Some(v);
+            }
+            (MetricType::Histogram | MetricType::Summary, b"_sum") => {
+                if !counter_like(v) {
+                    let ty = s.ty.as_str();
+                    return Err(violation(
+                        line,
+                        format!("a {ty} _sum >= 0 (a counter: not negative, not NaN)"),
+                        format!("{v}"),
+                    ));
+                }
+                p.sum = Some(v);
+            }
+            (MetricType::GaugeHistogram, b"_gsum") => {
+                if v.is_nan() {
+                    return Err(violation(line, "a _gsum that is not NaN", "NaN"));
+                }
+                p.sum = Some(v);
+            }
+            (MetricType::Summary, b"") if v < 0.0 => {
+                return Err(violation(
+                    line,
+                    "a quantile value >= 0 (or NaN)",
+                    format!("{v}"),
+                ));
             }
             (MetricType::Stateset, _) if v != 0.0 && v != 1.0 => {
                 return Err(violation(

@@ -136,7 +136,11 @@ fn assert_same(ours: &str, theirs: &str, what: &str) {
 /// that changes nothing, file_sd paths made absolute. promtool 2.42 prints
 /// corrupted `discoveredLabels` once a rule modifies labels (its relabeling
 /// reuses the discovered labels' array in place), so the labels before
-/// relabeling are taken from this copy instead.
+/// relabeling are taken from this copy instead. Its once-per-source
+/// de-duplication then compares the corrupted labels: dropped targets
+/// whose distinguishing label a rule rewrote before the drop come out as
+/// one entry. `check targets` prints one per target, as the
+/// de-duplication means to (and promtool does without the corruption).
 fn without_relabeling(file: &Path, job: &str, dir: &Path) -> PathBuf {
     let base = file.parent().unwrap();
     let mut doc: serde_yaml_ng::Value =
@@ -290,6 +294,24 @@ fn targets_match_promtool_in_prometheus2_mode() {
         failures.join("\n\n")
     );
     assert!(compared >= 15, "only {compared} jobs compared");
+}
+
+/// promtool prints a result once per source however many of its targets
+/// give it, and again for each other source that gives it: kept and
+/// dropped targets repeated within and across static groups.
+#[test]
+fn identical_results_are_printed_once_per_source_like_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("repeats.yml");
+    std::fs::write(
+        &file,
+        "scrape_configs:\n- job_name: repeats\n  relabel_configs:\n  - source_labels: [__address__]\n    regex: 'a.*'\n    action: drop\n  static_configs:\n  - targets: ['a:1', 'a:1', 'b:1', 'b:1', 'c']\n  - targets: ['a:1', 'b:1']\n    labels: {x: y}\n  - targets: ['a:1', 'c']\n",
+    )
+    .unwrap();
+    let ours = ours_sd(&file, Some("repeats"), "prometheus2");
+    assert_same(&ours, &promtool_sd(&file, "repeats"), "repeats.yml");
+    // 3 + 2 + 2: once per group, the third group's repeating the first's.
+    assert_eq!(entries(&ours).len(), 7, "{ours}");
 }
 
 #[test]

@@ -130,3 +130,71 @@ pub fn to_promtool_json(results: &[SdCheckResult]) -> String {
     out.push(']');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    fn group(source: &str, addresses: &[&str], labels: &[(&str, &str)]) -> TargetGroup {
+        TargetGroup {
+            source: source.to_owned(),
+            targets: addresses
+                .iter()
+                .map(|a| LabelSet::from_pairs([("__address__", *a)]))
+                .collect(),
+            labels: LabelSet::from_pairs(labels.iter().copied()),
+        }
+    }
+
+    /// As promtool's `getSDCheckResult`: a result is printed once per
+    /// source however many targets of the source give it (groups of one
+    /// source are compared together, wherever they come in the list), and
+    /// again for another source that gives it too; kept, dropped and
+    /// rejected targets alike.
+    #[test]
+    fn identical_results_once_per_source() {
+        let config = Config::from_yaml_str(
+            "scrape_configs:\n- job_name: j\n  relabel_configs:\n  - source_labels: [__address__]\n    regex: 'a.*'\n    action: drop\n",
+            "prometheus.yml",
+        )
+        .unwrap();
+        let job = config.job("j").unwrap();
+        let groups = [
+            group("0", &["a:1", "a:1", "b:1", "x/y", "b:1", "x/y"], &[]),
+            group("1", &["a:1", "b:1"], &[("x", "y")]),
+            group("0", &["a:1", "b:1", "c:1"], &[]),
+            group("2", &["a:1", "b:1"], &[]),
+        ];
+        let results = sd_check(job, &groups, Compat::Prometheus2);
+        let summary: Vec<(String, Option<String>, bool)> = results
+            .iter()
+            .map(|r| {
+                (
+                    r.discovered_labels.get_or_empty("__address__").to_owned()
+                        + r.discovered_labels.get_or_empty("x"),
+                    r.labels.get("__address__").map(str::to_owned),
+                    r.error.is_some(),
+                )
+            })
+            .collect();
+        let kept = |a: &str| Some(a.to_owned());
+        assert_eq!(
+            summary,
+            [
+                // Source "0", both of its groups.
+                ("a:1".into(), None, false),
+                ("b:1".into(), kept("b:1"), false),
+                (String::new(), None, true),
+                ("c:1".into(), kept("c:1"), false),
+                // Source "1": its own labels.
+                ("a:1y".into(), None, false),
+                ("b:1y".into(), kept("b:1"), false),
+                // Source "2": the same results as source "0", again.
+                ("a:1".into(), None, false),
+                ("b:1".into(), kept("b:1"), false),
+            ]
+        );
+        assert_eq!(results[0], results[6]);
+    }
+}

@@ -11,6 +11,11 @@
 //!   the number of targets (growing adds targets `len..N`; shrinking removes
 //!   the highest indices).
 //! - `POST /control/churn`: advance the churn epoch by one now.
+//! - `GET /control/faults`, `POST /control/fault?target=N&mode=M`: make
+//!   target `N` misbehave ([`TargetFault`]): `hang` (never answers),
+//!   `cut` (declares its whole body, sends half, closes), `error` (500),
+//!   `grow&factor=F` (F times its series), `none` (well again). For fault
+//!   drills against the whole system (`scripts/chaos`).
 //!
 //! Bodies are rendered once per (target, format, gzip, churn epoch) on a
 //! blocking thread and then served from memory; stale epochs are dropped.
@@ -20,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,7 +34,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -145,9 +151,63 @@ pub struct TargetInfo {
     pub series: usize,
 }
 
+/// How a target misbehaves, for fault drills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum TargetFault {
+    /// Well.
+    #[default]
+    None,
+    /// Accepts the request and never answers (until the server stops).
+    Hang,
+    /// Declares its whole body's length, sends the first half and closes
+    /// the connection: a scrape cut mid-body.
+    Cut,
+    /// Answers 500 with a one-line body.
+    Error,
+    /// Serves `factor` times its series (a target that grew).
+    Grow {
+        /// How many times its usual size.
+        factor: u32,
+    },
+}
+
+impl TargetFault {
+    /// Reads `mode` (and `factor` for `grow`) as the control endpoint does.
+    pub fn parse(mode: &str, factor: Option<&str>) -> Result<Self, String> {
+        match mode {
+            "none" => Ok(Self::None),
+            "hang" => Ok(Self::Hang),
+            "cut" => Ok(Self::Cut),
+            "error" => Ok(Self::Error),
+            "grow" => {
+                let factor = factor
+                    .unwrap_or("10")
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|f| (1..=1000).contains(f))
+                    .ok_or("grow needs factor=<1..1000>")?;
+                Ok(Self::Grow { factor })
+            }
+            other => Err(format!(
+                "unknown fault mode {other:?} (none, hang, cut, error, grow)"
+            )),
+        }
+    }
+
+    fn factor(self) -> u32 {
+        match self {
+            Self::Grow { factor } => factor,
+            _ => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct CacheKey {
     target: usize,
+    /// Size factor of a growing target (1 when well).
+    factor: u32,
     format: Format,
     gzip: bool,
     epoch: u64,
@@ -164,6 +224,7 @@ struct PortListener {
 #[derive(Debug, Default)]
 struct Inner {
     count: usize,
+    faults: std::collections::BTreeMap<usize, TargetFault>,
     ports: Vec<PortListener>,
     cache: HashMap<CacheKey, Arc<OnceCell<Bytes>>>,
     cache_epoch: u64,
@@ -319,6 +380,12 @@ impl TargetServer {
         set_target_count(&self.state, count)
     }
 
+    /// Makes target `index` misbehave as `fault` ([`TargetFault::None`]:
+    /// well again).
+    pub fn set_fault(&self, index: usize, fault: TargetFault) {
+        set_fault(&self.state, index, fault);
+    }
+
     /// Stops accepting and closes every connection.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
@@ -327,6 +394,15 @@ impl TargetServer {
         for port in ports {
             port.task.abort();
         }
+    }
+}
+
+fn set_fault(state: &State, index: usize, fault: TargetFault) {
+    let mut inner = state.lock();
+    if fault == TargetFault::None {
+        inner.faults.remove(&index);
+    } else {
+        inner.faults.insert(index, fault);
     }
 }
 
@@ -433,13 +509,60 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// A response body: whole, or cut short on purpose ([`TargetFault::Cut`]).
+type ServedBody = Either<Full<Bytes>, CutBody>;
+
+/// A body that declares `declared` bytes, yields `sent`, and fails a
+/// moment later (after hyper has flushed what was sent), so that the
+/// client sees the head and part of the body, then the connection closes.
+#[derive(Debug)]
+struct CutBody {
+    sent: Option<Bytes>,
+    declared: u64,
+    pause: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl http_body::Body for CutBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if let Some(data) = self.sent.take() {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(data))));
+        }
+        let pause = self
+            .pause
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(50))));
+        std::task::ready!(pause.as_mut().poll(cx));
+        std::task::Poll::Ready(Some(Err(std::io::Error::other("cut mid-body on purpose"))))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.declared)
+    }
+}
+
 async fn handle(
     state: &Arc<State>,
     fixed_target: Option<usize>,
     req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+) -> Response<ServedBody> {
+    if let Some(served) = serve_target_route(state, fixed_target, &req).await {
+        return served;
+    }
+    handle_control(state, fixed_target, &req).map(Either::Left)
+}
+
+/// The target a request asks for, served; `None` for other routes.
+async fn serve_target_route(
+    state: &Arc<State>,
+    fixed_target: Option<usize>,
+    req: &Request<Incoming>,
+) -> Option<Response<ServedBody>> {
     let path = req.uri().path();
-    let method = req.method();
     let target = match fixed_target {
         Some(n) if path == "/metrics" => Some(n),
         Some(_) => None,
@@ -448,12 +571,24 @@ async fn handle(
             .and_then(|rest| rest.strip_suffix("/metrics"))
             .and_then(|n| n.parse::<usize>().ok()),
     };
-    if let Some(index) = target {
-        if method != Method::GET && method != Method::HEAD {
-            return text_response(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
-        }
-        return serve_target(state, index, &req).await;
+    let index = target?;
+    let method = req.method();
+    if method != Method::GET && method != Method::HEAD {
+        return Some(
+            text_response(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n")
+                .map(Either::Left),
+        );
     }
+    Some(serve_target(state, index, req).await)
+}
+
+fn handle_control(
+    state: &Arc<State>,
+    fixed_target: Option<usize>,
+    req: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    let method = req.method();
     if fixed_target.is_some() {
         return text_response(StatusCode::NOT_FOUND, "text/plain", "only /metrics here\n");
     }
@@ -473,6 +608,30 @@ async fn handle(
             match set_target_count(state, count) {
                 Ok(_) => json_response(&control_state(state)),
                 Err(e) => text_response(StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
+            }
+        }
+        (&Method::GET, "/control/faults") => json_response(&state.lock().faults),
+        (&Method::POST, "/control/fault") => {
+            let query = req.uri().query();
+            let target = query_param(query, "target").and_then(|t| t.parse::<usize>().ok());
+            let fault = query_param(query, "mode")
+                .ok_or_else(|| "needs mode=<none|hang|cut|error|grow>".to_owned())
+                .and_then(|mode| TargetFault::parse(mode, query_param(query, "factor")));
+            match (target, fault) {
+                (Some(target), Ok(fault)) => {
+                    set_fault(state, target, fault);
+                    json_response(&state.lock().faults)
+                }
+                (None, _) => text_response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    "loadgen: POST /control/fault needs ?target=<index>\n",
+                ),
+                (_, Err(e)) => text_response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("loadgen: POST /control/fault: {e}\n"),
+                ),
             }
         }
         (&Method::POST, "/control/churn") => {
@@ -606,7 +765,18 @@ async fn serve_target(
     state: &Arc<State>,
     index: usize,
     req: &Request<Incoming>,
-) -> Response<Full<Bytes>> {
+) -> Response<ServedBody> {
+    match serve_target_body(state, index, req).await {
+        Ok(response) => response,
+        Err(response) => response.map(Either::Left),
+    }
+}
+
+async fn serve_target_body(
+    state: &Arc<State>,
+    index: usize,
+    req: &Request<Incoming>,
+) -> Result<Response<ServedBody>, Response<Full<Bytes>>> {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let format = state
         .config
@@ -614,10 +784,34 @@ async fn serve_target(
         .unwrap_or_else(|| negotiate(header(ACCEPT)));
     let gzip = gzip_accepted(header(ACCEPT_ENCODING));
     let epoch = state.epoch();
-    let spec = state.target(index);
+    let mut spec = state.target(index);
     let now_ms = state.config.timestamps.now_ms();
+    let fault = state.lock().faults.get(&index).copied().unwrap_or_default();
+    match fault {
+        TargetFault::Hang => {
+            let mut stop = state.shutdown.clone();
+            let _ = stop.wait_for(|stopped| *stopped).await;
+            return Err(text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "stopping\n",
+            ));
+        }
+        TargetFault::Error => {
+            return Err(text_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("loadgen: target {index} fails on purpose\n"),
+            ));
+        }
+        TargetFault::None | TargetFault::Cut | TargetFault::Grow { .. } => {}
+    }
+    spec.series = spec
+        .series
+        .saturating_mul(usize::try_from(fault.factor()).unwrap_or(1));
     let key = CacheKey {
         target: index,
+        factor: fault.factor(),
         format,
         gzip,
         epoch,
@@ -630,11 +824,11 @@ async fn serve_target(
     let cell = {
         let mut inner = state.lock();
         if index >= inner.count {
-            return text_response(
+            return Err(text_response(
                 StatusCode::NOT_FOUND,
                 "text/plain",
                 format!("loadgen: no target {index} (there are {})\n", inner.count),
-            );
+            ));
         }
         if inner.cache_epoch != epoch || inner.cache_time_ms != now_ms {
             inner
@@ -661,18 +855,29 @@ async fn serve_target(
         .await;
     match rendered {
         Ok(bytes) => {
-            let mut resp = text_response(StatusCode::OK, format.content_type(), bytes.clone());
+            let mut resp = text_response(StatusCode::OK, format.content_type(), Bytes::new());
+            let body = if fault == TargetFault::Cut {
+                // The whole length declared, half of it sent, then an error:
+                // hyper closes the connection mid-body.
+                Either::Right(CutBody {
+                    sent: Some(bytes.slice(..bytes.len() / 2)),
+                    declared: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+                    pause: None,
+                })
+            } else {
+                Either::Left(Full::new(bytes.clone()))
+            };
             if gzip {
                 resp.headers_mut()
                     .insert(CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
             }
-            resp
+            Ok(resp.map(|_| body))
         }
-        Err(e) => text_response(
+        Err(e) => Err(text_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "text/plain",
             format!("loadgen: rendering target {index} failed: {e}\n"),
-        ),
+        )),
     }
 }
 

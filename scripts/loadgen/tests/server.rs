@@ -469,3 +469,82 @@ async fn clock_timestamps_are_recent_and_change_nothing_else() {
     }
     server.shutdown().await;
 }
+
+/// One GET with a client that reports a cut body instead of failing the
+/// test: (status, body bytes received, whether the body ended cleanly).
+async fn try_fetch(url: &str) -> (u16, usize, bool) {
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let resp = client
+        .request(http::Request::get(url).body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut received = 0;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => received += frame.into_data().map_or(0, |d| d.len()),
+            Err(_) => return (status, received, false),
+        }
+    }
+    (status, received, true)
+}
+
+#[tokio::test]
+async fn targets_misbehave_on_demand_and_recover() {
+    let server = server::start(ServerConfig {
+        targets: 2,
+        fleet: FleetSpec {
+            seed: 3,
+            min_series: 200,
+            max_series: 200,
+            shapes: ShapeMix::Only(Shape::NodeExporter),
+            ..FleetSpec::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = server.targets()[0].url.clone();
+    let (status, well, clean) = try_fetch(&url).await;
+    assert_eq!((status, clean), (200, true));
+
+    // Through the control endpoint, as scripts/chaos drives it.
+    let control = |query: &str| format!("http://{}/control/fault?{query}", server.local_addr());
+    assert_eq!(
+        fetch("POST", &control("target=0&mode=error"), None, false)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(try_fetch(&url).await.0, 500);
+    assert_eq!(
+        fetch("POST", &control("target=0&mode=bogus"), None, false)
+            .await
+            .status,
+        400
+    );
+
+    server.set_fault(0, server::TargetFault::Cut);
+    let (status, received, clean) = try_fetch(&url).await;
+    assert_eq!(status, 200);
+    assert!(
+        !clean && received < well,
+        "{received} of {well} bytes, clean {clean}"
+    );
+
+    server.set_fault(0, server::TargetFault::Grow { factor: 10 });
+    let (_, grown, clean) = try_fetch(&url).await;
+    assert!(clean && grown > 5 * well, "{grown} vs {well}");
+
+    server.set_fault(0, server::TargetFault::Hang);
+    let hung = tokio::time::timeout(std::time::Duration::from_millis(500), try_fetch(&url)).await;
+    assert!(hung.is_err(), "a hanging target answered");
+    // The other target is unaffected.
+    assert_eq!(try_fetch(&server.targets()[1].url).await.0, 200);
+
+    server.set_fault(0, server::TargetFault::None);
+    assert_eq!(try_fetch(&url).await, (200, well, true));
+    server.shutdown().await;
+}

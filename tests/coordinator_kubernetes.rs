@@ -42,7 +42,7 @@ use promshard::sidecar::client::SidecarClient;
 use promshard::sidecar::run::{RunningSidecar, SidecarArgs};
 use promshard_config::Config;
 use promshard_config::discovery::DiscoveryManager;
-use promshard_k8s::fake_api::FakeApiServer;
+use promshard_fake_kube::FakeApiServer;
 use promshard_loadgen::server::TargetServer;
 use promshard_plan::{PlanSettings, ScaleDecision};
 

@@ -24,7 +24,7 @@ use promshard::coordinator::backend::StaticBackend;
 use promshard::coordinator::reconcile::CoordinatorSettings;
 use promshard::coordinator::run::{Leadership, start_with_leadership};
 use promshard_config::Config;
-use promshard_k8s::fake_api::FakeApiServer;
+use promshard_fake_kube::FakeApiServer;
 use promshard_k8s::lease::{KubeLeaseApi, LeaderElector, LeaseSettings};
 use tokio::net::TcpListener;
 

@@ -19,7 +19,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use promshard_k8s::fake_api::FakeApiServer;
+//! use promshard_fake_kube::FakeApiServer;
 //! use promshard_k8s::lease::{KubeLeaseApi, LeaderElector, LeaseSettings};
 //!
 //! let server = FakeApiServer::start().await?;

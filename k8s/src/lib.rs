@@ -10,11 +10,11 @@
 //! - [`monitors`]: prometheus-operator resources (ServiceMonitor, PodMonitor,
 //!   Probe, ScrapeConfig, Prometheus) and the Secrets they reference, watched.
 //! - [`rbac`]: every API call the code makes, as the RBAC rules it needs.
-//! - [`fake_api`]: an in-process API server speaking the real Kubernetes JSON,
-//!   for tests.
+//!
+//! The tests run this code against an in-process API server speaking the
+//! real Kubernetes JSON, the dev-only crate `promshard-fake-kube`.
 
 pub mod cluster;
-pub mod fake_api;
 pub mod lease;
 pub mod monitors;
 pub mod rbac;

@@ -42,7 +42,7 @@
 //! use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 //! use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 //! use promshard_k8s::cluster::KubeCluster;
-//! use promshard_k8s::fake_api::FakeApiServer;
+//! use promshard_fake_kube::FakeApiServer;
 //! use promshard_k8s::shards::{ShardSet, ShardSetOptions};
 //!
 //! // In a cluster: KubeCluster::new(client_from(&ClientSource::Infer).await?).

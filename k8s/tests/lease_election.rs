@@ -16,7 +16,7 @@ use http::Method;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use promshard_k8s::fake_api::{ApiRequest, FakeApiServer, Fault};
+use promshard_fake_kube::{ApiRequest, FakeApiServer, Fault};
 use promshard_k8s::lease::{
     KubeLeaseApi, LeaderElector, LeaderHandle, LeaseApi, LeaseError, LeaseSettings,
 };

@@ -17,7 +17,7 @@ use std::time::Duration;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use promshard_k8s::fake_api::{CustomResource, FakeApiServer, Fault};
+use promshard_fake_kube::{CustomResource, FakeApiServer, Fault};
 use promshard_k8s::monitors::{MonitorKind, MonitorOptions, MonitorSnapshot, MonitorWatch};
 use promshard_k8s::rbac::{COORDINATOR_RULES, OPERATOR_RULES, Rule};
 use serde_json::json;

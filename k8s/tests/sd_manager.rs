@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Container, ContainerPort, Pod, PodSpec, PodStat
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use promshard_config::discovery::{DiscoveryEvent, DiscoveryManager, TargetIndex, discover_once};
 use promshard_config::{Compat, Config};
-use promshard_k8s::fake_api::FakeApiServer;
+use promshard_fake_kube::FakeApiServer;
 
 fn pod(name: &str, ip: &str, scrape: bool) -> Pod {
     Pod {

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use promshard_config::TargetGroup;
 use promshard_config::discovery::{Discoverer, ProviderMessage};
-use promshard_k8s::fake_api::{ApiRequest, FakeApiServer, Fault};
+use promshard_fake_kube::{ApiRequest, FakeApiServer, Fault};
 use promshard_k8s::sd::KubernetesDiscoverer;
 use promshard_k8s::sd::config::KubernetesSdConfig;
 use tokio::sync::mpsc;

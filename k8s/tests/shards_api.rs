@@ -18,8 +18,8 @@ use k8s_openapi::api::core::v1::{
     Container, ContainerPort, PersistentVolumeClaim, Pod, PodCondition, PodSpec, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use promshard_fake_kube::{ApiRequest, FakeApiServer, Fault};
 use promshard_k8s::cluster::KubeCluster;
-use promshard_k8s::fake_api::{ApiRequest, FakeApiServer, Fault};
 use promshard_k8s::shards::{DRAINING_ANNOTATION, REPLICA_GROUP_LABEL, ShardSet, ShardSetOptions};
 use serde_json::json;
 

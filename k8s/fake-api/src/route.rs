@@ -2,7 +2,7 @@
 
 use http::Method;
 
-use super::store::{ObjectKey, ResourceType};
+use crate::store::{ObjectKey, ResourceType};
 
 /// What a resource path addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -102,7 +102,7 @@ impl Store {
         self.learned_kinds
             .get(resource)
             .cloned()
-            .or_else(|| super::kinds::known(resource))
+            .or_else(|| crate::kinds::known(resource))
     }
 
     pub(crate) fn get(&self, resource: &ResourceType, key: &ObjectKey) -> Option<&Value> {

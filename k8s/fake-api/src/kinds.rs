@@ -5,7 +5,7 @@
 use k8s_openapi::api::{apps, batch, coordination, core, discovery, networking, policy, rbac};
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
 
-use super::store::{KindInfo, ResourceType};
+use crate::store::{KindInfo, ResourceType};
 
 /// Whether a k8s-openapi scope type is namespaced.
 trait ScopeIsNamespaced {

@@ -9,10 +9,10 @@ use futures_util::Stream;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::selector::{FieldSelector, LabelSelector};
-use super::status::Failure;
-use super::store::{Change, ResourceType, metadata_mut};
-use super::{Shared, Signal};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::Failure;
+use crate::store::{Change, ResourceType, metadata_mut};
+use crate::{Shared, Signal};
 
 /// What one watch request asked for.
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use kube::api::{
     WatchParams,
 };
 use kube::runtime::watcher;
-use promshard_k8s::fake_api::{ApiRequest, FakeApiServer, Fault};
+use promshard_fake_kube::{ApiRequest, FakeApiServer, Fault};
 use serde_json::json;
 
 const STEP: Duration = Duration::from_secs(10);

@@ -1,4 +1,5 @@
-//! An in-process Kubernetes API server for tests.
+//! An in-process Kubernetes API server for tests (a dev-dependency only:
+//! nothing that ships links it).
 //!
 //! It serves the real Kubernetes JSON (objects serialized from k8s-openapi
 //! types, `<Kind>List`s, newline-delimited watch events) over HTTP on a real
@@ -15,7 +16,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use k8s_openapi::api::core::v1::Pod;
 //! use kube::api::{Api, ListParams, ObjectMeta};
-//! use promshard_k8s::fake_api::FakeApiServer;
+//! use promshard_fake_kube::FakeApiServer;
 //!
 //! let server = FakeApiServer::start().await?;
 //! server.upsert(&Pod {
@@ -49,6 +50,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use promshard_k8s::rbac::{self, Rule, Scope};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -112,22 +114,22 @@ impl ApiRequest {
     }
 
     /// The RBAC scope this request needs: namespaced when it names a namespace.
-    pub fn scope(&self) -> crate::rbac::Scope {
+    pub fn scope(&self) -> Scope {
         if self.namespace.is_some() {
-            crate::rbac::Scope::Namespace
+            Scope::Namespace
         } else {
-            crate::rbac::Scope::Cluster
+            Scope::Cluster
         }
     }
 
-    /// Whether [`crate::rbac::COORDINATOR_RULES`] grant this request.
+    /// Whether [`rbac::COORDINATOR_RULES`] grant this request.
     pub fn is_granted(&self) -> bool {
-        crate::rbac::is_granted(&self.api_group, &self.resource, &self.verb, self.scope())
+        rbac::is_granted(&self.api_group, &self.resource, &self.verb, self.scope())
     }
 
     /// Whether `rules` grant this request.
-    pub fn is_granted_by(&self, rules: &[crate::rbac::Rule]) -> bool {
-        crate::rbac::is_granted_by(
+    pub fn is_granted_by(&self, rules: &[Rule]) -> bool {
+        rbac::is_granted_by(
             rules,
             &self.api_group,
             &self.resource,

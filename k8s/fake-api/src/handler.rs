@@ -13,13 +13,13 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Map, Value, json};
 
-use super::patch::{self, PatchKind};
-use super::route::{self, Query, Target};
-use super::selector::{FieldSelector, LabelSelector};
-use super::status::Failure;
-use super::store::{KindInfo, ObjectKey, ResourceType, Store, metadata_mut, resource_version_of};
-use super::watch::{self, WatchRequest, to_partial_metadata};
-use super::{ApiRequest, Shared};
+use crate::patch::{self, PatchKind};
+use crate::route::{self, Query, Target};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::Failure;
+use crate::store::{KindInfo, ObjectKey, ResourceType, Store, metadata_mut, resource_version_of};
+use crate::watch::{self, WatchRequest, to_partial_metadata};
+use crate::{ApiRequest, Shared};
 
 /// The API server's own limit on request bodies.
 const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;

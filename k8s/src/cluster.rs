@@ -7,8 +7,8 @@
 //! StatefulSets by label selector, the StatefulSet `scale` subresource, an
 //! annotation patch on a StatefulSet, and the PVCs of a StatefulSet's pods.
 //! Every call maps to one rule of [`crate::rbac::COORDINATOR_RULES`].
-//! [`KubeCluster`] implements it over a [`kube::Client`]; tests implement it
-//! over memory.
+//! [`KubeCluster`] implements it over a [`kube::Client`]; the tests run it
+//! against the in-process API server of the dev-only `promshard-fake-kube`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), promshard_k8s::cluster::ClusterError> {

@@ -663,357 +663,181 @@ impl<C: ShardCluster> ShardSet<C> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use k8s_openapi::api::apps::v1::StatefulSetSpec;
-    use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
     use k8s_openapi::api::core::v1::{
         Container, ContainerPort, PersistentVolumeClaim, PodCondition, PodSpec, PodStatus,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
+    use promshard_fake_kube::{ApiRequest, FakeApiServer, Fault};
 
     use super::*;
+    use crate::cluster::KubeCluster;
 
-    /// An API in memory: StatefulSets, pods, PVCs, resource versions and
-    /// conflicts like the real one; every call recorded.
-    #[derive(Debug, Default)]
-    struct Mock {
-        state: Mutex<MockState>,
-    }
+    const NAMESPACE: &str = "mon";
 
-    #[derive(Debug, Default)]
-    struct MockState {
-        version: u64,
-        sets: BTreeMap<String, StatefulSet>,
-        pods: BTreeMap<String, Pod>,
-        pvcs: BTreeMap<String, PersistentVolumeClaim>,
-        /// Conflicts to answer on the next scale patches.
-        scale_conflicts: usize,
-        /// The replicas the conflicting writer sets.
-        conflicting_writer_sets: Option<i32>,
-        calls: Vec<String>,
-    }
-
-    fn labels_match(labels: Option<&BTreeMap<String, String>>, selector: &str) -> bool {
-        selector.split(',').filter(|s| !s.is_empty()).all(|term| {
-            let (k, v) = term.split_once('=').unwrap();
-            labels.and_then(|l| l.get(k)).map(String::as_str) == Some(v)
-        })
-    }
-
-    fn conflict(call: &str) -> ClusterError {
-        ClusterError::Conflict {
-            call: call.into(),
-            message: "the object has been modified".into(),
+    fn stateful_set(name: &str, replicas: i32, group_label: Option<&str>) -> StatefulSet {
+        let mut labels = BTreeMap::from([("app".to_owned(), "shard".to_owned())]);
+        if let Some(group) = group_label {
+            labels.insert(REPLICA_GROUP_LABEL.into(), group.into());
         }
-    }
-
-    impl Mock {
-        fn state(&self) -> std::sync::MutexGuard<'_, MockState> {
-            self.state.lock().unwrap()
-        }
-
-        fn calls(&self) -> Vec<String> {
-            std::mem::take(&mut self.state().calls)
-        }
-
-        fn add_set(&self, name: &str, replicas: i32, group_label: Option<&str>) {
-            let mut state = self.state();
-            state.version += 1;
-            let mut labels = BTreeMap::from([("app".to_owned(), "shard".to_owned())]);
-            if let Some(group) = group_label {
-                labels.insert(REPLICA_GROUP_LABEL.into(), group.into());
-            }
-            let set = StatefulSet {
-                metadata: ObjectMeta {
-                    name: Some(name.into()),
-                    labels: Some(labels),
-                    resource_version: Some(state.version.to_string()),
-                    ..ObjectMeta::default()
+        StatefulSet {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(NAMESPACE.into()),
+                labels: Some(labels),
+                ..ObjectMeta::default()
+            },
+            spec: StatefulSetSpec {
+                replicas: Some(replicas),
+                selector: LabelSelector {
+                    match_labels: Some(BTreeMap::from([("set".to_owned(), name.to_owned())])),
+                    ..LabelSelector::default()
                 },
-                spec: StatefulSetSpec {
-                    replicas: Some(replicas),
-                    selector: LabelSelector {
-                        match_labels: Some(BTreeMap::from([("set".to_owned(), name.to_owned())])),
-                        ..LabelSelector::default()
+                service_name: Some("shards".into()),
+                volume_claim_templates: Some(vec![PersistentVolumeClaim {
+                    metadata: ObjectMeta {
+                        name: Some("data".into()),
+                        ..ObjectMeta::default()
                     },
-                    service_name: Some("shards".into()),
-                    volume_claim_templates: Some(vec![PersistentVolumeClaim {
-                        metadata: ObjectMeta {
-                            name: Some("data".into()),
-                            ..ObjectMeta::default()
-                        },
-                        ..PersistentVolumeClaim::default()
-                    }]),
-                    ..StatefulSetSpec::default()
-                },
-                status: None,
-            };
-            state.sets.insert(name.into(), set);
-        }
-
-        fn replicas(&self, name: &str) -> i32 {
-            self.state().sets[name].spec.replicas.unwrap()
-        }
-
-        fn annotation(&self, name: &str) -> Option<String> {
-            self.state().sets[name]
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(DRAINING_ANNOTATION).cloned())
-        }
-
-        fn add_pod(&self, set: &str, index: u32, ip: Option<&str>, ready: bool) {
-            let name = format!("{set}-{index}");
-            let pod = Pod {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    labels: Some(BTreeMap::from([("set".to_owned(), set.to_owned())])),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(PodSpec {
-                    containers: vec![
-                        Container {
-                            name: "prometheus".into(),
-                            ports: Some(vec![ContainerPort {
-                                name: Some("web".into()),
-                                container_port: 9090,
-                                ..ContainerPort::default()
-                            }]),
-                            ..Container::default()
-                        },
-                        Container {
-                            name: "sidecar".into(),
-                            ..Container::default()
-                        },
-                    ],
-                    ..PodSpec::default()
-                }),
-                status: Some(PodStatus {
-                    pod_ip: ip.map(str::to_owned),
-                    conditions: Some(vec![PodCondition {
-                        type_: "Ready".into(),
-                        status: if ready { "True" } else { "False" }.into(),
-                        ..PodCondition::default()
-                    }]),
-                    ..PodStatus::default()
-                }),
-            };
-            self.state().pods.insert(name, pod);
-        }
-
-        fn add_pvc(&self, name: &str, set: &str) {
-            let pvc = PersistentVolumeClaim {
-                metadata: ObjectMeta {
-                    name: Some(name.into()),
-                    labels: Some(BTreeMap::from([("set".to_owned(), set.to_owned())])),
-                    ..ObjectMeta::default()
-                },
-                ..PersistentVolumeClaim::default()
-            };
-            self.state().pvcs.insert(name.into(), pvc);
-        }
-
-        fn pvc_names(&self) -> Vec<String> {
-            self.state().pvcs.keys().cloned().collect()
-        }
-
-        fn check_version(
-            state: &MockState,
-            name: &str,
-            version: Option<&str>,
-            call: &str,
-        ) -> Result<(), ClusterError> {
-            let set = state
-                .sets
-                .get(name)
-                .ok_or_else(|| ClusterError::NotFound { call: call.into() })?;
-            match version {
-                Some(v) if Some(v) != set.metadata.resource_version.as_deref() => {
-                    Err(conflict(call))
-                }
-                _ => Ok(()),
-            }
-        }
-
-        fn bump(state: &mut MockState, name: &str) -> StatefulSet {
-            state.version += 1;
-            let version = state.version.to_string();
-            let set = state.sets.get_mut(name).unwrap();
-            set.metadata.resource_version = Some(version);
-            set.clone()
-        }
-
-        fn scale_of(set: &StatefulSet) -> Scale {
-            Scale {
-                metadata: set.metadata.clone(),
-                spec: Some(ScaleSpec {
-                    replicas: set.spec.replicas,
-                }),
-                status: None,
-            }
+                    ..PersistentVolumeClaim::default()
+                }]),
+                ..StatefulSetSpec::default()
+            },
+            status: None,
         }
     }
 
-    impl ShardCluster for Arc<Mock> {
-        async fn list_stateful_sets(
-            &self,
-            namespace: &str,
-            selector: &str,
-        ) -> Result<Vec<StatefulSet>, ClusterError> {
-            let mut state = self.state();
-            state
-                .calls
-                .push(format!("list statefulsets {namespace} {selector}"));
-            Ok(state
-                .sets
-                .values()
-                .filter(|s| labels_match(s.metadata.labels.as_ref(), selector))
-                .cloned()
-                .collect())
-        }
+    fn with_draining(mut set: StatefulSet, draining: &str) -> StatefulSet {
+        set.metadata.annotations = Some(BTreeMap::from([(
+            DRAINING_ANNOTATION.to_owned(),
+            draining.to_owned(),
+        )]));
+        set
+    }
 
-        async fn get_stateful_set(
-            &self,
-            namespace: &str,
-            name: &str,
-        ) -> Result<StatefulSet, ClusterError> {
-            let mut state = self.state();
-            let call = format!("get statefulsets/{name} {namespace}");
-            state.calls.push(call.clone());
-            state
-                .sets
-                .get(name)
-                .cloned()
-                .ok_or(ClusterError::NotFound { call })
-        }
-
-        async fn patch_stateful_set_annotations(
-            &self,
-            namespace: &str,
-            name: &str,
-            annotations: &BTreeMap<String, Option<String>>,
-            resource_version: Option<&str>,
-        ) -> Result<StatefulSet, ClusterError> {
-            let mut state = self.state();
-            let call = format!(
-                "patch statefulsets/{name} {namespace} {} rv={}",
-                serde_json::to_string(annotations).unwrap(),
-                resource_version.unwrap_or("-")
-            );
-            state.calls.push(call.clone());
-            Mock::check_version(&state, name, resource_version, &call)?;
-            let set = state.sets.get_mut(name).unwrap();
-            let current = set.metadata.annotations.get_or_insert_default();
-            for (k, v) in annotations {
-                match v {
-                    Some(v) => current.insert(k.clone(), v.clone()),
-                    None => current.remove(k),
-                };
-            }
-            Ok(Mock::bump(&mut state, name))
-        }
-
-        async fn list_pods(
-            &self,
-            namespace: &str,
-            selector: &str,
-        ) -> Result<Vec<Pod>, ClusterError> {
-            let mut state = self.state();
-            state
-                .calls
-                .push(format!("list pods {namespace} {selector}"));
-            Ok(state
-                .pods
-                .values()
-                .filter(|p| labels_match(p.metadata.labels.as_ref(), selector))
-                .cloned()
-                .collect())
-        }
-
-        async fn get_scale(
-            &self,
-            namespace: &str,
-            stateful_set: &str,
-        ) -> Result<Scale, ClusterError> {
-            let mut state = self.state();
-            let call = format!("get statefulsets/{stateful_set}/scale {namespace}");
-            state.calls.push(call.clone());
-            let set = state
-                .sets
-                .get(stateful_set)
-                .ok_or(ClusterError::NotFound { call })?;
-            Ok(Mock::scale_of(set))
-        }
-
-        async fn patch_scale(
-            &self,
-            namespace: &str,
-            stateful_set: &str,
-            replicas: i32,
-            resource_version: Option<&str>,
-        ) -> Result<Scale, ClusterError> {
-            let mut state = self.state();
-            let call = format!(
-                "patch statefulsets/{stateful_set}/scale {namespace} replicas={replicas} rv={}",
-                resource_version.unwrap_or("-")
-            );
-            state.calls.push(call.clone());
-            if state.scale_conflicts > 0 {
-                state.scale_conflicts -= 1;
-                // Someone else wrote in between.
-                if let Some(replicas) = state.conflicting_writer_sets {
-                    state.sets.get_mut(stateful_set).unwrap().spec.replicas = Some(replicas);
-                }
-                Mock::bump(&mut state, stateful_set);
-                return Err(conflict(&call));
-            }
-            Mock::check_version(&state, stateful_set, resource_version, &call)?;
-            state.sets.get_mut(stateful_set).unwrap().spec.replicas = Some(replicas);
-            let set = Mock::bump(&mut state, stateful_set);
-            Ok(Mock::scale_of(&set))
-        }
-
-        async fn list_pvcs(
-            &self,
-            namespace: &str,
-            selector: &str,
-        ) -> Result<Vec<PersistentVolumeClaim>, ClusterError> {
-            let mut state = self.state();
-            state.calls.push(format!(
-                "list persistentvolumeclaims {namespace} {selector}"
-            ));
-            Ok(state
-                .pvcs
-                .values()
-                .filter(|p| labels_match(p.metadata.labels.as_ref(), selector))
-                .cloned()
-                .collect())
-        }
-
-        async fn delete_pvc(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
-            let mut state = self.state();
-            state
-                .calls
-                .push(format!("delete persistentvolumeclaims/{name} {namespace}"));
-            state.pvcs.remove(name);
-            Ok(())
+    fn pod(set: &str, index: u32, ip: Option<&str>, ready: bool) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(format!("{set}-{index}")),
+                namespace: Some(NAMESPACE.into()),
+                labels: Some(BTreeMap::from([("set".to_owned(), set.to_owned())])),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PodSpec {
+                containers: vec![
+                    Container {
+                        name: "prometheus".into(),
+                        ports: Some(vec![ContainerPort {
+                            name: Some("web".into()),
+                            container_port: 9090,
+                            ..ContainerPort::default()
+                        }]),
+                        ..Container::default()
+                    },
+                    Container {
+                        name: "sidecar".into(),
+                        ..Container::default()
+                    },
+                ],
+                ..PodSpec::default()
+            }),
+            status: Some(PodStatus {
+                pod_ip: ip.map(str::to_owned),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..PodCondition::default()
+                }]),
+                ..PodStatus::default()
+            }),
         }
     }
 
-    fn shard_set(mock: &Arc<Mock>, delete_pvc: bool) -> ShardSet<Arc<Mock>> {
-        let mut options = ShardSetOptions::new("mon", "app=shard");
+    fn pvc(name: &str, set: &str) -> PersistentVolumeClaim {
+        PersistentVolumeClaim {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(NAMESPACE.into()),
+                labels: Some(BTreeMap::from([("set".to_owned(), set.to_owned())])),
+                ..ObjectMeta::default()
+            },
+            ..PersistentVolumeClaim::default()
+        }
+    }
+
+    fn shard_set(server: &FakeApiServer, delete_pvc: bool) -> ShardSet<KubeCluster> {
+        let mut options = ShardSetOptions::new(NAMESPACE, "app=shard");
         options.delete_pvc = delete_pvc;
-        ShardSet::new(Arc::clone(mock), options)
+        ShardSet::new(KubeCluster::new(server.client()), options)
     }
 
-    fn run<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(future)
+    fn stored_set(server: &FakeApiServer, name: &str) -> StatefulSet {
+        server.object(Some(NAMESPACE), name).unwrap()
+    }
+
+    fn replicas(server: &FakeApiServer, name: &str) -> i32 {
+        stored_set(server, name).spec.replicas.unwrap()
+    }
+
+    fn annotation(server: &FakeApiServer, name: &str) -> Option<String> {
+        stored_set(server, name)
+            .metadata
+            .annotations
+            .and_then(|a| a.get(DRAINING_ANNOTATION).cloned())
+    }
+
+    fn pvc_exists(server: &FakeApiServer, name: &str) -> bool {
+        server
+            .object::<PersistentVolumeClaim>(Some(NAMESPACE), name)
+            .is_some()
+    }
+
+    /// The requests since the last call, each granted by the coordinator's
+    /// RBAC rules, as `METHOD path-in-namespace?labelSelector` plus what a
+    /// patch sets. Whether a patch carried the right resourceVersion shows
+    /// as a conflict (a 409 and a re-read) when it did not.
+    fn calls(server: &FakeApiServer) -> Vec<String> {
+        let requests = server.requests();
+        server.clear_requests();
+        requests.iter().map(describe).collect()
+    }
+
+    fn describe(request: &ApiRequest) -> String {
+        assert!(
+            request.is_granted(),
+            "not granted by COORDINATOR_RULES: {request:?}"
+        );
+        let in_namespace = format!("/namespaces/{NAMESPACE}/");
+        let path = request
+            .path
+            .split_once(&in_namespace)
+            .map_or(request.path.as_str(), |(_, path)| path);
+        let mut text = format!("{} {path}", request.method);
+        if let Some(selector) = request.query_param("labelSelector") {
+            text = format!("{text}?{selector}");
+        }
+        if request.method == http::Method::PATCH {
+            let body = request.body.clone().unwrap_or_default();
+            if let Some(replicas) = body.pointer("/spec/replicas") {
+                text = format!("{text} replicas={replicas}");
+            }
+            if let Some(draining) = body
+                .pointer("/metadata/annotations")
+                .and_then(|annotations| annotations.get(DRAINING_ANNOTATION))
+            {
+                text = format!("{text} draining={draining}");
+            }
+        }
+        text
+    }
+
+    fn conflicts(times: usize) -> Fault {
+        Fault {
+            method: http::Method::PATCH,
+            path_contains: "/statefulsets/a/scale".into(),
+            status: 409,
+            times,
+        }
     }
 
     fn summary(shards: &[Shard]) -> Vec<String> {
@@ -1034,21 +858,21 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn pods_of_each_statefulset_are_the_shards_of_its_group() {
-        let mock = Arc::new(Mock::default());
+    #[tokio::test]
+    async fn pods_of_each_statefulset_are_the_shards_of_its_group() {
+        let server = FakeApiServer::start().await.unwrap();
         // Named so that name order and creation order differ.
-        mock.add_set("shard-b", 2, None);
-        mock.add_set("shard-a", 3, None);
-        mock.add_pod("shard-a", 0, Some("10.0.0.1"), true);
-        mock.add_pod("shard-a", 1, Some("10.0.0.2"), false);
+        server.upsert(&stateful_set("shard-b", 2, None));
+        server.upsert(&stateful_set("shard-a", 3, None));
+        server.upsert(&pod("shard-a", 0, Some("10.0.0.1"), true));
+        server.upsert(&pod("shard-a", 1, Some("10.0.0.2"), false));
         // Not started yet: no IP, never seen.
-        mock.add_pod("shard-a", 2, None, false);
-        mock.add_pod("shard-b", 0, Some("fd00::7"), true);
-        mock.add_pod("shard-b", 1, Some("10.0.1.2"), true);
+        server.upsert(&pod("shard-a", 2, None, false));
+        server.upsert(&pod("shard-b", 0, Some("fd00::7"), true));
+        server.upsert(&pod("shard-b", 1, Some("10.0.1.2"), true));
         // Beyond spec.replicas (scaled down, terminating): not a shard.
-        mock.add_pod("shard-b", 2, Some("10.0.1.3"), true);
-        let shards = run(shard_set(&mock, false).shards()).unwrap();
+        server.upsert(&pod("shard-b", 2, Some("10.0.1.3"), true));
+        let shards = shard_set(&server, false).shards().await.unwrap();
         assert_eq!(
             summary(&shards),
             [
@@ -1059,323 +883,328 @@ mod tests {
             ]
         );
         assert_eq!(
-            mock.calls(),
+            calls(&server),
             [
-                "list statefulsets mon app=shard",
-                "list pods mon set=shard-a",
-                "list pods mon set=shard-b",
+                "GET statefulsets?app=shard",
+                "GET pods?set=shard-a",
+                "GET pods?set=shard-b",
             ]
         );
     }
 
-    #[test]
-    fn the_group_label_orders_groups_and_must_be_on_every_statefulset() {
-        let mock = Arc::new(Mock::default());
-        mock.add_set("a", 1, Some("1"));
-        mock.add_set("b", 1, Some("0"));
-        mock.add_pod("a", 0, Some("10.0.0.1"), true);
-        mock.add_pod("b", 0, Some("10.0.0.2"), true);
-        let shards = run(shard_set(&mock, false).shards()).unwrap();
+    #[tokio::test]
+    async fn the_group_label_orders_groups_and_must_be_on_every_statefulset() {
+        let server = FakeApiServer::start().await.unwrap();
+        server.upsert(&stateful_set("a", 1, Some("1")));
+        server.upsert(&stateful_set("b", 1, Some("0")));
+        server.upsert(&pod("a", 0, Some("10.0.0.1"), true));
+        server.upsert(&pod("b", 0, Some("10.0.0.2"), true));
+        let shards = shard_set(&server, false).shards().await.unwrap();
         let groups: Vec<(u32, &str)> = shards.iter().map(|s| (s.group, s.pod.as_str())).collect();
         assert_eq!(groups, [(0, "b-0"), (1, "a-0")]);
 
-        mock.add_set("c", 1, None);
-        let err = run(shard_set(&mock, false).shards()).unwrap_err();
+        server.upsert(&stateful_set("c", 1, None));
+        let err = shard_set(&server, false).shards().await.unwrap_err();
         assert!(
             err.to_string().contains("StatefulSet mon/c: no label"),
             "{err}"
         );
 
-        mock.add_set("c", 1, Some("1"));
-        let err = run(shard_set(&mock, false).shards()).unwrap_err();
+        server.upsert(&stateful_set("c", 1, Some("1")));
+        let err = shard_set(&server, false).shards().await.unwrap_err();
         assert!(
             err.to_string()
                 .contains("replica group 1 is also StatefulSet"),
             "{err}"
         );
 
-        mock.add_set("c", 1, Some("two"));
-        let err = run(shard_set(&mock, false).shards()).unwrap_err();
+        server.upsert(&stateful_set("c", 1, Some("two")));
+        let err = shard_set(&server, false).shards().await.unwrap_err();
         assert!(
             err.to_string().contains("\"two\" is not a group number"),
             "{err}"
         );
     }
 
-    #[test]
-    fn no_statefulset_or_a_bad_annotation_is_an_error_naming_it() {
-        let mock = Arc::new(Mock::default());
-        let err = run(shard_set(&mock, false).shards()).unwrap_err();
+    #[tokio::test]
+    async fn no_statefulset_or_a_bad_annotation_is_an_error_naming_it() {
+        let server = FakeApiServer::start().await.unwrap();
+        let err = shard_set(&server, false).shards().await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "no StatefulSet in namespace mon matches the selector \"app=shard\""
         );
-        mock.add_set("s", 1, None);
-        mock.state().sets.get_mut("s").unwrap().metadata.annotations = Some(BTreeMap::from([(
-            DRAINING_ANNOTATION.to_owned(),
-            "1,x".to_owned(),
-        )]));
-        let err = run(shard_set(&mock, false).shards()).unwrap_err();
+        server.upsert(&with_draining(stateful_set("s", 1, None), "1,x"));
+        let err = shard_set(&server, false).shards().await.unwrap_err();
         assert!(
             err.to_string().starts_with("StatefulSet mon/s: annotation"),
             "{err}"
         );
     }
 
-    #[test]
-    fn a_restarting_pod_stays_a_shard_that_is_not_ready() {
-        let mock = Arc::new(Mock::default());
-        mock.add_set("s", 2, None);
-        mock.add_pod("s", 0, Some("10.0.0.1"), true);
-        mock.add_pod("s", 1, Some("10.0.0.2"), true);
-        let set = shard_set(&mock, false);
-        assert_eq!(run(set.shards()).unwrap().len(), 2);
+    #[tokio::test]
+    async fn a_restarting_pod_stays_a_shard_that_is_not_ready() {
+        let server = FakeApiServer::start().await.unwrap();
+        server.upsert(&stateful_set("s", 2, None));
+        server.upsert(&pod("s", 0, Some("10.0.0.1"), true));
+        server.upsert(&pod("s", 1, Some("10.0.0.2"), true));
+        let set = shard_set(&server, false);
+        assert_eq!(set.shards().await.unwrap().len(), 2);
 
         // Rolling update: terminating (IP kept, being deleted), then gone,
         // then recreated without an IP, then running elsewhere.
-        mock.state()
-            .pods
-            .get_mut("s-1")
-            .unwrap()
-            .metadata
-            .deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
-        let shards = run(set.shards()).unwrap();
+        let mut terminating = pod("s", 1, Some("10.0.0.2"), true);
+        terminating.metadata.deletion_timestamp =
+            Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        server.upsert(&terminating);
+        let shards = set.shards().await.unwrap();
         assert_eq!(
             summary(&shards[1..]),
             ["0/1 s-1 http://10.0.0.2:8080 http://10.0.0.2:9090 ready=false removing=false"]
         );
-        mock.state().pods.remove("s-1");
+        server.remove::<Pod>(Some(NAMESPACE), "s-1");
         let gone = ["0/1 s-1 http://s-1.shards.mon.svc:8080 - ready=false removing=false"];
-        assert_eq!(summary(&run(set.shards()).unwrap()[1..]), gone);
-        mock.add_pod("s", 1, None, false);
-        assert_eq!(summary(&run(set.shards()).unwrap()[1..]), gone);
-        mock.add_pod("s", 1, Some("10.0.0.9"), true);
+        assert_eq!(summary(&set.shards().await.unwrap()[1..]), gone);
+        server.upsert(&pod("s", 1, None, false));
+        assert_eq!(summary(&set.shards().await.unwrap()[1..]), gone);
+        server.upsert(&pod("s", 1, Some("10.0.0.9"), true));
         assert_eq!(
-            summary(&run(set.shards()).unwrap()[1..]),
+            summary(&set.shards().await.unwrap()[1..]),
             ["0/1 s-1 http://10.0.0.9:8080 http://10.0.0.9:9090 ready=true removing=false"]
         );
 
         // A new shard set (coordinator restart) has not seen it: a pod
         // without an IP is left out until it runs.
-        mock.state().pods.remove("s-1");
-        assert_eq!(run(shard_set(&mock, false).shards()).unwrap().len(), 1);
+        server.remove::<Pod>(Some(NAMESPACE), "s-1");
+        assert_eq!(shard_set(&server, false).shards().await.unwrap().len(), 1);
         // Scaled down: forgotten, so a later scale-up starts fresh.
-        mock.state().sets.get_mut("s").unwrap().spec.replicas = Some(1);
-        run(set.shards()).unwrap();
-        mock.state().sets.get_mut("s").unwrap().spec.replicas = Some(2);
-        assert_eq!(run(set.shards()).unwrap().len(), 1);
+        server.upsert(&stateful_set("s", 1, None));
+        set.shards().await.unwrap();
+        server.upsert(&stateful_set("s", 2, None));
+        assert_eq!(set.shards().await.unwrap().len(), 1);
     }
 
-    #[test]
-    fn scale_up_patches_each_statefulset_once_and_never_scales_down() {
-        let mock = Arc::new(Mock::default());
-        mock.add_set("a", 2, None);
-        mock.add_set("b", 4, None);
-        let set = shard_set(&mock, false);
-        run(set.scale_up(3)).unwrap();
+    #[tokio::test]
+    async fn scale_up_patches_each_statefulset_once_and_never_scales_down() {
+        let server = FakeApiServer::start().await.unwrap();
+        server.upsert(&stateful_set("a", 2, None));
+        server.upsert(&stateful_set("b", 4, None));
+        let set = shard_set(&server, false);
+        set.scale_up(3).await.unwrap();
         assert_eq!(
-            mock.calls(),
+            calls(&server),
             [
-                "list statefulsets mon app=shard",
-                "patch statefulsets/a/scale mon replicas=3 rv=1",
+                "GET statefulsets?app=shard",
+                "PATCH statefulsets/a/scale replicas=3",
             ]
         );
-        assert_eq!((mock.replicas("a"), mock.replicas("b")), (3, 4));
-        run(set.scale_up(3)).unwrap();
-        assert_eq!(mock.calls(), ["list statefulsets mon app=shard"]);
+        assert_eq!((replicas(&server, "a"), replicas(&server, "b")), (3, 4));
+        set.scale_up(3).await.unwrap();
+        assert_eq!(calls(&server), ["GET statefulsets?app=shard"]);
     }
 
-    #[test]
-    fn a_scale_conflict_is_retried_after_reading_the_scale_again() {
-        let mock = Arc::new(Mock::default());
-        mock.add_set("a", 1, None);
-        mock.state().scale_conflicts = 1;
-        run(shard_set(&mock, false).scale_up(2)).unwrap();
+    #[tokio::test]
+    async fn a_scale_conflict_is_retried_after_reading_the_scale_again() {
+        let server = FakeApiServer::start().await.unwrap();
+        server.upsert(&stateful_set("a", 1, None));
+        server.inject(conflicts(1));
+        shard_set(&server, false).scale_up(2).await.unwrap();
         assert_eq!(
-            mock.calls(),
+            calls(&server),
             [
-                "list statefulsets mon app=shard",
-                "patch statefulsets/a/scale mon replicas=2 rv=1",
-                "get statefulsets/a/scale mon",
-                "patch statefulsets/a/scale mon replicas=2 rv=2",
+                "GET statefulsets?app=shard",
+                "PATCH statefulsets/a/scale replicas=2",
+                "GET statefulsets/a/scale",
+                "PATCH statefulsets/a/scale replicas=2",
             ]
         );
-        assert_eq!(mock.replicas("a"), 2);
+        assert_eq!(replicas(&server, "a"), 2);
 
-        // The other writer already scaled far enough: nothing more to do.
-        mock.state().scale_conflicts = 1;
-        mock.state().conflicting_writer_sets = Some(5);
-        run(shard_set(&mock, false).scale_up(3)).unwrap();
+        // Another writer scaled between the listing and the patch, far
+        // enough: the server refuses the stale patch, nothing more to do.
+        let set = shard_set(&server, false);
+        let groups = set.groups().await.unwrap();
+        server.upsert(&stateful_set("a", 5, None));
+        calls(&server);
+        set.scale(&groups[0], groups[0].resource_version.clone(), |current| {
+            Ok((current < 3).then_some(3))
+        })
+        .await
+        .unwrap();
         assert_eq!(
-            mock.calls(),
+            calls(&server),
             [
-                "list statefulsets mon app=shard",
-                "patch statefulsets/a/scale mon replicas=3 rv=3",
-                "get statefulsets/a/scale mon",
+                "PATCH statefulsets/a/scale replicas=3",
+                "GET statefulsets/a/scale",
             ]
         );
-        assert_eq!(mock.replicas("a"), 5);
-        mock.state().conflicting_writer_sets = None;
+        assert_eq!(replicas(&server, "a"), 5);
 
         // Conflicts that never stop: a bounded number of attempts, then the error.
-        mock.state().scale_conflicts = 100;
-        let err = run(shard_set(&mock, false).scale_up(9)).unwrap_err();
+        server.inject(conflicts(100));
+        let err = shard_set(&server, false).scale_up(9).await.unwrap_err();
         assert!(err.to_string().contains("conflict"), "{err}");
-        let patches = mock
-            .calls()
+        let patches = calls(&server)
             .iter()
-            .filter(|c| c.starts_with("patch"))
+            .filter(|c| c.starts_with("PATCH"))
             .count();
         assert_eq!(patches, MAX_ATTEMPTS as usize);
+        assert_eq!(replicas(&server, "a"), 5);
     }
 
-    #[test]
-    fn the_draining_mark_lives_on_the_statefulset() {
-        let mock = Arc::new(Mock::default());
-        mock.add_set("a", 3, None);
-        mock.add_set("b", 3, None);
+    #[tokio::test]
+    async fn the_draining_mark_lives_on_the_statefulset() {
+        let server = FakeApiServer::start().await.unwrap();
+        server.upsert(&stateful_set("a", 3, None));
+        server.upsert(&stateful_set("b", 3, None));
         for set in ["a", "b"] {
             for index in 0..3 {
-                mock.add_pod(
-                    set,
-                    index,
-                    Some(&format!("10.0.{}.{index}", set.len())),
-                    true,
-                );
+                let ip = format!("10.0.{}.{index}", set.len());
+                server.upsert(&pod(set, index, Some(&ip), true));
             }
         }
-        run(shard_set(&mock, false).set_removing(2, true)).unwrap();
+        shard_set(&server, false)
+            .set_removing(2, true)
+            .await
+            .unwrap();
         assert_eq!(
-            mock.calls(),
+            calls(&server),
             [
-                "list statefulsets mon app=shard",
-                r#"patch statefulsets/a mon {"promshard.io/draining-shards":"2"} rv=1"#,
-                r#"patch statefulsets/b mon {"promshard.io/draining-shards":"2"} rv=2"#,
+                "GET statefulsets?app=shard",
+                r#"PATCH statefulsets/a draining="2""#,
+                r#"PATCH statefulsets/b draining="2""#,
             ]
         );
         // A new instance (coordinator restart) sees the drain.
-        let set = shard_set(&mock, false);
-        let removing: Vec<(u32, u32)> = run(set.shards())
+        let set = shard_set(&server, false);
+        let removing: Vec<(u32, u32)> = set
+            .shards()
+            .await
             .unwrap()
             .iter()
             .filter(|s| s.removing)
             .map(|s| (s.group, s.index))
             .collect();
         assert_eq!(removing, [(0, 2), (1, 2)]);
-        mock.calls();
+        calls(&server);
         // Marking again changes nothing and calls nothing but the list.
-        run(set.set_removing(2, true)).unwrap();
-        assert_eq!(mock.calls(), ["list statefulsets mon app=shard"]);
-        run(set.set_removing(2, false)).unwrap();
-        assert_eq!(mock.annotation("a"), None);
-        assert!(run(set.shards()).unwrap().iter().all(|s| !s.removing));
+        set.set_removing(2, true).await.unwrap();
+        assert_eq!(calls(&server), ["GET statefulsets?app=shard"]);
+        set.set_removing(2, false).await.unwrap();
+        assert_eq!(annotation(&server, "a"), None);
+        assert!(set.shards().await.unwrap().iter().all(|s| !s.removing));
     }
 
-    #[test]
-    fn an_annotation_conflict_rereads_the_statefulset() {
-        let mock = Arc::new(Mock::default());
-        mock.add_set("a", 3, None);
-        let set = shard_set(&mock, false);
+    #[tokio::test]
+    async fn an_annotation_conflict_rereads_the_statefulset() {
+        let server = FakeApiServer::start().await.unwrap();
+        server.upsert(&stateful_set("a", 3, None));
+        let set = shard_set(&server, false);
+        let groups = set.groups().await.unwrap();
         // Changed between the list and the patch by someone else.
-        let groups = run(set.groups()).unwrap();
-        mock.state().sets.get_mut("a").unwrap().metadata.annotations = Some(BTreeMap::from([(
-            DRAINING_ANNOTATION.to_owned(),
-            "1".to_owned(),
-        )]));
-        Mock::bump(&mut mock.state(), "a");
-        mock.calls();
-        run(set.update_draining(&groups[0], |s| {
+        server.upsert(&with_draining(stateful_set("a", 3, None), "1"));
+        calls(&server);
+        set.update_draining(&groups[0], |s| {
             s.insert(2);
-        }))
+        })
+        .await
         .unwrap();
         assert_eq!(
-            mock.calls(),
+            calls(&server),
             [
-                r#"patch statefulsets/a mon {"promshard.io/draining-shards":"2"} rv=1"#,
-                "get statefulsets/a mon",
-                r#"patch statefulsets/a mon {"promshard.io/draining-shards":"1,2"} rv=2"#,
+                r#"PATCH statefulsets/a draining="2""#,
+                "GET statefulsets/a",
+                r#"PATCH statefulsets/a draining="1,2""#,
             ]
         );
+        assert_eq!(annotation(&server, "a").as_deref(), Some("1,2"));
     }
 
-    #[test]
-    fn remove_takes_only_the_highest_shard_and_pvcs_go_only_after_the_pod() {
+    #[tokio::test]
+    async fn remove_takes_only_the_highest_shard_and_pvcs_go_only_after_the_pod() {
         for delete_pvc in [false, true] {
-            let mock = Arc::new(Mock::default());
-            mock.add_set("a", 3, None);
+            let server = FakeApiServer::start().await.unwrap();
+            server.upsert(&stateful_set("a", 3, None));
             for index in 0..3 {
-                mock.add_pod("a", index, Some(&format!("10.0.0.{index}")), true);
-                mock.add_pvc(&format!("data-a-{index}"), "a");
+                server.upsert(&pod("a", index, Some(&format!("10.0.0.{index}")), true));
+                server.upsert(&pvc(&format!("data-a-{index}"), "a"));
             }
             // Another StatefulSet's PVC with a look-alike name stays.
-            mock.add_pvc("data-a-2-copy", "a");
-            let set = shard_set(&mock, delete_pvc);
-            let err = run(set.remove(1)).unwrap_err();
+            server.upsert(&pvc("data-a-2-copy", "a"));
+            let pvcs = ["data-a-0", "data-a-1", "data-a-2", "data-a-2-copy"];
+            let existing = || -> Vec<&str> {
+                pvcs.iter()
+                    .copied()
+                    .filter(|name| pvc_exists(&server, name))
+                    .collect()
+            };
+            let set = shard_set(&server, delete_pvc);
+            let err = set.remove(1).await.unwrap_err();
             assert_eq!(
                 err.to_string(),
                 "shard 1 is not the highest: StatefulSet a has 3 replicas"
             );
-            run(set.set_removing(2, true)).unwrap();
-            mock.calls();
-            run(set.remove(2)).unwrap();
+            set.set_removing(2, true).await.unwrap();
+            calls(&server);
+            set.remove(2).await.unwrap();
             assert_eq!(
-                mock.calls(),
+                calls(&server),
                 [
-                    "list statefulsets mon app=shard",
-                    "patch statefulsets/a/scale mon replicas=2 rv=2",
+                    "GET statefulsets?app=shard",
+                    "PATCH statefulsets/a/scale replicas=2",
                 ]
             );
             // The pod is still terminating: nothing is cleaned up.
-            assert_eq!(run(set.shards()).unwrap().len(), 2);
-            assert_eq!(mock.annotation("a").as_deref(), Some("2"));
-            assert_eq!(mock.pvc_names().len(), 4);
-            mock.calls();
+            assert_eq!(set.shards().await.unwrap().len(), 2);
+            assert_eq!(annotation(&server, "a").as_deref(), Some("2"));
+            assert_eq!(existing(), pvcs);
+            calls(&server);
             // Gone: PVCs deleted (with the flag), then the mark cleared.
-            mock.state().pods.remove("a-2");
-            assert_eq!(run(set.shards()).unwrap().len(), 2);
-            let mut expected = vec!["list statefulsets mon app=shard", "list pods mon set=a"];
+            server.remove::<Pod>(Some(NAMESPACE), "a-2");
+            assert_eq!(set.shards().await.unwrap().len(), 2);
+            let mut expected = vec!["GET statefulsets?app=shard", "GET pods?set=a"];
             if delete_pvc {
                 expected.extend([
-                    "list persistentvolumeclaims mon set=a",
-                    "delete persistentvolumeclaims/data-a-2 mon",
+                    "GET persistentvolumeclaims?set=a",
+                    "DELETE persistentvolumeclaims/data-a-2",
                 ]);
             }
-            expected.push(r#"patch statefulsets/a mon {"promshard.io/draining-shards":null} rv=3"#);
-            assert_eq!(mock.calls(), expected);
-            let mut pvcs = vec!["data-a-0", "data-a-1", "data-a-2-copy"];
+            expected.push("PATCH statefulsets/a draining=null");
+            assert_eq!(calls(&server), expected, "delete_pvc={delete_pvc}");
+            let mut kept = vec!["data-a-0", "data-a-1", "data-a-2-copy"];
             if !delete_pvc {
-                pvcs.insert(2, "data-a-2");
+                kept.insert(2, "data-a-2");
             }
-            assert_eq!(mock.pvc_names(), pvcs);
-            assert_eq!(mock.annotation("a"), None);
+            assert_eq!(existing(), kept);
+            assert_eq!(annotation(&server, "a"), None);
             // Removing what is already gone does nothing.
-            run(set.remove(2)).unwrap();
-            assert_eq!(mock.calls(), ["list statefulsets mon app=shard"]);
+            set.remove(2).await.unwrap();
+            assert_eq!(calls(&server), ["GET statefulsets?app=shard"]);
         }
     }
 
-    #[test]
-    fn scaling_back_up_cancels_a_pending_clean_up() {
-        let mock = Arc::new(Mock::default());
-        mock.add_set("a", 2, None);
-        mock.add_pvc("data-a-1", "a");
-        let set = shard_set(&mock, true);
-        run(set.set_removing(1, true)).unwrap();
-        run(set.remove(1)).unwrap();
+    #[tokio::test]
+    async fn scaling_back_up_cancels_a_pending_clean_up() {
+        let server = FakeApiServer::start().await.unwrap();
+        server.upsert(&stateful_set("a", 2, None));
+        server.upsert(&pvc("data-a-1", "a"));
+        let set = shard_set(&server, true);
+        set.set_removing(1, true).await.unwrap();
+        set.remove(1).await.unwrap();
         // The pod has not terminated yet when capacity is needed again.
-        mock.add_pod("a", 1, Some("10.0.0.1"), false);
-        mock.calls();
-        run(set.scale_up(2)).unwrap();
+        server.upsert(&pod("a", 1, Some("10.0.0.1"), false));
+        calls(&server);
+        set.scale_up(2).await.unwrap();
         assert_eq!(
-            mock.calls(),
+            calls(&server),
             [
-                "list statefulsets mon app=shard",
-                r#"patch statefulsets/a mon {"promshard.io/draining-shards":null} rv=3"#,
-                "patch statefulsets/a/scale mon replicas=2 rv=4",
+                "GET statefulsets?app=shard",
+                "PATCH statefulsets/a draining=null",
+                "PATCH statefulsets/a/scale replicas=2",
             ]
         );
-        mock.state().pods.remove("a-1");
-        run(set.shards()).unwrap();
-        assert_eq!(mock.pvc_names(), ["data-a-1"]);
+        server.remove::<Pod>(Some(NAMESPACE), "a-1");
+        set.shards().await.unwrap();
+        assert!(pvc_exists(&server, "data-a-1"));
     }
 }

@@ -136,6 +136,7 @@ mod float;
 mod format;
 mod proto;
 mod pull;
+#[cfg(feature = "testing")]
 pub mod reference;
 mod sample;
 mod stream;

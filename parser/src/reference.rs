@@ -5,6 +5,9 @@
 //!
 //! It reports what a scrape would ingest: the list of samples (name, labels
 //! unescaped, value) before the first error, and whether there was an error.
+//!
+//! Test scaffolding: compiled only with the `testing` feature, which the
+//! crate's own tests and the fuzz targets turn on.
 
 /// One sample as the reference sees it.
 #[derive(Debug, Clone, PartialEq)]

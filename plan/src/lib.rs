@@ -116,6 +116,7 @@
 
 pub mod baseline;
 mod planner;
+#[cfg(feature = "testing")]
 pub mod synth;
 mod types;
 

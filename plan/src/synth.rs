@@ -2,6 +2,10 @@
 //! heavy-tailed target sizes, and [`Fleet`], a simulated set of shards that
 //! applies each plan the way a well-behaved coordinator and its sidecars would.
 //!
+//! Test scaffolding: compiled only with the `testing` feature, which the
+//! crate's tests and examples, the benchmarks and the root package's tests
+//! turn on through their dev-dependencies.
+//!
 //! ```
 //! use promshard_plan::{PlanSettings, Timestamp, synth::{Fleet, synthetic_targets}};
 //!

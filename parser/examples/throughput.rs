@@ -13,6 +13,7 @@ fn cpu_secs() -> Option<f64> {
 }
 
 use promshard_parser::{Format, NoVisitor, SampleRef, StreamCounter, count};
+use promshard_test_support::varint;
 
 fn ksm(n: usize) -> Vec<u8> {
     let mut b = String::from(
@@ -71,26 +72,14 @@ fn histograms(n: usize, om: bool) -> Vec<u8> {
     b.into_bytes()
 }
 
-#[allow(
-    clippy::cast_possible_truncation,
-    reason = "each byte is masked to 7 bits or below 0x80"
-)]
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v & 0x7f) as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn field(f: u64, b: &[u8], out: &mut Vec<u8>) {
-    varint(f << 3 | 2, out);
-    varint(b.len() as u64, out);
+    varint(out, f << 3 | 2);
+    varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
 fn double(f: u64, v: f64, out: &mut Vec<u8>) {
-    varint(f << 3 | 1, out);
+    varint(out, f << 3 | 1);
     out.extend_from_slice(&v.to_le_bytes());
 }
 
@@ -107,8 +96,8 @@ fn protobuf(n: usize) -> (Vec<u8>, u64) {
     let mut fam = Vec::new();
     field(1, b"kube_pod_container_status_running", &mut fam);
     field(2, b"Describes whether the container is running.", &mut fam);
-    varint(3 << 3, &mut fam);
-    varint(1, &mut fam);
+    varint(&mut fam, 3 << 3);
+    varint(&mut fam, 1);
     for i in 0..n {
         let mut m = Vec::new();
         field(
@@ -139,20 +128,20 @@ fn protobuf(n: usize) -> (Vec<u8>, u64) {
         field(2, &g, &mut m);
         field(4, &m, &mut fam);
     }
-    varint(fam.len() as u64, &mut body);
+    varint(&mut body, fam.len() as u64);
     body.extend_from_slice(&fam);
     let mut fam = Vec::new();
     field(1, b"http_request_duration_seconds", &mut fam);
-    varint(3 << 3, &mut fam);
-    varint(4, &mut fam);
+    varint(&mut fam, 3 << 3);
+    varint(&mut fam, 4);
     let hn = n / 10;
     for i in 0..hn {
         let mut m = Vec::new();
         field(1, &pair("handler", &format!("/api/v1/items/{}", i)), &mut m);
         field(1, &pair("code", "200"), &mut m);
         let mut h = Vec::new();
-        varint(1 << 3, &mut h);
-        varint(100, &mut h);
+        varint(&mut h, 1 << 3);
+        varint(&mut h, 100);
         double(2, 12.5, &mut h);
         for (j, ub) in [
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -161,15 +150,15 @@ fn protobuf(n: usize) -> (Vec<u8>, u64) {
         .enumerate()
         {
             let mut b = Vec::new();
-            varint(1 << 3, &mut b);
-            varint(j as u64 * 9, &mut b);
+            varint(&mut b, 1 << 3);
+            varint(&mut b, j as u64 * 9);
             double(2, *ub, &mut b);
             field(3, &b, &mut h);
         }
         field(7, &h, &mut m);
         field(4, &m, &mut fam);
     }
-    varint(fam.len() as u64, &mut body);
+    varint(&mut body, fam.len() as u64);
     body.extend_from_slice(&fam);
     (body, n as u64 + hn as u64 * 14)
 }

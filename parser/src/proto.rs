@@ -1403,6 +1403,7 @@ pub(crate) fn length_prefix(buf: &[u8]) -> Result<Option<(usize, u64)>, &'static
 
 #[cfg(test)]
 mod tests {
+    use promshard_test_support::varint as put_varint;
     use proptest::prelude::*;
 
     use super::{read_varint, read_varint_slow, scan_metric};
@@ -1480,21 +1481,13 @@ mod tests {
         }
     }
 
-    fn put_varint(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push(v.to_le_bytes()[0] | 0x80);
-            v >>= 7;
-        }
-        out.push(v.to_le_bytes()[0]);
-    }
-
     fn put_tag(field: u64, wire: u64, out: &mut Vec<u8>) {
-        put_varint(field << 3 | wire, out);
+        put_varint(out, field << 3 | wire);
     }
 
     fn put_bytes(field: u64, b: &[u8], out: &mut Vec<u8>) {
         put_tag(field, 2, out);
-        put_varint(b.len() as u64, out);
+        put_varint(out, b.len() as u64);
         out.extend_from_slice(b);
     }
 
@@ -1505,7 +1498,7 @@ mod tests {
 
     fn put_uint(field: u64, v: u64, out: &mut Vec<u8>) {
         put_tag(field, 0, out);
-        put_varint(v, out);
+        put_varint(out, v);
     }
 
     fn text(g: &mut Gen) -> Vec<u8> {
@@ -1655,7 +1648,7 @@ mod tests {
             put_bytes(9 + 3 * g.below(2), &span, &mut h);
             let mut deltas = Vec::new();
             for _ in 0..g.below(3) {
-                put_varint(number(g), &mut deltas);
+                put_varint(&mut deltas, number(g));
             }
             put_bytes(10 + 3 * g.below(2), &deltas, &mut h);
             if g.chance(2) {

@@ -10,22 +10,15 @@
 )]
 
 use promshard_parser::{Format, SampleRef, StreamCounter, count};
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
+use promshard_test_support::varint;
 
 fn tag(field: u64, wt: u64, out: &mut Vec<u8>) {
-    varint(field << 3 | wt, out);
+    varint(out, field << 3 | wt);
 }
 
 fn bytes_field(field: u64, b: &[u8], out: &mut Vec<u8>) {
     tag(field, 2, out);
-    varint(b.len() as u64, out);
+    varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
@@ -36,7 +29,7 @@ fn double_field(field: u64, v: f64, out: &mut Vec<u8>) {
 
 fn varint_field(field: u64, v: u64, out: &mut Vec<u8>) {
     tag(field, 0, out);
-    varint(v, out);
+    varint(out, v);
 }
 
 fn label(name: &str, value: &str) -> Vec<u8> {
@@ -64,7 +57,7 @@ fn family(name: &str, ty: u64, metrics: &[Vec<u8>]) -> Vec<u8> {
         bytes_field(4, m, &mut f);
     }
     let mut out = Vec::new();
-    varint(f.len() as u64, &mut out);
+    varint(&mut out, f.len() as u64);
     out.extend_from_slice(&f);
     out
 }
@@ -276,7 +269,7 @@ fn truncated_and_corrupt_messages_are_errors_after_the_good_ones() {
     let mut f = Vec::new();
     bytes_field(1, b"x", &mut f);
     varint_field(4, 1, &mut f);
-    varint(f.len() as u64, &mut bad_wire);
+    varint(&mut bad_wire, f.len() as u64);
     bad_wire.extend_from_slice(&f);
     let (c, _) = all_chunkings(&bad_wire);
     assert_eq!(c.samples, 20);
@@ -361,7 +354,7 @@ fn unknown_fields_and_groups_are_skipped_in_every_chunking() {
     tag(11, 5, &mut f);
     f.extend_from_slice(&[1, 2, 3, 4]);
     let mut b = Vec::new();
-    varint(f.len() as u64, &mut b);
+    varint(&mut b, f.len() as u64);
     b.extend_from_slice(&f);
     b.extend(family("after", 1, &[metric(&[], 2, &value_msg(3.0))]));
     let (counts, seen) = all_chunkings(&b);
@@ -376,7 +369,7 @@ fn unknown_fields_and_groups_are_skipped_in_every_chunking() {
     bytes_field(1, b"open", &mut f);
     tag(9, 3, &mut f);
     varint_field(1, 1, &mut f);
-    varint(f.len() as u64, &mut bad);
+    varint(&mut bad, f.len() as u64);
     bad.extend_from_slice(&f);
     let (counts, _) = all_chunkings(&bad);
     assert_eq!(counts.samples, 0);
@@ -391,7 +384,7 @@ fn a_bad_field_in_a_truncated_message_is_reported_as_truncation() {
     tag(4, 4, &mut f); // end-group outside a group
     f.extend_from_slice(&[0; 20]);
     let mut b = body();
-    varint(f.len() as u64 + 10, &mut b);
+    varint(&mut b, f.len() as u64 + 10);
     b.extend_from_slice(&f);
     let (counts, _) = all_chunkings(&b);
     assert_eq!(counts.samples, 20);

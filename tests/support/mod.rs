@@ -818,14 +818,7 @@ pub async fn drain(addr: SocketAddr, path: &str) -> u64 {
 /// tests, written from `client_model`'s `metrics.proto` (proto2, so
 /// repeated scalars are not packed, as `client_golang` sends them).
 pub mod pb {
-    /// Appends `value` as a base-128 varint.
-    pub fn varint(out: &mut Vec<u8>, mut value: u64) {
-        while value >= 0x80 {
-            out.push(u8::try_from(value & 0x7f).unwrap() | 0x80);
-            value >>= 7;
-        }
-        out.push(u8::try_from(value).unwrap());
-    }
+    pub use promshard_test_support::varint;
 
     /// A length-delimited field.
     pub fn bytes(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {

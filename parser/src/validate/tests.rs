@@ -5,6 +5,7 @@
 
 #![allow(clippy::cast_possible_truncation)] // test encoders
 
+use promshard_test_support::varint;
 use proptest::prelude::*;
 
 use super::{ValidationReport, Validator, legacy, validate};
@@ -456,22 +457,14 @@ fn corpus_bodies_agree() {
     assert_eq!(seen, 4, "testdata/corpus bodies");
 }
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v & 0x7f) as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push((v & 0x7f) as u8);
-}
-
 fn field(f: u64, b: &[u8], out: &mut Vec<u8>) {
-    varint(f << 3 | 2, out);
-    varint(b.len() as u64, out);
+    varint(out, f << 3 | 2);
+    varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
 fn double(f: u64, v: f64, out: &mut Vec<u8>) {
-    varint(f << 3 | 1, out);
+    varint(out, f << 3 | 1);
     out.extend_from_slice(&v.to_le_bytes());
 }
 
@@ -489,8 +482,8 @@ fn protobuf_body(sets: &[Vec<(&str, &str)>]) -> Vec<u8> {
     for (name, ty) in [("h", 4u64), ("s", 2), ("g", 1)] {
         let mut fam = Vec::new();
         field(1, name.as_bytes(), &mut fam);
-        varint(3 << 3, &mut fam);
-        varint(ty, &mut fam);
+        varint(&mut fam, 3 << 3);
+        varint(&mut fam, ty);
         for (i, set) in sets.iter().enumerate() {
             let mut m = Vec::new();
             for (k, v) in set {
@@ -499,21 +492,21 @@ fn protobuf_body(sets: &[Vec<(&str, &str)>]) -> Vec<u8> {
             let mut inner = Vec::new();
             match ty {
                 4 => {
-                    varint(1 << 3, &mut inner);
-                    varint(i as u64 + 3, &mut inner);
+                    varint(&mut inner, 1 << 3);
+                    varint(&mut inner, i as u64 + 3);
                     double(2, 1.5, &mut inner);
                     for (j, ub) in [0.5, 1.0].iter().enumerate() {
                         let mut b = Vec::new();
-                        varint(1 << 3, &mut b);
-                        varint(j as u64 + 1, &mut b);
+                        varint(&mut b, 1 << 3);
+                        varint(&mut b, j as u64 + 1);
                         double(2, *ub, &mut b);
                         field(3, &b, &mut inner);
                     }
                     field(7, &inner, &mut m);
                 }
                 2 => {
-                    varint(1 << 3, &mut inner);
-                    varint(4, &mut inner);
+                    varint(&mut inner, 1 << 3);
+                    varint(&mut inner, 4);
                     double(2, 2.0, &mut inner);
                     let mut q = Vec::new();
                     double(1, 0.5, &mut q);
@@ -528,7 +521,7 @@ fn protobuf_body(sets: &[Vec<(&str, &str)>]) -> Vec<u8> {
             }
             field(4, &m, &mut fam);
         }
-        varint(fam.len() as u64, &mut body);
+        varint(&mut body, fam.len() as u64);
         body.extend_from_slice(&fam);
     }
     body

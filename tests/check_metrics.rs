@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+use promshard_test_support::gzip;
+
 fn promshard(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_promshard"))
         .args(args)
@@ -160,12 +162,6 @@ fn missing_file_is_a_tool_error() {
     let out = promshard(&["check", "metrics", "/nonexistent/metrics.prom"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
-}
-
-fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(body).unwrap();
-    gz.finish().unwrap()
 }
 
 fn json_of(out: &Output) -> serde_json::Value {

@@ -768,7 +768,8 @@ mod tests {
     use std::io::Write;
 
     use flate2::Compression;
-    use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
+    use flate2::write::{DeflateEncoder, ZlibEncoder};
+    use promshard_test_support::gzip;
 
     use super::*;
     use crate::stream::count;
@@ -809,12 +810,6 @@ mod tests {
         m.extend_from_slice(&crc.sum().to_le_bytes());
         m.extend_from_slice(&u32::try_from(plain.len()).unwrap().to_le_bytes());
         m
-    }
-
-    fn gzip(plain: &[u8]) -> Vec<u8> {
-        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-        e.write_all(plain).unwrap();
-        e.finish().unwrap()
     }
 
     /// Decodes in the pieces between `cuts`; a gzip body both through the

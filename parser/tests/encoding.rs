@@ -10,9 +10,9 @@
 
 use std::io::Write;
 
-use flate2::Compression;
-use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
+use flate2::write::{DeflateEncoder, ZlibEncoder};
 use promshard_parser::{DecodingCounter, Encoding, Format, count};
+use promshard_test_support::{Compression, gzip, gzip_at};
 
 fn corpus() -> Vec<u8> {
     let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -33,9 +33,7 @@ fn gzip_zlib_and_raw_deflate_count_like_plain() {
     let plain = corpus();
     let want = count(&plain, Format::Text);
     assert_eq!(want.samples, 507);
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(&plain).unwrap();
-    let gz = gz.finish().unwrap();
+    let gz = gzip(&plain);
     let mut zl = ZlibEncoder::new(Vec::new(), Compression::default());
     zl.write_all(&plain).unwrap();
     let zl = zl.finish().unwrap();
@@ -64,9 +62,7 @@ fn gzip_zlib_and_raw_deflate_count_like_plain() {
 
 #[test]
 fn truncated_or_corrupt_gzip_is_an_error() {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(&corpus()).unwrap();
-    let gz = gz.finish().unwrap();
+    let gz = gzip_at(&corpus(), Compression::fast());
     let got = decode_count(&gz[..gz.len() / 2], Encoding::Gzip, 512);
     assert!(got.error.is_some());
     assert!(got.samples < 507);
@@ -89,9 +85,7 @@ fn compressed_body_counts_like_plain_after_an_error_or_the_end() {
     ];
     for (plain, format) in bodies {
         let want = count(plain, format);
-        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-        gz.write_all(plain).unwrap();
-        let gz = gz.finish().unwrap();
+        let gz = gzip_at(plain, Compression::fast());
         for chunk in [1usize, 5, gz.len()] {
             let mut c = DecodingCounter::new(format, Encoding::Gzip);
             for piece in gz.chunks(chunk) {
@@ -113,11 +107,7 @@ fn compressed_body_counts_like_plain_after_an_error_or_the_end() {
 #[test]
 fn highly_compressible_body_counts() {
     let line = b"some_metric{label=\"value\"} 1\n";
-    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
-    for _ in 0..200_000 {
-        gz.write_all(line).unwrap();
-    }
-    let gz = gz.finish().unwrap();
+    let gz = gzip_at(&line.repeat(200_000), Compression::best());
     let got = decode_count(&gz, Encoding::Gzip, 64 * 1024);
     assert_eq!(got.samples, 200_000);
     assert_eq!(got.bytes, 200_000 * line.len() as u64);

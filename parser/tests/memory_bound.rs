@@ -9,12 +9,9 @@
 // Test helpers outside #[test] fns: a panic there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use peak_alloc::PeakAlloc;
 use promshard_parser::{DecodingCounter, Encoding, Format, StreamCounter, count};
+use promshard_test_support::{Compression, gzip_at};
 
 #[global_allocator]
 static ALLOCATOR: PeakAlloc = PeakAlloc;
@@ -25,12 +22,6 @@ static ALLOCATOR: PeakAlloc = PeakAlloc;
 const BOUND: usize = 4 << 20;
 
 const LINE: &[u8] = b"some_metric{label=\"value\"} 1\n";
-
-fn gzip(plain: &[u8]) -> Vec<u8> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
-    gz.write_all(plain).unwrap();
-    gz.finish().unwrap()
-}
 
 /// Peak bytes allocated above what was live when `run` started.
 fn peak_during<T>(run: impl FnOnce() -> T) -> (T, usize) {
@@ -45,11 +36,11 @@ fn streamed_bodies_are_counted_in_bounded_memory() {
     // One 16 MiB member: small enough compressed for the whole-body path,
     // too large inflated for it, so it falls back to streaming.
     let member_plain = LINE.repeat((16 << 20) / LINE.len());
-    let one_member = gzip(&member_plain);
+    let one_member = gzip_at(&member_plain, Compression::best());
     // 64 members of 1 MiB: 64 MiB inflated; the compressed body passes the
     // gathering limit part way through and streams from there.
     let small_plain = LINE.repeat((1 << 20) / LINE.len());
-    let small_member = gzip(&small_plain);
+    let small_member = gzip_at(&small_plain, Compression::best());
     let many_members = small_member.repeat(64);
     let lines_per_small = (small_plain.len() / LINE.len()) as u64;
     let want_one = count(&member_plain, Format::Text);

@@ -11,6 +11,8 @@
 //! assert_eq!(field, [0x08, 0xac, 0x02]);
 //! ```
 
+mod gzip;
 mod protobuf;
 
+pub use gzip::{Compression, gzip, gzip_at};
 pub use protobuf::varint;

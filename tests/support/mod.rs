@@ -23,7 +23,6 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future as _;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
@@ -75,9 +74,7 @@ pub fn corpus(name: &str) -> Bytes {
 
 /// Gzip of `data`.
 pub fn gzip(data: &[u8]) -> Bytes {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).unwrap();
-    Bytes::from(encoder.finish().unwrap())
+    Bytes::from(promshard_test_support::gzip(data))
 }
 
 /// What a [`TargetServer`] answers on one path.

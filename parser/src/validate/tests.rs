@@ -5,7 +5,7 @@
 
 #![allow(clippy::cast_possible_truncation)] // test encoders
 
-use promshard_test_support::varint;
+use promshard_test_support::{gzip, varint};
 use proptest::prelude::*;
 
 use super::{ValidationReport, Validator, legacy, validate};
@@ -591,13 +591,6 @@ fn shared_hashes_compare_keys() {
         validate_masked(&b, Format::Text, 0),
         legacy::validate(&b, Format::Text)
     );
-}
-
-fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(body).unwrap();
-    gz.finish().unwrap()
 }
 
 fn validate_gzip(gz: &[u8], format: Format, chunk: usize) -> ValidationReport {

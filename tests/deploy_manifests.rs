@@ -13,11 +13,9 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use clap::Parser as _;
 use promshard::cli::{Cli, Command as Subcommand};
-use serde::Deserialize as _;
 use serde_yaml_ng::Value;
 
 const PROMSHARD_IMAGE: &str = "ghcr.io/promshard/promshard:";
@@ -27,24 +25,7 @@ fn repo_root() -> PathBuf {
 }
 
 fn kustomizations() -> Vec<PathBuf> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-            .map(|entry| entry.unwrap().path())
-            .collect();
-        entries.sort();
-        if entries
-            .iter()
-            .any(|p| p.file_name().is_some_and(|n| n == "kustomization.yaml"))
-        {
-            found.push(dir.to_path_buf());
-        }
-        for entry in entries.into_iter().filter(|p| p.is_dir()) {
-            walk(&entry, found);
-        }
-    }
-    let mut found = Vec::new();
-    walk(&repo_root().join("deploy"), &mut found);
+    let found = promshard_test_support::kustomizations(&repo_root().join("deploy"));
     assert!(!found.is_empty(), "no kustomization under deploy/");
     found
 }
@@ -57,24 +38,7 @@ fn shown(path: &Path) -> String {
 }
 
 fn render(kustomization: &Path) -> Vec<Value> {
-    let output = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(kustomization)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("running kubectl kustomize: {e}; scripts/ensure-deps --test says how to install kubectl")
-        });
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {} failed: {}",
-        shown(kustomization),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
-    serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|doc| Value::deserialize(doc).unwrap())
-        .filter(|doc| !doc.is_null())
-        .collect()
+    promshard_test_support::kustomize(kustomization)
 }
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {

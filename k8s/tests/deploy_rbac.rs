@@ -16,10 +16,9 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use promshard_k8s::rbac::{COORDINATOR_RULES, Scope};
-use serde::Deserialize as _;
+use promshard_test_support::{kustomizations, kustomize};
 use serde_yaml_ng::Value;
 
 const ROLE_NAME: &str = "promshard-coordinator";
@@ -92,56 +91,6 @@ fn rbac_manifest_is_generated_from_the_rules() {
         "{} is not what COORDINATOR_RULES generate; rerun with {UPDATE_ENV}=1 to rewrite it",
         shown(&path)
     );
-}
-
-/// Every directory under `deploy/` holding a kustomization.
-fn kustomizations() -> Vec<PathBuf> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-            .map(|entry| entry.unwrap().path())
-            .collect();
-        entries.sort();
-        if entries
-            .iter()
-            .any(|p| p.file_name().is_some_and(|n| n == "kustomization.yaml"))
-        {
-            found.push(dir.to_path_buf());
-        }
-        for entry in entries {
-            if entry.is_dir() {
-                walk(&entry, found);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(&deploy_dir(), &mut found);
-    found
-}
-
-fn render(kustomization: &Path) -> Vec<Value> {
-    let output = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(kustomization)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "running kubectl kustomize {}: {e}. kubectl is required for this test; \
-                 scripts/ensure-deps --test says how to install it",
-                kustomization.display()
-            )
-        });
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {} failed: {}",
-        kustomization.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
-    serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|doc| Value::deserialize(doc).unwrap())
-        .filter(|doc| !doc.is_null())
-        .collect()
 }
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -310,7 +259,7 @@ fn granted(objects: &[Value], where_: &str) -> BTreeSet<Grant> {
 
 #[test]
 fn every_kustomization_grants_exactly_the_coordinator_rules() {
-    let kustomizations = kustomizations();
+    let kustomizations = kustomizations(&deploy_dir());
     assert!(
         kustomizations.iter().any(|k| k.ends_with("base")),
         "no deploy/base kustomization found: {kustomizations:?}"
@@ -318,7 +267,7 @@ fn every_kustomization_grants_exactly_the_coordinator_rules() {
     let want = wanted_grants();
     for kustomization in &kustomizations {
         let where_ = shown(kustomization);
-        let objects = render(kustomization);
+        let objects = kustomize(kustomization);
         let have = granted(&objects, &where_);
         let extra: Vec<_> = have.difference(&want).collect();
         let missing: Vec<_> = want.difference(&have).collect();
@@ -331,9 +280,9 @@ fn every_kustomization_grants_exactly_the_coordinator_rules() {
 
 #[test]
 fn no_statefulset_pod_gets_an_api_token() {
-    for kustomization in kustomizations() {
+    for kustomization in kustomizations(&deploy_dir()) {
         let where_ = shown(&kustomization);
-        for object in render(&kustomization) {
+        for object in kustomize(&kustomization) {
             if str_at(&object, &["kind"]) != Some("StatefulSet") {
                 continue;
             }
@@ -355,7 +304,7 @@ fn no_statefulset_pod_gets_an_api_token() {
 #[test]
 fn the_check_catches_an_extra_verb() {
     // Guards the comparison itself: one more verb in a rendered Role must show.
-    let mut objects = render(&deploy_dir().join("base"));
+    let mut objects = kustomize(&deploy_dir().join("base"));
     let before = granted(&objects, "base");
     let role = objects
         .iter_mut()

@@ -2,6 +2,11 @@
 //! once: encoders for building test bodies and the tools that render what
 //! the tests check. A dev-dependency only; nothing that ships links it.
 //!
+//! - [`varint`]: protobuf varints, for building protobuf bodies.
+//! - [`gzip`], [`gzip_at`]: gzip bodies.
+//! - [`kustomizations`], [`kustomize`]: the Kustomize manifests under
+//!   `deploy/`, rendered by `kubectl kustomize`.
+//!
 //! ```
 //! use promshard_test_support::varint;
 //!
@@ -12,7 +17,9 @@
 //! ```
 
 mod gzip;
+mod kustomize;
 mod protobuf;
 
 pub use gzip::{Compression, gzip, gzip_at};
+pub use kustomize::{kustomizations, kustomize};
 pub use protobuf::varint;

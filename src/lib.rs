@@ -23,4 +23,5 @@ pub mod http;
 pub mod local;
 pub mod prometheus;
 pub mod sidecar;
+mod signal;
 pub mod telemetry;

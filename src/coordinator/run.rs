@@ -352,7 +352,7 @@ async fn serve_until_signal<B: ShardBackend>(
         listener,
         leadership,
     )?;
-    crate::sidecar::run::wait_for_signal().await;
+    crate::signal::wait_for_signal().await;
     running.stop().await;
     // After the last cycle: hand the Lease back so a standby leads at once.
     if let Some(election) = election {

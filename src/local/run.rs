@@ -181,7 +181,7 @@ async fn supervise(
     let live = !args.plain && std::io::stdout().is_terminal();
     let mut phase = 0;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
-    let signal = crate::sidecar::run::wait_for_signal();
+    let signal = crate::signal::wait_for_signal();
     tokio::pin!(signal);
     eprintln_status(&format!(
         "coordinator API on http://{} (targets, shards, plan, metrics); Ctrl-C stops everything",

@@ -754,22 +754,8 @@ fn hostname() -> String {
 /// `promshard sidecar`: runs until SIGINT/SIGTERM.
 pub async fn run(args: SidecarArgs) -> Result<(), SidecarError> {
     let sidecar = start(args).await?;
-    wait_for_signal().await;
+    crate::signal::wait_for_signal().await;
     tracing::info!("shutting down");
     sidecar.stop().await;
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = async {
-            match term.as_mut() {
-                Some(term) => { term.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }

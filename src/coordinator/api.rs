@@ -1,4 +1,4 @@
-//! The coordinator's API and metrics.
+//! The coordinator's API; the metrics it serves are [`super::metrics`].
 //!
 //! | route | what |
 //! |---|---|
@@ -9,204 +9,17 @@
 //! | `GET /-/healthy`, `GET /-/ready` | liveness; ready after the first cycle |
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use promshard_plan::{Plan, Warning};
+use promshard_plan::Plan;
 use serde::Serialize;
 
 use crate::coordinator::backend::ShardBackend;
-use crate::coordinator::explore::ExploreLoad;
-use crate::coordinator::reconcile::{Coordinator, ShardView};
+use crate::coordinator::reconcile::Coordinator;
 use crate::http::respond::{json, text};
-
-/// Label of per-shard gauges: the shard count is small and bounded.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ShardLabels {
-    /// Shard index.
-    pub shard: String,
-}
-
-/// The coordinator's metrics.
-#[derive(Debug, Clone, Default)]
-pub struct CoordinatorMetrics {
-    desired_shards: Gauge,
-    shards: Gauge,
-    targets: Gauge,
-    unassigned_targets: Gauge,
-    estimated_targets: Gauge,
-    oversize_targets: Gauge,
-    shard_active_series: Family<ShardLabels, Gauge>,
-    shard_head_series: Family<ShardLabels, Gauge>,
-    moves: Counter,
-    explore_failures: Gauge,
-    explores_queued: Gauge,
-    explores_running: Gauge,
-    /// Scale actions carried out.
-    pub scale_events: Counter,
-    /// Assignments sent to sidecars.
-    pub assignments_pushed: Counter,
-    /// Failed sidecar calls.
-    pub sidecar_errors: Counter,
-    /// Service discovery errors (last good targets kept).
-    pub discovery_errors: Counter,
-    cycles: Counter,
-    cycle_seconds: Gauge<f64, AtomicU64>,
-}
-
-impl CoordinatorMetrics {
-    /// Registers every metric.
-    pub fn register(&self, registry: &mut Registry) {
-        let r = registry;
-        r.register("promshard_desired_shards", "Shards the fleet needs (per replica group) at the target utilisation; scale on this with an external autoscaler", self.desired_shards.clone());
-        r.register(
-            "promshard_shards",
-            "Shards known to the coordinator",
-            self.shards.clone(),
-        );
-        r.register(
-            "promshard_targets",
-            "Desired targets after discovery and relabeling",
-            self.targets.clone(),
-        );
-        r.register(
-            "promshard_unassigned_targets",
-            "Targets no shard scrapes yet",
-            self.unassigned_targets.clone(),
-        );
-        r.register(
-            "promshard_estimated_targets",
-            "Targets placed by an estimate (never measured)",
-            self.estimated_targets.clone(),
-        );
-        r.register(
-            "promshard_oversize_targets",
-            "Targets larger than one shard's capacity (alone on a shard)",
-            self.oversize_targets.clone(),
-        );
-        r.register(
-            "promshard_shard_active_series",
-            "Series of the targets a shard owns, as measured",
-            self.shard_active_series.clone(),
-        );
-        r.register(
-            "promshard_shard_head_series",
-            "Head series a shard's Prometheus reports",
-            self.shard_head_series.clone(),
-        );
-        r.register(
-            "promshard_moves",
-            "Targets moved between shards",
-            self.moves.clone(),
-        );
-        r.register(
-            "promshard_explore_failures",
-            "Targets whose measuring scrape failed and is being retried",
-            self.explore_failures.clone(),
-        );
-        r.register(
-            "promshard_explores_queued",
-            "Measuring scrapes of new targets waiting for a free slot",
-            self.explores_queued.clone(),
-        );
-        r.register(
-            "promshard_explores_running",
-            "Measuring scrapes of new targets running",
-            self.explores_running.clone(),
-        );
-        r.register(
-            "promshard_scale_events",
-            "Scale actions carried out",
-            self.scale_events.clone(),
-        );
-        r.register(
-            "promshard_assignments_pushed",
-            "Assignments sent to sidecars",
-            self.assignments_pushed.clone(),
-        );
-        r.register(
-            "promshard_sidecar_call_errors",
-            "Failed calls to sidecars",
-            self.sidecar_errors.clone(),
-        );
-        r.register(
-            "promshard_discovery_errors",
-            "Service discovery errors (last good targets kept)",
-            self.discovery_errors.clone(),
-        );
-        r.register(
-            "promshard_cycles",
-            "Reconcile cycles run",
-            self.cycles.clone(),
-        );
-        r.register(
-            "promshard_cycle_duration_seconds",
-            "Duration of the last reconcile cycle",
-            self.cycle_seconds.clone(),
-        );
-    }
-
-    pub(crate) fn observe(
-        &self,
-        plan: &Plan,
-        shards: &[ShardView],
-        moves: usize,
-        explores: ExploreLoad,
-    ) {
-        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.cycles.inc();
-        self.desired_shards
-            .set(i64::from(plan.summary.needed_shards));
-        self.shards.set(gauge(shards.len()));
-        self.targets.set(gauge(plan.targets.len()));
-        self.unassigned_targets.set(gauge(
-            plan.targets.iter().filter(|t| t.shard.is_none()).count(),
-        ));
-        self.estimated_targets
-            .set(gauge(plan.targets.iter().filter(|t| t.estimated).count()));
-        self.oversize_targets.set(gauge(
-            plan.warnings
-                .iter()
-                .filter(|w| matches!(w, Warning::Oversize { .. }))
-                .count(),
-        ));
-        self.shard_active_series.clear();
-        for shard in &plan.shards {
-            let labels = ShardLabels {
-                shard: shard.index.to_string(),
-            };
-            self.shard_active_series
-                .get_or_create(&labels)
-                .set(i64::try_from(shard.active_series).unwrap_or(i64::MAX));
-        }
-        self.shard_head_series.clear();
-        for shard in shards.iter().filter(|s| s.group == 0) {
-            if let Some(head) = shard.head_series {
-                let labels = ShardLabels {
-                    shard: shard.index.to_string(),
-                };
-                self.shard_head_series
-                    .get_or_create(&labels)
-                    .set(i64::try_from(head).unwrap_or(i64::MAX));
-            }
-        }
-        self.moves.inc_by(u64::try_from(moves).unwrap_or(u64::MAX));
-        self.explore_failures.set(gauge(explores.failed));
-        self.explores_queued.set(gauge(explores.queued));
-        self.explores_running.set(gauge(explores.running));
-    }
-
-    pub(crate) fn cycle_took(&self, seconds: f64) {
-        self.cycle_seconds.set(seconds);
-    }
-}
 
 /// State of the API handlers.
 pub struct ApiState<B> {

@@ -19,11 +19,13 @@
 //! - [`kubernetes`]: the `kubernetes` backend (StatefulSet pods as shards).
 //! - [`reconcile`]: the cycle.
 //! - [`api`]: `/api/v1/targets`, `/api/v1/shards`, `/api/v1/plan`, `/metrics`.
+//! - [`metrics`]: the coordinator's own metrics.
 //! - [`run`]: the `promshard coordinator` command.
 
 pub mod api;
 pub mod backend;
 pub mod explore;
 pub mod kubernetes;
+pub mod metrics;
 pub mod reconcile;
 pub mod run;

@@ -291,7 +291,7 @@ pub struct Coordinator<B> {
     memory: Mutex<Memory>,
     report: RwLock<Arc<CycleReport>>,
     /// Metrics of the coordinator.
-    pub metrics: super::api::CoordinatorMetrics,
+    pub metrics: super::metrics::CoordinatorMetrics,
 }
 
 impl<B> std::fmt::Debug for Coordinator<B> {
@@ -328,7 +328,7 @@ impl<B: ShardBackend> Coordinator<B> {
             explorer,
             memory: Mutex::new(Memory::default()),
             report: RwLock::new(Arc::new(CycleReport::default())),
-            metrics: super::api::CoordinatorMetrics::default(),
+            metrics: super::metrics::CoordinatorMetrics::default(),
         })
     }
 

@@ -70,15 +70,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sidecar(args) => {
             runtime(workers, Some(NonZeroUsize::MIN))?
-                .block_on(promshard::sidecar::run::run(args))?;
+                .block_on(promshard::sidecar::run::run(args.into()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Coordinator(args) => {
-            runtime(workers, None)?.block_on(promshard::coordinator::run::run(args))?;
+            runtime(workers, None)?.block_on(promshard::coordinator::run::run(args.into()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Local(args) => {
-            runtime(workers, None)?.block_on(promshard::local::run::run(args))?;
+            runtime(workers, None)?.block_on(promshard::local::run::run(args.into()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(check) => promshard::cli::run_check(check),

@@ -40,7 +40,7 @@ use promshard::prometheus::PrometheusClient;
 use promshard::sidecar::api::ShardStatus;
 use promshard::sidecar::assignment::Role;
 use promshard::sidecar::client::SidecarClient;
-use promshard::sidecar::run::{RunningSidecar, SidecarArgs};
+use promshard::sidecar::run::{RunningSidecar, SidecarSettings};
 use promshard_config::Config;
 use promshard_config::discovery::DiscoveryManager;
 use promshard_plan::{MoveReason, PlanSettings, ScaleDecision};
@@ -85,7 +85,7 @@ impl Shard {
     /// Starts the sidecar (restoring its stored assignment, if any), then
     /// Prometheus on the sidecar's generated config.
     async fn start(&mut self) {
-        let sidecar = promshard::sidecar::run::start(SidecarArgs {
+        let sidecar = promshard::sidecar::run::start(SidecarSettings {
             listen: format!("127.0.0.1:{}", self.scrape_port).parse().unwrap(),
             api_listen: format!("127.0.0.1:{}", self.api_port).parse().unwrap(),
             config_file: self.config_file.clone(),

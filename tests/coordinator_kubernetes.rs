@@ -39,7 +39,7 @@ use promshard::coordinator::reconcile::{
 use promshard::local::process::free_port;
 use promshard::sidecar::assignment::Role;
 use promshard::sidecar::client::SidecarClient;
-use promshard::sidecar::run::{RunningSidecar, SidecarArgs};
+use promshard::sidecar::run::{RunningSidecar, SidecarSettings};
 use promshard_config::Config;
 use promshard_config::discovery::DiscoveryManager;
 use promshard_fake_kube::FakeApiServer;
@@ -120,7 +120,7 @@ impl Controller {
         self.next_address += 1;
         let ip = format!("127.0.0.{}", self.next_address);
         let shard_dir = self.dir.join(format!("{STATEFULSET}-{index}"));
-        let sidecar = promshard::sidecar::run::start(SidecarArgs {
+        let sidecar = promshard::sidecar::run::start(SidecarSettings {
             listen: format!("{ip}:0").parse().unwrap(),
             api_listen: SocketAddr::new(ip.parse().unwrap(), self.sidecar_port),
             config_file: self.config_file.clone(),

@@ -240,7 +240,7 @@ fn promshard_containers_run_with_arguments_this_build_accepts() {
 /// lets it reload, and listens where the sidecar looks for it.
 fn check_prometheus_beside(
     sidecar: &Container<'_>,
-    args: &promshard::sidecar::run::SidecarArgs,
+    args: &promshard::cli::sidecar::SidecarArgs,
     containers: &[Container<'_>],
 ) {
     let prometheus = containers

@@ -19,7 +19,7 @@ use std::time::Duration;
 use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port};
 use promshard::sidecar::assignment::{Assignment, Role, ScrapeTarget, TargetId};
 use promshard::sidecar::client::SidecarClient;
-use promshard::sidecar::run::{SidecarArgs, start};
+use promshard::sidecar::run::{SidecarSettings, start};
 use support::{
     CORPUS, PROTOBUF, PROTOBUF_FAMILIES_SAMPLES, Route, TEXT, TargetServer, corpus, eventually,
     protobuf_families, protobuf_gauges, scalar,
@@ -70,8 +70,8 @@ async fn last_reload(prom: &PrometheusProcess) -> String {
 
 /// A sidecar writing under `dir`, for a Prometheus on `prom_port`: no token,
 /// no shard name, the config checked every 200 ms.
-fn sidecar_args(dir: &Path, config_file: PathBuf, prom_port: u16) -> SidecarArgs {
-    SidecarArgs {
+fn sidecar_settings(dir: &Path, config_file: PathBuf, prom_port: u16) -> SidecarSettings {
+    SidecarSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
         api_listen: "127.0.0.1:0".parse().unwrap(),
         config_file,
@@ -121,10 +121,10 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
     std::fs::write(&config_file, user_config("1s")).unwrap();
     std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
     let prom_port = free_port().unwrap();
-    let sidecar = start(SidecarArgs {
+    let sidecar = start(SidecarSettings {
         token_file: Some(dir.path().join("token")),
         shard_name: Some("shard-0".into()),
-        ..sidecar_args(dir.path(), config_file.clone(), prom_port)
+        ..sidecar_settings(dir.path(), config_file.clone(), prom_port)
     })
     .await
     .unwrap();
@@ -404,9 +404,9 @@ scrape_configs:
     )
     .unwrap();
     let prom_port = free_port().unwrap();
-    let sidecar = start(SidecarArgs {
+    let sidecar = start(SidecarSettings {
         standalone: true,
-        ..sidecar_args(dir.path(), config_file.clone(), prom_port)
+        ..sidecar_settings(dir.path(), config_file.clone(), prom_port)
     })
     .await
     .unwrap();
@@ -478,9 +478,9 @@ scrape_configs:
     )
     .unwrap();
     let prom_port = free_port().unwrap();
-    let sidecar = start(SidecarArgs {
+    let sidecar = start(SidecarSettings {
         config_check_interval: Duration::from_secs(1),
-        ..sidecar_args(dir.path(), config_file, prom_port)
+        ..sidecar_settings(dir.path(), config_file, prom_port)
     })
     .await
     .unwrap();
@@ -604,7 +604,7 @@ async fn a_job_the_config_does_not_have_yet_never_costs_the_shard_its_targets() 
     let config_file = dir.path().join("user.yml");
     std::fs::write(&config_file, user_config("1s")).unwrap();
     let prom_port = free_port().unwrap();
-    let sidecar = start(sidecar_args(dir.path(), config_file.clone(), prom_port))
+    let sidecar = start(sidecar_settings(dir.path(), config_file.clone(), prom_port))
         .await
         .unwrap();
     let mut options = PrometheusOptions::new(&sidecar.shard_config, dir.path().join("prom"));

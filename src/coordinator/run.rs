@@ -1,5 +1,5 @@
-//! `promshard coordinator`: flags, and the loop that runs discovery, cycles,
-//! config reloads and the API until a signal.
+//! `promshard coordinator`: its settings, and the loop that runs discovery,
+//! cycles, config reloads and the API until a signal.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,182 +8,44 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use promshard_config::Config;
-use promshard_config::target::Compat;
-use promshard_plan::PlanSettings;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cli::parse_duration;
 use crate::coordinator::api::{self, ApiState};
 use crate::coordinator::backend::{ShardBackend, StaticBackend};
 use crate::coordinator::kubernetes::{KubernetesBackend, KubernetesOptions};
 use crate::coordinator::reconcile::{Coordinator, CoordinatorSettings};
 use crate::http::Shutdown;
 
-/// Planner and coordinator flags shared by `coordinator` and `local`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PlanArgs {
-    /// Capacity of one shard in head series.
-    #[arg(long = "shard.max-series", default_value_t = 1_000_000)]
-    pub max_series: u64,
-    /// Fill shards up to this share of capacity.
-    #[arg(long = "shard.target-utilization", default_value_t = 0.8)]
-    pub target_utilization: f64,
-    /// Shed targets from a shard above this share of capacity.
-    #[arg(long = "shard.high-watermark", default_value_t = 0.9)]
-    pub high_watermark: f64,
-    /// Fewest shards per replica group.
-    #[arg(long = "shard.min", default_value_t = 1)]
-    pub min_shards: u32,
-    /// Most shards per replica group.
-    #[arg(long = "shard.max", default_value_t = 64)]
-    pub max_shards: u32,
-    /// Replica groups with identical layouts (HA pairs for Thanos dedup).
-    #[arg(long = "shard.replicas", default_value_t = 1)]
-    pub replicas: u32,
-    /// Scale down only after the fleet fitted in fewer shards this long.
-    #[arg(long = "shard.scale-down-after", default_value = "1h", value_parser = parse_duration)]
-    pub scale_down_after: Duration,
-    /// Move the targets of a shard that has not worked this long: its sidecar
-    /// silent, its Prometheus not ready (crashed, restarting, replaying its
-    /// WAL) or not scraping, or its pod not Ready.
-    #[arg(long = "shard.failover-after", default_value = "2m", value_parser = parse_duration)]
-    pub failover_after: Duration,
-    /// Remove a drained shard after it has been empty this long.
-    #[arg(long = "shard.idle-before-remove", default_value = "10m", value_parser = parse_duration)]
-    pub idle_before_remove: Duration,
-    /// Series moved per cycle at most (moved series stay in the old head for hours).
-    #[arg(long = "plan.max-moves", default_value_t = 200_000)]
-    pub max_moves: u64,
-    /// Successful scrapes on the new shard before the old one drops a moved target.
-    #[arg(long = "handover.scrapes", default_value_t = 2)]
-    pub handover_scrapes: u64,
-    /// Time between reconcile cycles.
-    #[arg(long = "cycle.interval", default_value = "15s", value_parser = parse_duration)]
-    pub cycle_interval: Duration,
-    /// Target construction like Prometheus 2 (`prometheus2`: default ports added).
-    #[arg(long = "compat", value_enum, default_value = "prometheus3")]
-    pub compat: CompatArg,
+/// Which shards the coordinator manages.
+#[derive(Debug, Clone)]
+pub enum ShardSource {
+    /// A fixed list of sidecars, read from this file (required: `None` is
+    /// refused when the coordinator starts).
+    Static(Option<PathBuf>),
+    /// The pods of StatefulSets, scaled by the coordinator.
+    Kubernetes(KubernetesOptions),
 }
 
-/// `--compat`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum CompatArg {
-    // Plain comments: variant docs would turn `--help` into the long,
-    // multi-line form. Prometheus 3 semantics: no default port.
-    Prometheus3,
-    // Prometheus 2 semantics: `:80`/`:443` added.
-    Prometheus2,
-}
-
-impl PlanArgs {
-    /// The coordinator settings these flags give.
-    pub fn settings(&self, token: Option<String>) -> CoordinatorSettings {
-        CoordinatorSettings {
-            plan: PlanSettings {
-                max_series: self.max_series,
-                target_utilization: self.target_utilization,
-                high_watermark: self.high_watermark,
-                max_moves: self.max_moves,
-                min_shards: self.min_shards,
-                max_shards: self.max_shards,
-                replicas: self.replicas,
-                handover_scrapes: self.handover_scrapes,
-                scale_down_after: self.scale_down_after,
-                failover_after: self.failover_after,
-                idle_before_remove: self.idle_before_remove,
-                ..PlanSettings::default()
-            },
-            token,
-            compat: match self.compat {
-                CompatArg::Prometheus3 => Compat::Prometheus3,
-                CompatArg::Prometheus2 => Compat::Prometheus2,
-            },
-            ..CoordinatorSettings::default()
-        }
-    }
-}
-
-/// `promshard coordinator` flags.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CoordinatorArgs {
-    /// The user's prometheus.yml (re-read on change).
-    #[arg(long = "config.file")]
-    pub config_file: PathBuf,
-    /// The shard backend.
-    #[arg(long = "shard.backend", value_enum, default_value = "static")]
-    pub backend: BackendArg,
-    /// For `--shard.backend=static`: YAML list of the shards' sidecar URLs.
-    #[arg(long = "shard.static-file")]
-    pub static_file: Option<PathBuf>,
-    /// For `--shard.backend=kubernetes`: namespace of the shard StatefulSets
-    /// (default: the client's, i.e. the coordinator pod's own).
-    #[arg(long = "shard.namespace")]
-    pub shard_namespace: Option<String>,
-    /// For `--shard.backend=kubernetes`: label selector of the shard
-    /// StatefulSets (one per replica group).
-    #[arg(
-        long = "shard.selector",
-        default_value = "app.kubernetes.io/name=promshard-shard"
-    )]
-    pub shard_selector: String,
-    /// For `--shard.backend=kubernetes`: the sidecar API port in shard pods.
-    #[arg(long = "shard.sidecar-port", default_value_t = 8080)]
-    pub sidecar_port: u16,
-    /// For `--shard.backend=kubernetes`: delete a removed shard's PVCs once
-    /// it was drained and its pod is gone.
-    #[arg(long = "shard.delete-pvc")]
-    pub delete_pvc: bool,
-    /// For `--shard.backend=kubernetes`: never scale; an HPA or KEDA follows
-    /// `promshard_desired_shards` instead.
-    #[arg(long = "shard.external-autoscaler")]
-    pub external_autoscaler: bool,
-    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, else in-cluster).
-    #[arg(long = "kubeconfig")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The API and metrics.
-    #[arg(long = "api.listen", default_value = "0.0.0.0:8090")]
-    pub api_listen: SocketAddr,
-    /// File with the bearer token the sidecars require.
-    #[arg(long = "api.token-file")]
-    pub token_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub leader: LeaderElectArgs,
-    #[command(flatten)]
-    pub plan: PlanArgs,
-}
-
-/// Leader election flags: several coordinator replicas, one runs cycles.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LeaderElectArgs {
-    /// Elect a leader through a Lease; standbys serve the API, run no cycles.
-    #[arg(long = "leader-elect")]
-    pub enabled: bool,
+/// Leader election through a Lease: of several coordinator replicas, one
+/// runs cycles, the others serve the API and take over when it stops.
+#[derive(Debug, Clone)]
+pub struct LeaderElection {
     /// Name of the Lease.
-    #[arg(
-        long = "leader-elect.lease-name",
-        default_value = "promshard-coordinator"
-    )]
     pub lease_name: String,
-    /// Namespace of the Lease (default: the pod's own, else `default`).
-    #[arg(long = "leader-elect.namespace")]
+    /// Namespace of the Lease (`None`: the pod's own, else `default`).
     pub namespace: Option<String>,
     /// A standby takes over when the leader has not renewed for this long.
-    #[arg(long = "leader-elect.lease-duration", default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
 }
 
-impl LeaderElectArgs {
-    /// Joins the election, or `None` without `--leader-elect`. The identity
-    /// is `POD_NAME`, else the host name.
+impl LeaderElection {
+    /// Joins the election. The identity is `POD_NAME`, else the host name.
     async fn join(
         &self,
         kubeconfig: Option<&PathBuf>,
-    ) -> Result<Option<promshard_k8s::lease::LeaderHandle>, CoordinatorError> {
+    ) -> Result<promshard_k8s::lease::LeaderHandle, CoordinatorError> {
         use promshard_k8s::lease::{KubeLeaseApi, LeaderElector, LeaseSettings};
-        if !self.enabled {
-            return Ok(None);
-        }
         let identity = std::env::var("POD_NAME")
             .ok()
             .or_else(|| std::env::var("HOSTNAME").ok())
@@ -213,11 +75,34 @@ impl LeaderElectArgs {
             .map_err(|e| CoordinatorError::Setup(format!("--leader-elect: {e}")))?;
         tracing::info!(%identity, %namespace, lease = %self.lease_name, "joining leader election");
         let settings = LeaseSettings::new(self.lease_name.clone(), identity, self.lease_duration);
-        Ok(Some(LeaderElector::spawn(
+        Ok(LeaderElector::spawn(
             KubeLeaseApi::new(client, &namespace),
             settings,
-        )))
+        ))
     }
+}
+
+/// Everything `promshard coordinator` runs with.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// The user's prometheus.yml (re-read on change).
+    pub config_file: PathBuf,
+    /// The shards.
+    pub shards: ShardSource,
+    /// The kubeconfig leader election uses (`None`: `KUBECONFIG`,
+    /// `~/.kube/config`, else in-cluster).
+    pub kubeconfig: Option<PathBuf>,
+    /// Where the API and metrics listen.
+    pub api_listen: SocketAddr,
+    /// File with the bearer token the sidecars require.
+    pub token_file: Option<PathBuf>,
+    /// `None`: this replica always runs cycles.
+    pub leader_election: Option<LeaderElection>,
+    /// The coordinator's and the planner's tunables (the token is read from
+    /// `token_file` when the coordinator starts).
+    pub coordinator: CoordinatorSettings,
+    /// Time between reconcile cycles.
+    pub cycle_interval: Duration,
 }
 
 /// Whether this replica may run reconcile cycles: always, or while it
@@ -256,15 +141,6 @@ impl Leadership {
     }
 }
 
-/// `--shard.backend`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum BackendArg {
-    // A fixed list of shards; no scaling.
-    Static,
-    // Kubernetes StatefulSets, scaled by the coordinator.
-    Kubernetes,
-}
-
 /// The coordinator failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CoordinatorError {
@@ -295,31 +171,23 @@ pub fn read_token(path: Option<&PathBuf>) -> Result<Option<String>, CoordinatorE
 }
 
 /// `promshard coordinator`.
-pub async fn run(args: CoordinatorArgs) -> Result<(), CoordinatorError> {
-    let token = read_token(args.token_file.as_ref())?;
-    let config = Config::load(&args.config_file)?;
-    match args.backend {
-        BackendArg::Static => {
-            let file = args.static_file.as_ref().ok_or_else(|| {
+pub async fn run(settings: RunSettings) -> Result<(), CoordinatorError> {
+    let token = read_token(settings.token_file.as_ref())?;
+    let config = Config::load(&settings.config_file)?;
+    match &settings.shards {
+        ShardSource::Static(file) => {
+            let file = file.as_ref().ok_or_else(|| {
                 CoordinatorError::Setup("--shard.backend=static needs --shard.static-file".into())
             })?;
             let backend =
                 StaticBackend::load(file).map_err(|e| CoordinatorError::Setup(e.to_string()))?;
-            serve_until_signal(backend, &args, token, config).await
+            serve_until_signal(backend, &settings, token, config).await
         }
-        BackendArg::Kubernetes => {
-            let options = KubernetesOptions {
-                namespace: args.shard_namespace.clone(),
-                selector: args.shard_selector.clone(),
-                sidecar_port: args.sidecar_port,
-                delete_pvc: args.delete_pvc,
-                external_autoscaler: args.external_autoscaler,
-                kubeconfig: args.kubeconfig.clone(),
-            };
-            let backend = KubernetesBackend::connect(&options)
+        ShardSource::Kubernetes(options) => {
+            let backend = KubernetesBackend::connect(options)
                 .await
                 .map_err(|e| CoordinatorError::Setup(e.to_string()))?;
-            serve_until_signal(backend, &args, token, config).await
+            serve_until_signal(backend, &settings, token, config).await
         }
     }
 }
@@ -327,28 +195,33 @@ pub async fn run(args: CoordinatorArgs) -> Result<(), CoordinatorError> {
 /// Runs the coordinator over `backend` until SIGINT/SIGTERM.
 async fn serve_until_signal<B: ShardBackend>(
     backend: B,
-    args: &CoordinatorArgs,
+    settings: &RunSettings,
     token: Option<String>,
     config: Config,
 ) -> Result<(), CoordinatorError> {
-    let settings = args.plan.settings(token);
-    let listener =
-        TcpListener::bind(args.api_listen)
-            .await
-            .map_err(|source| CoordinatorError::Bind {
-                addr: args.api_listen,
-                source,
-            })?;
-    let election = args.leader.join(args.kubeconfig.as_ref()).await?;
+    let coordinator = CoordinatorSettings {
+        token,
+        ..settings.coordinator.clone()
+    };
+    let listener = TcpListener::bind(settings.api_listen)
+        .await
+        .map_err(|source| CoordinatorError::Bind {
+            addr: settings.api_listen,
+            source,
+        })?;
+    let election = match &settings.leader_election {
+        Some(election) => Some(election.join(settings.kubeconfig.as_ref()).await?),
+        None => None,
+    };
     let leadership = election
         .as_ref()
         .map_or_else(Leadership::always, Leadership::elected);
     let running = start_with_leadership(
         Arc::new(backend),
-        settings,
+        coordinator,
         config,
-        args.config_file.clone(),
-        args.plan.cycle_interval,
+        settings.config_file.clone(),
+        settings.cycle_interval,
         listener,
         leadership,
     )?;

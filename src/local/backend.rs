@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::coordinator::backend::{BackendError, ShardBackend, ShardEndpoint};
 use crate::local::process::{PrometheusOptions, PrometheusProcess, free_port};
-use crate::sidecar::run::{RunningSidecar, SidecarArgs};
+use crate::sidecar::run::{RunningSidecar, SidecarSettings};
 
 /// One local shard.
 #[derive(Debug)]
@@ -191,7 +191,7 @@ impl LocalBackend {
         let fail = |reason: String| BackendError::Shard { index, reason };
         let dir = self.options.dir.join(format!("shard-{group}-{index}"));
         let prom_port = free_port().map_err(|e| fail(e.to_string()))?;
-        let sidecar = crate::sidecar::run::start(SidecarArgs {
+        let sidecar = crate::sidecar::run::start(SidecarSettings {
             listen: "127.0.0.1:0"
                 .parse()
                 .map_err(|e: std::net::AddrParseError| fail(e.to_string()))?,

@@ -17,38 +17,33 @@ use promshard_loadgen::server::{self, ServerConfig};
 use promshard_loadgen::{FleetSpec, ShapeMix};
 use tokio::net::TcpListener;
 
-use crate::cli::parse_duration;
 use crate::coordinator::backend::ShardBackend;
-use crate::coordinator::reconcile::CycleReport;
-use crate::coordinator::run::{PlanArgs, RunningCoordinator, start};
+use crate::coordinator::reconcile::{CoordinatorSettings, CycleReport};
+use crate::coordinator::run::{RunningCoordinator, start};
 use crate::local::backend::{LocalBackend, LocalOptions};
 
-/// `promshard local` flags.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LocalArgs {
+/// Everything `promshard local` runs with.
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
     /// Run the built-in demo (synthetic targets; no config needed).
-    #[arg(long)]
     pub demo: bool,
-    /// Your prometheus.yml (not needed with --demo).
-    #[arg(long = "config.file", required_unless_present = "demo")]
+    /// The user's prometheus.yml (required without `demo`).
     pub config_file: Option<PathBuf>,
-    /// Where shards keep their data (default: a new temporary directory).
-    #[arg(long = "data.dir")]
+    /// Where shards keep their data (`None`: a new temporary directory).
     pub data_dir: Option<PathBuf>,
     /// Keep the data directories when shards stop.
-    #[arg(long)]
     pub keep: bool,
-    /// The coordinator's API.
-    #[arg(long = "api.listen", default_value = "127.0.0.1:8090")]
+    /// Where the coordinator's API listens.
     pub api_listen: SocketAddr,
-    /// Stop by itself after this long (default: run until Ctrl-C).
-    #[arg(long = "duration", value_parser = parse_duration)]
+    /// Stop by itself after this long (`None`: run until a signal).
     pub duration: Option<Duration>,
     /// Print the status as plain lines instead of a live table.
-    #[arg(long = "plain")]
     pub plain: bool,
-    #[command(flatten)]
-    pub plan: PlanArgs,
+    /// The coordinator's and the planner's tunables (the demo sizes shards
+    /// and shortens delays itself).
+    pub coordinator: CoordinatorSettings,
+    /// Time between reconcile cycles.
+    pub cycle_interval: Duration,
 }
 
 /// `promshard local` failed.
@@ -63,7 +58,7 @@ pub enum LocalError {
 const DEMO_PHASES: [(u64, usize); 3] = [(0, 12), (60, 30), (150, 6)];
 
 /// `promshard local`.
-pub async fn run(mut args: LocalArgs) -> Result<(), LocalError> {
+pub async fn run(mut args: LocalSettings) -> Result<(), LocalError> {
     let setup = |e: String| LocalError::Setup(e);
     let (data_dir, temp) = match &args.data_dir {
         Some(dir) => (dir.clone(), None),
@@ -101,11 +96,12 @@ pub async fn run(mut args: LocalArgs) -> Result<(), LocalError> {
         let largest = targets.iter().map(|t| t.series).max().unwrap_or(0);
         let capacity = (initial / 2).max(largest * 3 / 2);
         let capacity = u64::try_from(capacity).unwrap_or(u64::MAX);
-        args.plan.max_series = capacity.max(1_000);
-        args.plan.scale_down_after = Duration::from_secs(30);
-        args.plan.idle_before_remove = Duration::from_secs(10);
-        args.plan.failover_after = Duration::from_secs(30);
-        args.plan.cycle_interval = Duration::from_secs(3);
+        let plan = &mut args.coordinator.plan;
+        plan.max_series = capacity.max(1_000);
+        plan.scale_down_after = Duration::from_secs(30);
+        plan.idle_before_remove = Duration::from_secs(10);
+        plan.failover_after = Duration::from_secs(30);
+        args.cycle_interval = Duration::from_secs(3);
         let path = data_dir.join("demo-prometheus.yml");
         let config = format!(
             "# The demo's prometheus.yml: one job, targets from the loadgen server over http_sd.\n\
@@ -127,7 +123,7 @@ pub async fn run(mut args: LocalArgs) -> Result<(), LocalError> {
     let backend = Arc::new(LocalBackend::new(LocalOptions {
         config_file: config_file.clone(),
         dir: data_dir.clone(),
-        replicas: args.plan.replicas,
+        replicas: args.coordinator.plan.replicas,
         keep: args.keep,
         token_file: None,
         prometheus_args: vec!["--log.level=warn".into()],
@@ -137,10 +133,10 @@ pub async fn run(mut args: LocalArgs) -> Result<(), LocalError> {
         .map_err(|e| setup(format!("binding {}: {e}", args.api_listen)))?;
     let running = start(
         Arc::clone(&backend),
-        args.plan.settings(None),
+        args.coordinator.clone(),
         config,
         config_file,
-        args.plan.cycle_interval,
+        args.cycle_interval,
         listener,
     )
     .map_err(|e| setup(e.to_string()))?;
@@ -173,7 +169,7 @@ fn eprintln_status(line: &str) {
 }
 
 async fn supervise(
-    args: &LocalArgs,
+    args: &LocalSettings,
     running: &RunningCoordinator<LocalBackend>,
     loadgen: Option<&server::TargetServer>,
 ) -> Result<(), LocalError> {
@@ -210,7 +206,13 @@ async fn supervise(
             .shards()
             .await
             .unwrap_or_default();
-        print_status(&report, shards.len(), elapsed, live, args.plan.max_series);
+        print_status(
+            &report,
+            shards.len(),
+            elapsed,
+            live,
+            args.coordinator.plan.max_series,
+        );
         if args.duration.is_some_and(|d| elapsed >= d) {
             return Ok(());
         }

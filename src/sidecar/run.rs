@@ -23,7 +23,6 @@ use promshard_config::{Config, ConfigError};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::cli::parse_duration;
 use crate::fsutil::{WriteError, off_runtime, write_atomic_mode};
 use crate::http::Shutdown;
 use crate::prometheus::PrometheusClient;
@@ -44,50 +43,36 @@ use crate::sidecar::upstream::{UpstreamClient, UpstreamSettings};
 /// File name of the generated Prometheus config in the output directory.
 pub const SHARD_CONFIG_FILE: &str = "prometheus.yml";
 
-/// `promshard sidecar` flags.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SidecarArgs {
-    /// Where Prometheus scrapes through the sidecar. Loopback by default: only
-    /// the local Prometheus should reach it.
-    #[arg(long = "listen", default_value = "127.0.0.1:8008")]
+/// Everything a sidecar runs with (`promshard sidecar`'s flags; `promshard
+/// local` and the tests fill it in directly).
+#[derive(Debug, Clone)]
+pub struct SidecarSettings {
+    /// Where Prometheus scrapes through the sidecar (port 0: any free one).
     pub listen: SocketAddr,
-    /// The API for the coordinator (targets, stats, metrics, health).
-    #[arg(long = "api.listen", default_value = "0.0.0.0:8080")]
+    /// Where the API for the coordinator listens (port 0: any free one).
     pub api_listen: SocketAddr,
     /// The user's prometheus.yml (re-read when it changes).
-    #[arg(long = "config.file")]
     pub config_file: PathBuf,
-    /// Where the shard's Prometheus config and per-job file_sd files go;
-    /// point Prometheus's `--config.file` at `<dir>/prometheus.yml`.
-    #[arg(long = "output.dir")]
+    /// Where the shard's Prometheus config ([`SHARD_CONFIG_FILE`]) and the
+    /// per-job file_sd files are written.
     pub output_dir: PathBuf,
     /// Where the assignment is persisted (restored at start).
-    #[arg(long = "storage.path")]
     pub storage_path: PathBuf,
-    /// The local Prometheus (for reloads and head series).
-    #[arg(long = "prometheus.url", default_value = "http://127.0.0.1:9090")]
+    /// The local Prometheus (for reloads, readiness and head series).
     pub prometheus_url: String,
-    /// File holding the bearer token required on PUT /api/v1/shard/targets.
-    #[arg(long = "api.token-file")]
+    /// File holding the bearer token required on `PUT /api/v1/shard/targets`.
     pub token_file: Option<PathBuf>,
-    /// This shard's name (default: the host name).
-    #[arg(long = "shard.name")]
+    /// This shard's name (`None`: the host name).
     pub shard_name: Option<String>,
-    /// The address written into file_sd entries (default: --listen).
-    #[arg(long = "scrape.address")]
+    /// The address written into file_sd entries (`None`: where it listens).
     pub scrape_address: Option<String>,
-    /// Run discovery and relabeling here and scrape every target of the
-    /// config through this sidecar: a drop-in per-target series counter for
-    /// a single Prometheus, no coordinator needed.
-    #[arg(long)]
+    /// Discover and relabel every target of the config here and assign them
+    /// all to this sidecar (no coordinator).
     pub standalone: bool,
     /// How often the user's config file is checked for changes.
-    #[arg(long = "config.check-interval", default_value = "5s", value_parser = parse_duration)]
     pub config_check_interval: Duration,
-    /// Count a target's series at most this often, less 5% for scheduling jitter (0s: every
-    /// scrape); every scrape is still forwarded and recorded, and a failed count or a new
-    /// Content-Type or Content-Encoding counts the next one.
-    #[arg(long = "counting.min-interval", default_value = "60s", value_parser = parse_duration)]
+    /// A target is counted at most this often (zero: every scrape); see
+    /// [`ProxyState::count_min_interval`].
     pub count_min_interval: Duration,
 }
 
@@ -308,7 +293,7 @@ impl RunningSidecar {
 
 /// Starts a sidecar: binds its ports, restores and writes everything, and
 /// returns once it serves (ready). Ports may be 0 (tests, `promshard local`).
-pub async fn start(args: SidecarArgs) -> Result<RunningSidecar, SidecarError> {
+pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError> {
     let io = |what: String| move |source| SidecarError::Io { what, source };
     std::fs::create_dir_all(&args.output_dir)
         .map_err(io(format!("creating {}", args.output_dir.display())))?;
@@ -458,7 +443,7 @@ pub async fn start(args: SidecarArgs) -> Result<RunningSidecar, SidecarError> {
     reason = "one long-lived task owning its inputs"
 )]
 async fn watch_config(
-    args: SidecarArgs,
+    args: SidecarSettings,
     mut current: LoadedConfig,
     control: Arc<ShardControl>,
     jobs: Arc<JobTable>,
@@ -540,7 +525,7 @@ async fn watch_config(
 
 /// `--standalone`: discovery and relabeling for the whole config, every
 /// target assigned to this sidecar; restarted when the config file changes.
-async fn standalone(args: SidecarArgs, control: Arc<ShardControl>, mut shutdown: Shutdown) {
+async fn standalone(args: SidecarSettings, control: Arc<ShardControl>, mut shutdown: Shutdown) {
     use promshard_config::discovery::TargetIndex;
     loop {
         let seen = std::fs::read(&args.config_file).ok();
@@ -752,7 +737,7 @@ fn hostname() -> String {
 }
 
 /// `promshard sidecar`: runs until SIGINT/SIGTERM.
-pub async fn run(args: SidecarArgs) -> Result<(), SidecarError> {
+pub async fn run(args: SidecarSettings) -> Result<(), SidecarError> {
     let sidecar = start(args).await?;
     crate::signal::wait_for_signal().await;
     tracing::info!("shutting down");

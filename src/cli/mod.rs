@@ -1,11 +1,22 @@
 //! The command line: one subcommand per way of running promshard.
 //!
-//! Each subcommand's `--help` fits one screen and says what it is for; the
-//! flags themselves live with the component they configure.
+//! Each subcommand's `--help` fits one screen and says what it is for. The
+//! clap types live here, one module per subcommand, and each turns into the
+//! settings the component runs with ([`SidecarSettings`], [`RunSettings`],
+//! [`LocalSettings`]): the components know nothing of the command line, and
+//! nothing but the binary's `main` uses this module.
+//!
+//! [`SidecarSettings`]: crate::sidecar::run::SidecarSettings
+//! [`RunSettings`]: crate::coordinator::run::RunSettings
+//! [`LocalSettings`]: crate::local::run::LocalSettings
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+pub mod coordinator;
+pub mod local;
+pub mod sidecar;
 
 /// Shards Prometheus scraping across many small Prometheus servers by
 /// measured series load, and scales them.
@@ -46,14 +57,14 @@ pub enum Command {
     /// Scrape proxy beside one Prometheus: forwards each target's bytes
     /// untouched, counts its series, and writes the shard's Prometheus config
     /// from the targets the coordinator assigns.
-    Sidecar(crate::sidecar::run::SidecarArgs),
+    Sidecar(sidecar::SidecarArgs),
     /// Runs service discovery and relabeling once for the fleet, packs targets
     /// into shards by measured series, moves targets without gaps, and scales
     /// the shards.
-    Coordinator(crate::coordinator::run::CoordinatorArgs),
+    Coordinator(coordinator::CoordinatorArgs),
     /// The whole system on one machine: the coordinator plus real `prometheus`
     /// processes with their sidecars as shards. `--demo` needs no config.
-    Local(crate::local::run::LocalArgs),
+    Local(local::LocalArgs),
     /// Tools to run by hand: validate an exposition, a config, or show the
     /// targets relabeling makes of a config.
     #[command(subcommand)]

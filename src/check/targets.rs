@@ -31,12 +31,8 @@ pub struct Args {
     #[arg(long, value_name = "MODE", default_value = "prometheus3")]
     pub compat: Compat,
     /// How long service discovery may take, per provider.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub timeout: PromDuration,
-}
-
-fn parse_duration(s: &str) -> Result<PromDuration, String> {
-    PromDuration::parse(s).map_err(|e| e.to_string())
 }
 
 /// Runs the check.

@@ -3,12 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
+use promshard_config::PromDuration;
 use promshard_config::target::Compat;
 use promshard_plan::PlanSettings;
 
-use crate::cli::parse_duration;
 use crate::coordinator::kubernetes::KubernetesOptions;
 use crate::coordinator::reconcile::CoordinatorSettings;
 use crate::coordinator::run::{LeaderElection, RunSettings, ShardSource};
@@ -35,16 +34,16 @@ pub struct PlanArgs {
     #[arg(long = "shard.replicas", default_value_t = 1)]
     pub replicas: u32,
     /// Scale down only after the fleet fitted in fewer shards this long.
-    #[arg(long = "shard.scale-down-after", default_value = "1h", value_parser = parse_duration)]
-    pub scale_down_after: Duration,
+    #[arg(long = "shard.scale-down-after", default_value = "1h")]
+    pub scale_down_after: PromDuration,
     /// Move the targets of a shard that has not worked this long: its sidecar
     /// silent, its Prometheus not ready (crashed, restarting, replaying its
     /// WAL) or not scraping, or its pod not Ready.
-    #[arg(long = "shard.failover-after", default_value = "2m", value_parser = parse_duration)]
-    pub failover_after: Duration,
+    #[arg(long = "shard.failover-after", default_value = "2m")]
+    pub failover_after: PromDuration,
     /// Remove a drained shard after it has been empty this long.
-    #[arg(long = "shard.idle-before-remove", default_value = "10m", value_parser = parse_duration)]
-    pub idle_before_remove: Duration,
+    #[arg(long = "shard.idle-before-remove", default_value = "10m")]
+    pub idle_before_remove: PromDuration,
     /// Series moved per cycle at most (moved series stay in the old head for hours).
     #[arg(long = "plan.max-moves", default_value_t = 200_000)]
     pub max_moves: u64,
@@ -52,8 +51,8 @@ pub struct PlanArgs {
     #[arg(long = "handover.scrapes", default_value_t = 2)]
     pub handover_scrapes: u64,
     /// Time between reconcile cycles.
-    #[arg(long = "cycle.interval", default_value = "15s", value_parser = parse_duration)]
-    pub cycle_interval: Duration,
+    #[arg(long = "cycle.interval", default_value = "15s")]
+    pub cycle_interval: PromDuration,
     /// Target construction like Prometheus 2 (`prometheus2`: default ports added).
     #[arg(long = "compat", value_enum, default_value = "prometheus3")]
     pub compat: CompatArg,
@@ -83,9 +82,9 @@ impl PlanArgs {
                 max_shards: self.max_shards,
                 replicas: self.replicas,
                 handover_scrapes: self.handover_scrapes,
-                scale_down_after: self.scale_down_after,
-                failover_after: self.failover_after,
-                idle_before_remove: self.idle_before_remove,
+                scale_down_after: self.scale_down_after.as_std(),
+                failover_after: self.failover_after.as_std(),
+                idle_before_remove: self.idle_before_remove.as_std(),
                 ..PlanSettings::default()
             },
             compat: match self.compat {
@@ -162,8 +161,8 @@ pub struct LeaderElectArgs {
     #[arg(long = "leader-elect.namespace")]
     pub namespace: Option<String>,
     /// A standby takes over when the leader has not renewed for this long.
-    #[arg(long = "leader-elect.lease-duration", default_value = "15s", value_parser = parse_duration)]
-    pub lease_duration: Duration,
+    #[arg(long = "leader-elect.lease-duration", default_value = "15s")]
+    pub lease_duration: PromDuration,
 }
 
 /// `--shard.backend`.
@@ -191,7 +190,7 @@ impl From<CoordinatorArgs> for RunSettings {
         let leader_election = args.leader.enabled.then_some(LeaderElection {
             lease_name: args.leader.lease_name,
             namespace: args.leader.namespace,
-            lease_duration: args.leader.lease_duration,
+            lease_duration: args.leader.lease_duration.as_std(),
         });
         Self {
             config_file: args.config_file,
@@ -201,7 +200,7 @@ impl From<CoordinatorArgs> for RunSettings {
             token_file: args.token_file,
             leader_election,
             coordinator: args.plan.settings(),
-            cycle_interval: args.plan.cycle_interval,
+            cycle_interval: args.plan.cycle_interval.as_std(),
         }
     }
 }

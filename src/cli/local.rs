@@ -2,10 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+
+use promshard_config::PromDuration;
 
 use crate::cli::coordinator::PlanArgs;
-use crate::cli::parse_duration;
 use crate::local::run::LocalSettings;
 
 /// `promshard local` flags.
@@ -27,8 +27,8 @@ pub struct LocalArgs {
     #[arg(long = "api.listen", default_value = "127.0.0.1:8090")]
     pub api_listen: SocketAddr,
     /// Stop by itself after this long (default: run until Ctrl-C).
-    #[arg(long = "duration", value_parser = parse_duration)]
-    pub duration: Option<Duration>,
+    #[arg(long = "duration")]
+    pub duration: Option<PromDuration>,
     /// Print the status as plain lines instead of a live table.
     #[arg(long = "plain")]
     pub plain: bool,
@@ -44,10 +44,10 @@ impl From<LocalArgs> for LocalSettings {
             data_dir: args.data_dir,
             keep: args.keep,
             api_listen: args.api_listen,
-            duration: args.duration,
+            duration: args.duration.map(PromDuration::as_std),
             plain: args.plain,
             coordinator: args.plan.settings(),
-            cycle_interval: args.plan.cycle_interval,
+            cycle_interval: args.plan.cycle_interval.as_std(),
         }
     }
 }

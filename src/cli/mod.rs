@@ -92,10 +92,3 @@ pub fn run_check(check: CheckCommand) -> anyhow::Result<ExitCode> {
         CheckCommand::Config(args) => crate::check::config::run(args),
     }
 }
-
-/// Parses a Prometheus duration flag (`30s`, `1h30m`), for every subcommand.
-pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    promshard_config::PromDuration::parse(s)
-        .map(promshard_config::PromDuration::as_std)
-        .map_err(|e| e.to_string())
-}

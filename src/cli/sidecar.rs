@@ -2,9 +2,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use crate::cli::parse_duration;
+use promshard_config::PromDuration;
+
 use crate::sidecar::run::SidecarSettings;
 
 /// `promshard sidecar` flags.
@@ -45,13 +45,13 @@ pub struct SidecarArgs {
     #[arg(long)]
     pub standalone: bool,
     /// How often the user's config file is checked for changes.
-    #[arg(long = "config.check-interval", default_value = "5s", value_parser = parse_duration)]
-    pub config_check_interval: Duration,
+    #[arg(long = "config.check-interval", default_value = "5s")]
+    pub config_check_interval: PromDuration,
     /// Count a target's series at most this often, less 5% for scheduling jitter (0s: every
     /// scrape); every scrape is still forwarded and recorded, and a failed count or a new
     /// Content-Type or Content-Encoding counts the next one.
-    #[arg(long = "counting.min-interval", default_value = "60s", value_parser = parse_duration)]
-    pub count_min_interval: Duration,
+    #[arg(long = "counting.min-interval", default_value = "60s")]
+    pub count_min_interval: PromDuration,
 }
 
 impl From<SidecarArgs> for SidecarSettings {
@@ -67,8 +67,8 @@ impl From<SidecarArgs> for SidecarSettings {
             shard_name: args.shard_name,
             scrape_address: args.scrape_address,
             standalone: args.standalone,
-            config_check_interval: args.config_check_interval,
-            count_min_interval: args.count_min_interval,
+            config_check_interval: args.config_check_interval.as_std(),
+            count_min_interval: args.count_min_interval.as_std(),
         }
     }
 }

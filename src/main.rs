@@ -81,6 +81,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime(workers, None)?.block_on(promshard::local::run::run(args.into()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check(check) => promshard::cli::run_check(check),
+        Command::Check(check) => promshard::cli::check::run(check),
     }
 }

@@ -9,14 +9,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use promshard_config::Config;
 
-/// Arguments of `promshard check config`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Config files to check.
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-}
-
 /// What a config that parses still gets wrong, one line each.
 #[derive(Debug, Default)]
 struct Findings {
@@ -62,11 +54,11 @@ fn findings(config: &Config) -> Findings {
     }
 }
 
-/// Runs the check: exit 0 when every file is valid, 1 otherwise.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// Checks `files`: exit 0 when every file is valid, 1 otherwise.
+pub fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let mut all_valid = true;
-    for file in &args.files {
+    for file in files {
         let shown = file.display();
         writeln!(stdout, "Checking {shown}").context("writing to stdout")?;
         match Config::load(file) {

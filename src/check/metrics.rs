@@ -28,39 +28,19 @@ const CHUNK: usize = 64 * 1024;
 /// The first bytes of a gzip stream (RFC 1952).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Arguments of `promshard check metrics`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Exposition format of the input.
-    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
-    pub format: FormatArg,
-    /// Also print the sample count (as Prometheus's scrape_samples_scraped)
-    /// and the largest metric families.
-    #[arg(long)]
+/// What to check and how to report it (`promshard check metrics`'s flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The exposition format; `None`: guessed from the content.
+    pub format: Option<Format>,
+    /// Also report the sample count and the largest metric families.
     pub count: bool,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
+    /// Report as JSON on stdout.
     pub json: bool,
-    /// How many families `--count` lists.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    /// How many families `count` lists.
     pub top: usize,
-    /// The file to check; `-` reads stdin. Input starting with the gzip
-    /// magic bytes 1f 8b is inflated as it is read.
-    #[arg(default_value = "-", value_name = "FILE")]
+    /// The file to check; `-` reads stdin.
     pub file: String,
-}
-
-/// `--format` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FormatArg {
-    // Prometheus text format 0.0.4.
-    Text,
-    // OpenMetrics 1.0 text.
-    Openmetrics,
-    // Varint-delimited protobuf MetricFamily messages.
-    Protobuf,
-    // Guess from the content.
-    Auto,
 }
 
 fn read_chunk(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
@@ -110,7 +90,7 @@ fn inflate_head(compressed: &[u8]) -> Vec<u8> {
 }
 
 /// Runs the check.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Options) -> anyhow::Result<ExitCode> {
     let (mut input, name): (Box<dyn Read>, String) = if args.file == "-" {
         (Box::new(io::stdin().lock()), "<stdin>".to_owned())
     } else {
@@ -121,11 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     read_chunk(&mut input, &mut head, CHUNK).with_context(|| format!("cannot read {name}"))?;
     let gzip = head.starts_with(&GZIP_MAGIC);
     let format = match args.format {
-        FormatArg::Text => Format::Text,
-        FormatArg::Openmetrics => Format::OpenMetrics,
-        FormatArg::Protobuf => Format::Protobuf,
-        FormatArg::Auto if gzip => Format::sniff(&inflate_head(&head), None),
-        FormatArg::Auto => {
+        Some(format) => format,
+        None if gzip => Format::sniff(&inflate_head(&head), None),
+        None => {
             let tail = if args.file == "-" {
                 None
             } else {
@@ -174,7 +152,11 @@ struct Input<'a> {
     gzip_bytes: Option<u64>,
 }
 
-fn print_report(args: &Args, input: &Input<'_>, report: &ValidationReport) -> anyhow::Result<()> {
+fn print_report(
+    args: &Options,
+    input: &Input<'_>,
+    report: &ValidationReport,
+) -> anyhow::Result<()> {
     let (name, format) = (input.name, input.format);
     let counts = &report.counts;
     let top = counts.top_families(args.top);

@@ -1,7 +1,8 @@
 //! `promshard check ...`: the tools users run by hand.
 //!
-//! One module per subcommand; each owns its clap arguments and returns an exit
-//! code (0 valid, 1 invalid) or a typed error for failures of the tool itself.
+//! One module per subcommand; each takes the options its flags give and
+//! returns an exit code (0 valid, 1 invalid) or an error for failures of the
+//! tool itself.
 
 pub mod config;
 pub mod metrics;

@@ -15,28 +15,23 @@ use std::time::Duration;
 use anyhow::Context;
 use promshard_config::discovery::discover_once;
 use promshard_config::promtool::{sd_check, to_promtool_json};
-use promshard_config::{Compat, Config, PromDuration};
+use promshard_config::{Compat, Config};
 
-/// Arguments of `promshard check targets`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
+/// What to discover (`promshard check targets`'s flags).
+#[derive(Debug, Clone)]
+pub struct Options {
     /// The Prometheus config file.
-    #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Only this job (default: every job, in config order).
-    #[arg(long, value_name = "NAME")]
+    /// Only this job (`None`: every job, in config order).
     pub job: Option<String>,
-    /// Target semantics: `prometheus3` (addresses as written) or
-    /// `prometheus2` (`:80`/`:443` added to addresses without a port).
-    #[arg(long, value_name = "MODE", default_value = "prometheus3")]
+    /// Target construction semantics.
     pub compat: Compat,
     /// How long service discovery may take, per provider.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub timeout: PromDuration,
+    pub timeout: Duration,
 }
 
 /// Runs the check.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Options) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let jobs: Vec<_> = match &args.job {
         Some(name) => vec![config.job(name).with_context(|| {
@@ -54,10 +49,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let manager = crate::discovery::discovery_manager();
-    let timeout = Duration::from_millis(args.timeout.as_millis());
     let mut results = Vec::new();
     for job in jobs {
-        let (groups, errors) = runtime.block_on(discover_once(&manager, job, timeout));
+        let (groups, errors) = runtime.block_on(discover_once(&manager, job, args.timeout));
         for error in errors {
             tracing::warn!(job = %job.job_name, "service discovery: {error}");
         }

@@ -10,10 +10,9 @@
 //! [`RunSettings`]: crate::coordinator::run::RunSettings
 //! [`LocalSettings`]: crate::local::run::LocalSettings
 
-use std::process::ExitCode;
-
 use clap::{Parser, Subcommand};
 
+pub mod check;
 pub mod coordinator;
 pub mod local;
 pub mod sidecar;
@@ -68,27 +67,5 @@ pub enum Command {
     /// Tools to run by hand: validate an exposition, a config, or show the
     /// targets relabeling makes of a config.
     #[command(subcommand)]
-    Check(CheckCommand),
-}
-
-/// `promshard check ...`
-#[derive(Debug, Subcommand)]
-pub enum CheckCommand {
-    /// Validate a metrics exposition (Prometheus text, OpenMetrics, protobuf;
-    /// plain or gzip) and optionally count its samples.
-    Metrics(crate::check::metrics::Args),
-    /// Print the targets a Prometheus config discovers, with their labels
-    /// after relabeling, as `promtool check service-discovery` does.
-    Targets(crate::check::targets::Args),
-    /// Validate a Prometheus config file.
-    Config(crate::check::config::Args),
-}
-
-/// Runs a `check` subcommand.
-pub fn run_check(check: CheckCommand) -> anyhow::Result<ExitCode> {
-    match check {
-        CheckCommand::Metrics(args) => crate::check::metrics::run(args),
-        CheckCommand::Targets(args) => crate::check::targets::run(args),
-        CheckCommand::Config(args) => crate::check::config::run(args),
-    }
+    Check(check::CheckCommand),
 }

@@ -7,6 +7,7 @@
 //! say what it owns.
 //!
 //! - [`cli`]: the command line (`sidecar`, `coordinator`, `local`, `check`).
+//! - [`shard_api`]: what the coordinator and the sidecars exchange.
 //! - [`sidecar`]: `promshard sidecar`, the scrape proxy beside each Prometheus.
 //! - [`coordinator`]: `promshard coordinator`, discovery, packing and scaling.
 //! - [`local`]: `promshard local`, the whole system on one machine.
@@ -22,6 +23,7 @@ pub mod fsutil;
 pub mod http;
 pub mod local;
 pub mod prometheus;
+pub mod shard_api;
 pub mod sidecar;
 mod signal;
 pub mod telemetry;

@@ -37,9 +37,7 @@ use promshard::coordinator::reconcile::{
 use promshard::local::backend::{LocalBackend, LocalOptions};
 use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port};
 use promshard::prometheus::PrometheusClient;
-use promshard::sidecar::api::ShardStatus;
-use promshard::sidecar::assignment::Role;
-use promshard::sidecar::client::SidecarClient;
+use promshard::shard_api::{Role, ShardStatus, SidecarClient};
 use promshard::sidecar::run::{RunningSidecar, SidecarSettings};
 use promshard_config::Config;
 use promshard_config::discovery::DiscoveryManager;

@@ -37,8 +37,7 @@ use promshard::coordinator::reconcile::{
     Coordinator, CoordinatorSettings, CycleReport, DiscoveryTask,
 };
 use promshard::local::process::free_port;
-use promshard::sidecar::assignment::Role;
-use promshard::sidecar::client::SidecarClient;
+use promshard::shard_api::{Role, SidecarClient};
 use promshard::sidecar::run::{RunningSidecar, SidecarSettings};
 use promshard_config::Config;
 use promshard_config::discovery::DiscoveryManager;

@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 
 use promshard::coordinator::backend::StaticBackend;
 use promshard::coordinator::reconcile::{Coordinator, CoordinatorSettings};
-use promshard::sidecar::api::{ShardStatus, TargetStatus};
-use promshard::sidecar::assignment::{Role, TargetId};
-use promshard::sidecar::counting::ScrapeFormat;
-use promshard::sidecar::stats::{ScrapeOutcome, ScrapeRecord, TargetStatsSnapshot};
+use promshard::shard_api::{
+    Role, ScrapeFormat, ScrapeOutcome, ScrapeRecord, ShardStatus, TargetId, TargetStatsSnapshot,
+    TargetStatus,
+};
 use promshard_config::Config;
 use promshard_config::discovery::DiscoveryManager;
 use promshard_config::discovery::file::read_file;
@@ -221,7 +221,7 @@ async fn coordinator_memory_with_100k_targets() {
     let base = format!("http://127.0.0.1:{}", server.port);
     let ready = async {
         loop {
-            let client = promshard::sidecar::client::SidecarClient::new(
+            let client = promshard::shard_api::SidecarClient::new(
                 &format!("{base}/shard0"),
                 None,
                 Duration::from_secs(30),

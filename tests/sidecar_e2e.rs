@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port};
-use promshard::sidecar::assignment::{Assignment, Role, ScrapeTarget, TargetId};
-use promshard::sidecar::client::SidecarClient;
+use promshard::shard_api::{Assignment, Role, ScrapeTarget, SidecarClient, TargetId};
 use promshard::sidecar::run::{SidecarSettings, start};
 use support::{
     CORPUS, PROTOBUF, PROTOBUF_FAMILIES_SAMPLES, Route, TEXT, TargetServer, corpus, eventually,

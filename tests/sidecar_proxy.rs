@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper_util::rt::TokioIo;
 use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port};
-use promshard::sidecar::stats::{ErrorCause, ScrapeOutcome};
+use promshard::shard_api::{ErrorCause, ScrapeOutcome};
 use promshard::sidecar::upstream::{Auth, SecretSource, TlsSettings, UpstreamSettings};
 use support::{
     CORPUS, OPENMETRICS, PROTOBUF, Route, Sidecar, TEXT, TargetServer, TestCa, corpus, get, gzip,
@@ -50,7 +50,7 @@ async fn wait_for_record(
     sidecar: &Sidecar,
     id: &str,
     count: u64,
-) -> promshard::sidecar::stats::TargetStatsSnapshot {
+) -> promshard::shard_api::TargetStatsSnapshot {
     support::eventually(Duration::from_secs(5), || async {
         sidecar
             .state
@@ -849,7 +849,7 @@ async fn own_metrics_count_outcomes_by_cause_without_target_labels() {
     sidecar
         .state
         .assignment
-        .replace(&promshard::sidecar::assignment::Assignment {
+        .replace(&promshard::shard_api::Assignment {
             generation: 2,
             targets: Vec::new(),
             ..Default::default()
@@ -1264,7 +1264,7 @@ impl promshard::sidecar::counting::ScrapeObserver for Blind {
 impl promshard::sidecar::counting::CountingHooks for NoCounting {
     fn observer(
         &self,
-        _target: &Arc<promshard::sidecar::assignment::ScrapeTarget>,
+        _target: &Arc<promshard::shard_api::ScrapeTarget>,
         _response: &promshard::sidecar::counting::ResponseMeta<'_>,
     ) -> Box<dyn promshard::sidecar::counting::ScrapeObserver> {
         Box::new(Blind)

@@ -18,7 +18,7 @@ use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt as _;
 
-use crate::sidecar::assignment::{Role, ScrapeTarget, TargetId};
+use crate::shard_api::ScrapeTarget;
 use crate::sidecar::counting::ResponseMeta;
 use crate::sidecar::jobs::Job;
 use crate::sidecar::proxy::SCRAPE_TIMEOUT_HEADER;
@@ -290,27 +290,6 @@ pub async fn measure(target: &Arc<ScrapeTarget>, job: &Job) -> Result<u64, Strin
         .map_err(|_| format!("no complete answer within {:?}", job.scrape_timeout))?
 }
 
-/// The scrape target for an explore (and for assignments): the final labels
-/// without `__` names, plus the per-target interval and timeout overrides.
-pub fn scrape_target(target: &promshard_config::target::Target) -> ScrapeTarget {
-    let mut labels: BTreeMap<String, String> = target
-        .public_labels()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    for name in ["__scrape_interval__", "__scrape_timeout__"] {
-        if let Some(value) = target.labels.get(name).filter(|v| !v.is_empty()) {
-            labels.insert(name.to_owned(), value.to_owned());
-        }
-    }
-    ScrapeTarget {
-        id: TargetId(target.id.to_string()),
-        job: target.job.clone(),
-        url: target.url.clone(),
-        labels,
-        role: Role::Active,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -321,6 +300,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::shard_api::{Role, TargetId};
     use crate::sidecar::counting::ExpositionCounting;
     use crate::sidecar::upstream::{UpstreamClient, UpstreamSettings};
 

@@ -5,7 +5,7 @@
 //! 1. the desired targets come from service discovery + relabeling
 //!    (`promshard-config`'s discovery manager and target index);
 //! 2. every shard's sidecar is asked what it serves and how big each target
-//!    was ([`crate::sidecar::client`]); a shard that does not answer is
+//!    was ([`crate::shard_api::SidecarClient`]); a shard that does not answer is
 //!    unresponsive from its first failure;
 //! 3. the pure planner (`promshard-plan`) decides placement, moves and
 //!    scaling from those reports alone, so a restarted coordinator rebuilds

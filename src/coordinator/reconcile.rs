@@ -17,19 +17,18 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::coordinator::backend::{ShardBackend, ShardEndpoint};
-use crate::coordinator::explore::{Explore, Explorer, scrape_target};
-use crate::sidecar::api::{ShardStatus, TargetStatus};
-use crate::sidecar::health::PrometheusState;
-use crate::sidecar::stats::{ScrapeOutcome, TargetStatsSnapshot};
+use crate::coordinator::explore::{Explore, Explorer};
+use crate::shard_api::{
+    Assignment, PICKUP_GRACE, PrometheusState, Role, ScrapeOutcome, ScrapeTarget, ShardStatus,
+    SidecarClient, TargetStatsSnapshot, TargetStatus,
+};
+use crate::sidecar::jobs::JobTable;
+use crate::sidecar::run::build_jobs;
 
 /// What a sidecar reports, with each target's stats in their summary form
 /// (the latest scrape, peaks and totals): what the coordinator keeps of
 /// every shard between cycles.
 pub type ShardReport = ShardStatus<TargetStatsSnapshot>;
-use crate::sidecar::assignment::{Assignment, Role, ScrapeTarget};
-use crate::sidecar::client::SidecarClient;
-use crate::sidecar::jobs::JobTable;
-use crate::sidecar::run::build_jobs;
 
 /// Tunables of the coordinator itself (the planner has its own).
 #[derive(Debug, Clone)]
@@ -395,7 +394,7 @@ impl<B: ShardBackend> Coordinator<B> {
         let publish = |index: &TargetIndex| {
             let targets: BTreeMap<String, ScrapeTarget> = index
                 .targets()
-                .map(|t| (t.id.to_string(), scrape_target(t)))
+                .map(|t| (t.id.to_string(), ScrapeTarget::from(t)))
                 .collect();
             self.set_targets(targets);
         };
@@ -975,7 +974,7 @@ fn target_health(
     let Some(last) = last else {
         // Never scraped here: Prometheus has its pickup grace first.
         let waited = target.assigned_at.map(age)?;
-        let limit = stale_after? + crate::sidecar::health::PICKUP_GRACE;
+        let limit = stale_after? + PICKUP_GRACE;
         return (reported_at > 0 && waited > limit).then(|| TargetHealth {
             up: false,
             error: Some(format!(

@@ -18,16 +18,13 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use serde::Serialize;
 
 use crate::http::respond::{json, text};
 use crate::http::{BodyTooLarge, read_body_limited};
-use crate::sidecar::assignment::{Assignment, Role, TargetId};
+use crate::shard_api::{
+    Assignment, MAX_ASSIGNMENT_BYTES, PrometheusState, ShardStatus, TargetId, TargetStatus,
+};
 use crate::sidecar::control::{ApplyError, ShardControl};
-use crate::sidecar::health::PrometheusState;
-
-/// Largest assignment accepted: about 100k targets with rich label sets.
-pub const MAX_ASSIGNMENT_BYTES: usize = 256 << 20;
 
 /// What the API reads besides the assignment; implemented by the running
 /// sidecar so this module does not depend on how stats are kept.
@@ -65,48 +62,6 @@ impl std::fmt::Debug for ApiState {
             .field("ready", &self.ready)
             .finish_non_exhaustive()
     }
-}
-
-/// The answer of `GET /api/v1/shard`. `S` is how a client reads each
-/// target's stats: as JSON, or typed
-/// ([`TargetStatsSnapshot`](crate::sidecar::stats::TargetStatsSnapshot)).
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct ShardStatus<S = serde_json::Value> {
-    /// The shard's name.
-    pub shard: String,
-    /// Hash of the user's config.
-    pub config_hash: String,
-    /// Generation of the applied assignment.
-    pub generation: u64,
-    /// Prometheus head series, if known.
-    pub head_series: Option<u64>,
-    /// The sidecar's clock when it answered, in milliseconds since the Unix
-    /// epoch: a reader takes the age of a scrape against it rather than
-    /// against its own clock. Zero from sidecars that do not say.
-    #[serde(default)]
-    pub reported_at: u64,
-    /// Whether its Prometheus is ready and scraping what it was assigned.
-    #[serde(default)]
-    pub prometheus: PrometheusState,
-    /// Every assigned target with its stats.
-    pub targets: Vec<TargetStatus<S>>,
-}
-
-/// One target in [`ShardStatus`].
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct TargetStatus<S = serde_json::Value> {
-    /// Stable id.
-    pub id: TargetId,
-    /// Job name.
-    pub job: String,
-    /// Active or draining.
-    pub role: Role,
-    /// When this shard got it in its current role, in milliseconds since
-    /// the Unix epoch ([`Assignment::assigned_at`]); absent if unknown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assigned_at: Option<u64>,
-    /// Scrape statistics (absent before the first scrape).
-    pub stats: Option<S>,
 }
 
 /// Why an API call failed.
@@ -313,8 +268,8 @@ mod tests {
 
     #[test]
     fn a_summary_keeps_the_latest_scrape_and_the_totals_in_the_same_shape() {
-        use crate::sidecar::assignment::{Role, ScrapeTarget};
-        use crate::sidecar::stats::{ScrapeRecord, StatsRegistry, TargetStatsSnapshot};
+        use crate::shard_api::{Role, ScrapeRecord, ScrapeTarget, TargetStatsSnapshot};
+        use crate::sidecar::stats::StatsRegistry;
 
         let target = ScrapeTarget {
             id: TargetId("t1".into()),

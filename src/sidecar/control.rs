@@ -20,7 +20,8 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 use crate::fsutil::{WriteError, off_runtime};
-use crate::sidecar::assignment::{Assignment, AssignmentTable, Indexed, ScrapeTarget, TargetId};
+use crate::shard_api::{Applied, Assignment, ScrapeTarget, TargetId};
+use crate::sidecar::assignment::{AssignmentTable, Indexed};
 use crate::sidecar::filesd;
 use crate::sidecar::store::AssignmentStore;
 use crate::sidecar::unix_millis;
@@ -49,21 +50,6 @@ pub enum ApplyError {
     /// Writing the store or the file_sd files failed (our side).
     #[error(transparent)]
     Write(#[from] WriteError),
-}
-
-/// What applying did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Applied {
-    /// The generation now in force.
-    pub generation: u64,
-    /// Whether anything changed (false for a replay of the current one).
-    pub changed: bool,
-    /// Jobs whose file_sd file was rewritten.
-    pub jobs_written: Vec<String>,
-    /// Jobs of the assignment that this shard's config does not have yet:
-    /// their targets are kept and scraped once the config has them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub pending_jobs: Vec<String>,
 }
 
 /// The shard's assignment state and where it is written.
@@ -246,7 +232,7 @@ fn same_targets(a: &Assignment, b: &Assignment) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sidecar::assignment::Role;
+    use crate::shard_api::Role;
 
     fn target(id: &str, job: &str) -> ScrapeTarget {
         ScrapeTarget {

@@ -13,7 +13,7 @@
 //! use std::sync::Arc;
 //! use bytes::Bytes;
 //! use promshard::sidecar::counting::{CountingHooks, ExpositionCounting, ResponseMeta};
-//! use promshard::sidecar::assignment::{ScrapeTarget, TargetId, Role};
+//! use promshard::shard_api::{Role, ScrapeTarget, TargetId};
 //!
 //! let target = Arc::new(ScrapeTarget {
 //!     id: TargetId("t1".into()),
@@ -38,39 +38,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use promshard_parser::{DecodingCounter, Encoding, Format, SampleRef, SampleVisitor};
 
-use super::assignment::ScrapeTarget;
-
-/// Exposition format of a scrape, from its `Content-Type` the way Prometheus
-/// picks its parser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScrapeFormat {
-    /// Prometheus text 0.0.4 (also the fallback for a missing or unknown type).
-    PrometheusText,
-    /// OpenMetrics 1.0 text.
-    OpenMetrics,
-    /// Length-delimited protobuf `io.prometheus.client.MetricFamily`.
-    Protobuf,
-}
-
-impl ScrapeFormat {
-    /// The format Prometheus parses a body with this `Content-Type` as.
-    pub fn from_content_type(content_type: Option<&str>) -> Self {
-        let media = content_type
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim();
-        if media.eq_ignore_ascii_case("application/openmetrics-text") {
-            Self::OpenMetrics
-        } else if media.eq_ignore_ascii_case("application/vnd.google.protobuf") {
-            Self::Protobuf
-        } else {
-            Self::PrometheusText
-        }
-    }
-}
+use crate::shard_api::{FamilyCount, ScrapeFormat, ScrapeTarget};
 
 /// The response headers an observer is chosen by.
 #[derive(Debug, Clone, Copy)]
@@ -91,15 +59,6 @@ impl<'a> ResponseMeta<'a> {
             content_encoding: text(http::header::CONTENT_ENCODING),
         }
     }
-}
-
-/// Samples of one metric family in a scrape.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FamilyCount {
-    /// The family's name.
-    pub name: String,
-    /// Its samples in the scrape.
-    pub samples: u64,
 }
 
 /// What an observer found in one scrape body.
@@ -469,37 +428,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn formats_follow_prometheus_content_type_rules() {
-        assert_eq!(
-            ScrapeFormat::from_content_type(Some(
-                "application/openmetrics-text; version=1.0.0; charset=utf-8"
-            )),
-            ScrapeFormat::OpenMetrics
-        );
-        assert_eq!(
-            ScrapeFormat::from_content_type(Some(
-                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
-            )),
-            ScrapeFormat::Protobuf
-        );
-        assert_eq!(
-            ScrapeFormat::from_content_type(Some("text/plain; version=0.0.4")),
-            ScrapeFormat::PrometheusText
-        );
-        assert_eq!(
-            ScrapeFormat::from_content_type(None),
-            ScrapeFormat::PrometheusText
-        );
-    }
-
     fn target() -> Arc<ScrapeTarget> {
         Arc::new(ScrapeTarget {
-            id: crate::sidecar::assignment::TargetId("t".into()),
+            id: crate::shard_api::TargetId("t".into()),
             job: "j".into(),
             url: "http://x/metrics".into(),
             labels: Default::default(),
-            role: crate::sidecar::assignment::Role::Active,
+            role: crate::shard_api::Role::Active,
         })
     }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::fsutil::{WriteError, write_atomic};
-use crate::sidecar::assignment::ScrapeTarget;
+use crate::shard_api::ScrapeTarget;
 
 /// The file_sd file of `job` in `dir`. Job names may hold any character, so
 /// the name is escaped into a safe, injective file name.
@@ -103,7 +103,7 @@ pub fn write_all<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sidecar::assignment::{Role, TargetId};
+    use crate::shard_api::{Role, TargetId};
 
     fn target(id: &str, job: &str, instance: &str) -> ScrapeTarget {
         ScrapeTarget {

@@ -37,71 +37,10 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use crate::shard_api::{PICKUP_GRACE, PrometheusState};
 
 /// Scrape intervals without a scrape after which a target is overdue.
 pub const OVERDUE_INTERVALS: u32 = 3;
-
-/// Time Prometheus may take to start scraping a target it was just given:
-/// its file_sd watcher fires at once, but its discovery manager hands new
-/// target sets to the scrape pools at most every 5 s, and the first scrape
-/// of a target is offset within its interval.
-pub const PICKUP_GRACE: Duration = Duration::from_secs(10);
-
-/// How the shard's Prometheus is doing, as its sidecar sees it. Part of the
-/// sidecar's report (`GET /api/v1/shard`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum PrometheusState {
-    /// Not checked yet (the sidecar has just started), or reported by a
-    /// sidecar that does not check.
-    #[default]
-    Unknown,
-    /// `/-/ready` answers 200 and the assigned targets are being scraped.
-    Ready,
-    /// Not ready yet since `since`, and not once since the sidecar started
-    /// (a new shard, or one restarted whose Prometheus is still starting).
-    Starting {
-        /// When it was first seen not ready.
-        since: u64,
-        /// What the check said.
-        reason: String,
-    },
-    /// `/-/ready` fails (stopped, restarting, replaying its WAL) since
-    /// `since` (milliseconds since the Unix epoch, the sidecar's clock),
-    /// after it was ready.
-    NotReady {
-        /// When it was first seen not ready.
-        since: u64,
-        /// What the check said.
-        reason: String,
-    },
-    /// Ready, but it has served no scrape of any assigned target for
-    /// several intervals since `since`.
-    NotScraping {
-        /// When it was first seen not scraping.
-        since: u64,
-        /// Which targets and for how long.
-        reason: String,
-    },
-}
-
-impl PrometheusState {
-    /// Whether the shard does its job (or nothing says otherwise).
-    pub fn is_working(&self) -> bool {
-        matches!(self, Self::Ready | Self::Unknown)
-    }
-
-    /// Why not, when it does not.
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            Self::Starting { reason, .. }
-            | Self::NotReady { reason, .. }
-            | Self::NotScraping { reason, .. } => Some(reason),
-            Self::Ready | Self::Unknown => None,
-        }
-    }
-}
 
 /// What [`not_scraping`] needs to know of one assigned target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use promshard_config::relabel::mutate_sample_labels;
 use promshard_config::{LabelSet, RelabelRules};
 
-use crate::sidecar::assignment::ScrapeTarget;
+use crate::shard_api::ScrapeTarget;
 use crate::sidecar::counting::MetricRelabel;
 
 /// A job's compiled `metric_relabel_configs` and its `honor_labels`.
@@ -99,7 +99,7 @@ impl JobMetricRelabel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sidecar::assignment::{Role, TargetId};
+    use crate::shard_api::{Role, TargetId};
     use promshard_config::RelabelConfig;
     use promshard_config::relabel::Action;
 

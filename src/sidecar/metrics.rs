@@ -26,7 +26,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::stats::{ErrorCause, ScrapeOutcome};
+use crate::shard_api::{ErrorCause, ScrapeOutcome};
 
 /// Labels of the scrape counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

@@ -9,7 +9,6 @@
 
 pub mod api;
 pub mod assignment;
-pub mod client;
 pub mod configgen;
 pub mod control;
 pub mod counting;

@@ -71,14 +71,15 @@ use hyper::ext::ReasonPhrase;
 use tokio::net::TcpListener;
 use tokio::time::Sleep;
 
-use super::assignment::{AssignmentTable, Lookup, ScrapeTarget};
+use super::assignment::{AssignmentTable, Lookup};
 use super::counting::{CountingLane, Counts, LANE_BACKLOG, ResponseMeta, ScrapeObserver};
 use super::jobs::JobTable;
 use super::metrics::{InFlight, ProxyMetrics};
-use super::stats::{ErrorCause, ScrapeOutcome, ScrapeRecord, StatsRegistry};
+use super::stats::StatsRegistry;
 use super::upstream::{UpstreamError, authority_of};
 use crate::http::Shutdown;
 use crate::http::error_chain;
+use crate::shard_api::{ErrorCause, FamilyCount, ScrapeOutcome, ScrapeRecord, ScrapeTarget};
 
 /// The path prefix of scrape requests.
 pub const SCRAPE_PATH: &str = "/scrape/";
@@ -472,12 +473,7 @@ impl Recorder {
         self.finish(record, counts.top_families, ended);
     }
 
-    fn finish(
-        self,
-        mut record: ScrapeRecord,
-        top_families: Vec<super::counting::FamilyCount>,
-        ended: Instant,
-    ) {
+    fn finish(self, mut record: ScrapeRecord, top_families: Vec<FamilyCount>, ended: Instant) {
         let elapsed = ended.saturating_duration_since(self.started);
         record.started_unix_ms = self.started_unix_ms;
         record.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -760,7 +756,7 @@ mod tests {
     async fn a_large_body_is_counted_exactly_across_inline_and_lane() {
         use http_body_util::BodyExt as _;
 
-        use crate::sidecar::assignment::{Assignment, Role, TargetId};
+        use crate::shard_api::{Assignment, Role, TargetId};
         use crate::sidecar::counting::ExpositionCounting;
         use crate::sidecar::jobs::Job;
         use crate::sidecar::upstream::{UpstreamClient, UpstreamSettings};

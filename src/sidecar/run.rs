@@ -26,12 +26,13 @@ use tokio::task::JoinSet;
 use crate::fsutil::{WriteError, off_runtime, write_atomic_mode};
 use crate::http::Shutdown;
 use crate::prometheus::PrometheusClient;
+use crate::shard_api::{Assignment, PrometheusState, ScrapeTarget, TargetId};
 use crate::sidecar::api::{self, ApiState, ShardInfo};
-use crate::sidecar::assignment::{Assignment, AssignmentTable, TargetId};
+use crate::sidecar::assignment::AssignmentTable;
 use crate::sidecar::configgen::{self, JobSource, ShardConfigInput};
 use crate::sidecar::control::ShardControl;
 use crate::sidecar::counting::ExpositionCounting;
-use crate::sidecar::health::{HealthTracker, PrometheusState, TargetClock, not_scraping};
+use crate::sidecar::health::{HealthTracker, TargetClock, not_scraping};
 use crate::sidecar::jobs::{Job, JobTable};
 use crate::sidecar::metric_relabel::JobMetricRelabel;
 use crate::sidecar::proxy::{self, ProxyState};
@@ -558,7 +559,7 @@ async fn standalone(args: SidecarSettings, control: Arc<ShardControl>, mut shutd
                     }
                     if changed {
                         let generation = unix_millis().max(control.snapshot().generation + 1);
-                        let targets = index.targets().map(crate::coordinator::explore::scrape_target).collect();
+                        let targets = index.targets().map(ScrapeTarget::from).collect();
                         if let Err(e) = control.apply(Assignment { generation, targets, ..Assignment::default() }).await {
                             tracing::error!(error = %e, "standalone: applying discovered targets");
                         }

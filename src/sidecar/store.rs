@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::fsutil::{WriteError, write_atomic};
-use crate::sidecar::assignment::Assignment;
+use crate::shard_api::Assignment;
 
 /// Name of the assignment file under `--storage.path`.
 pub const ASSIGNMENT_FILE: &str = "assignment.json";
@@ -82,7 +82,7 @@ impl AssignmentStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sidecar::assignment::{Role, ScrapeTarget, TargetId};
+    use crate::shard_api::{Role, ScrapeTarget, TargetId};
 
     fn assignment() -> Assignment {
         Assignment {

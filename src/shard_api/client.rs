@@ -11,10 +11,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::{Assignment, MAX_ASSIGNMENT_BYTES, ShardStatus, TargetStatsSnapshot};
 use crate::http::{error_chain, read_body_limited};
-use crate::sidecar::api::{MAX_ASSIGNMENT_BYTES, ShardStatus};
-use crate::sidecar::assignment::Assignment;
-use crate::sidecar::stats::TargetStatsSnapshot;
 
 /// A call to a sidecar failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,33 @@
+//! What crosses the wire between the coordinator and a sidecar: the
+//! assignment the coordinator sends, the report the sidecar answers with,
+//! and the client the coordinator calls the sidecar's API through.
+//!
+//! The coordinator and the sidecar both depend on this module and on
+//! nothing of each other, so each JSON document they exchange is defined
+//! once. Field names are the wire format: a sidecar and a coordinator of
+//! different versions must still understand each other, so fields are
+//! added with defaults, never renamed.
+//!
+//! - [`ScrapeTarget`] ([`TargetId`], [`Role`]): one target as assigned,
+//!   built from a discovered target with `ScrapeTarget::from`.
+//! - [`Assignment`]: a shard's whole target list under a generation
+//!   (`PUT /api/v1/shard/targets`); [`Applied`]: what applying it did.
+//! - [`ShardStatus`] ([`TargetStatus`], [`PrometheusState`]): the sidecar's
+//!   report (`GET /api/v1/shard`), with each target's
+//!   [`TargetStatsSnapshot`].
+//! - [`SidecarClient`]: the coordinator's side of those calls.
+
+mod assignment;
+mod client;
+mod report;
+mod stats;
+mod target;
+
+pub use assignment::{Applied, Assignment, MAX_ASSIGNMENT_BYTES};
+pub use client::{SidecarCallError, SidecarClient};
+pub use report::{PICKUP_GRACE, PrometheusState, ShardStatus, TargetStatus};
+pub use stats::{
+    ErrorCause, FamilyCount, HISTORY, LastError, ScrapeFormat, ScrapeOutcome, ScrapeRecord,
+    TargetStatsSnapshot,
+};
+pub use target::{Role, ScrapeTarget, TargetId};

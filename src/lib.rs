@@ -7,6 +7,8 @@
 //! say what it owns.
 //!
 //! - [`cli`]: the command line (`sidecar`, `coordinator`, `local`, `check`).
+//! - [`scrape`]: what the sidecar's proxy and the coordinator's explore
+//!   share: the upstream client, the job table and counting.
 //! - [`shard_api`]: what the coordinator and the sidecars exchange.
 //! - [`sidecar`]: `promshard sidecar`, the scrape proxy beside each Prometheus.
 //! - [`coordinator`]: `promshard coordinator`, discovery, packing and scaling.
@@ -23,6 +25,7 @@ pub mod fsutil;
 pub mod http;
 pub mod local;
 pub mod prometheus;
+pub mod scrape;
 pub mod shard_api;
 pub mod sidecar;
 mod signal;

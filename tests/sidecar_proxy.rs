@@ -18,8 +18,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper_util::rt::TokioIo;
 use promshard::local::process::{PrometheusOptions, PrometheusProcess, free_port};
+use promshard::scrape::upstream::{Auth, SecretSource, TlsSettings, UpstreamSettings};
 use promshard::shard_api::{ErrorCause, ScrapeOutcome};
-use promshard::sidecar::upstream::{Auth, SecretSource, TlsSettings, UpstreamSettings};
 use support::{
     CORPUS, OPENMETRICS, PROTOBUF, Route, Sidecar, TEXT, TargetServer, TestCa, corpus, get, gzip,
     job, target,
@@ -1253,20 +1253,20 @@ struct NoCounting;
 
 struct Blind;
 
-impl promshard::sidecar::counting::ScrapeObserver for Blind {
+impl promshard::scrape::counting::ScrapeObserver for Blind {
     fn chunk(&mut self, _wire: &Bytes) {}
 
-    fn finish(self: Box<Self>, _complete: bool) -> promshard::sidecar::counting::Counts {
-        promshard::sidecar::counting::Counts::default()
+    fn finish(self: Box<Self>, _complete: bool) -> promshard::scrape::counting::Counts {
+        promshard::scrape::counting::Counts::default()
     }
 }
 
-impl promshard::sidecar::counting::CountingHooks for NoCounting {
+impl promshard::scrape::counting::CountingHooks for NoCounting {
     fn observer(
         &self,
         _target: &Arc<promshard::shard_api::ScrapeTarget>,
-        _response: &promshard::sidecar::counting::ResponseMeta<'_>,
-    ) -> Box<dyn promshard::sidecar::counting::ScrapeObserver> {
+        _response: &promshard::scrape::counting::ResponseMeta<'_>,
+    ) -> Box<dyn promshard::scrape::counting::ScrapeObserver> {
         Box::new(Blind)
     }
 }
@@ -1292,7 +1292,7 @@ async fn measure_proxy_throughput_with_and_without_counting() {
         },
     )])
     .await;
-    let blind = promshard::sidecar::jobs::Job {
+    let blind = promshard::scrape::jobs::Job {
         counting: Arc::new(NoCounting),
         ..job("blind", default_settings(), Duration::from_secs(60))
     };

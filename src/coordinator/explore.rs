@@ -18,10 +18,10 @@ use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt as _;
 
+use crate::scrape::SCRAPE_TIMEOUT_HEADER;
+use crate::scrape::counting::ResponseMeta;
+use crate::scrape::jobs::Job;
 use crate::shard_api::ScrapeTarget;
-use crate::sidecar::counting::ResponseMeta;
-use crate::sidecar::jobs::Job;
-use crate::sidecar::proxy::SCRAPE_TIMEOUT_HEADER;
 
 /// What Prometheus 2.x sends; the explore measures what Prometheus will see.
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -300,9 +300,9 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::scrape::counting::ExpositionCounting;
+    use crate::scrape::upstream::{UpstreamClient, UpstreamSettings};
     use crate::shard_api::{Role, TargetId};
-    use crate::sidecar::counting::ExpositionCounting;
-    use crate::sidecar::upstream::{UpstreamClient, UpstreamSettings};
 
     fn job(timeout: Duration) -> Arc<Job> {
         Arc::new(Job {

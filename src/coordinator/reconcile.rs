@@ -18,12 +18,11 @@ use tokio::sync::watch;
 
 use crate::coordinator::backend::{ShardBackend, ShardEndpoint};
 use crate::coordinator::explore::{Explore, Explorer};
+use crate::scrape::jobs::{JobTable, build_jobs};
 use crate::shard_api::{
     Assignment, PICKUP_GRACE, PrometheusState, Role, ScrapeOutcome, ScrapeTarget, ShardStatus,
     SidecarClient, TargetStatsSnapshot, TargetStatus,
 };
-use crate::sidecar::jobs::JobTable;
-use crate::sidecar::run::build_jobs;
 
 /// What a sidecar reports, with each target's stats in their summary form
 /// (the latest scrape, peaks and totals): what the coordinator keeps of

@@ -11,17 +11,13 @@ pub mod api;
 pub mod assignment;
 pub mod configgen;
 pub mod control;
-pub mod counting;
 pub mod filesd;
 pub mod health;
-pub mod jobs;
-pub mod metric_relabel;
 pub mod metrics;
 pub mod proxy;
 pub mod run;
 pub mod stats;
 pub mod store;
-pub mod upstream;
 
 /// Now, in milliseconds since the Unix epoch (scrape start times, assignment
 /// stamps, standalone generations).

@@ -20,7 +20,7 @@
 //!   forwarding task, but each chunk only after it has been handed to hyper:
 //!   chunks wait, by reference count, until hyper has flushed them (the
 //!   body's previous poll was pending) or until
-//!   [`LANE_BACKLOG`](super::counting::LANE_BACKLOG) bytes wait; what still
+//!   [`LANE_BACKLOG`](crate::scrape::counting::LANE_BACKLOG) bytes wait; what still
 //!   waits when the body ends is counted on a task of its own, after the
 //!   response has ended. Most scrapes end within that part, and a thread
 //!   hand-over would cost more than it saves. A larger body's chunks go to a
@@ -44,7 +44,7 @@
 //! use std::sync::Arc;
 //! use promshard::http::Shutdown;
 //! use promshard::sidecar::assignment::AssignmentTable;
-//! use promshard::sidecar::jobs::JobTable;
+//! use promshard::scrape::jobs::JobTable;
 //! use promshard::sidecar::proxy::{ProxyState, serve_scrapes};
 //!
 //! # async fn run() -> std::io::Result<()> {
@@ -72,20 +72,18 @@ use tokio::net::TcpListener;
 use tokio::time::Sleep;
 
 use super::assignment::{AssignmentTable, Lookup};
-use super::counting::{CountingLane, Counts, LANE_BACKLOG, ResponseMeta, ScrapeObserver};
-use super::jobs::JobTable;
 use super::metrics::{InFlight, ProxyMetrics};
 use super::stats::StatsRegistry;
-use super::upstream::{UpstreamError, authority_of};
 use crate::http::Shutdown;
 use crate::http::error_chain;
+use crate::scrape::SCRAPE_TIMEOUT_HEADER;
+use crate::scrape::counting::{CountingLane, Counts, LANE_BACKLOG, ResponseMeta, ScrapeObserver};
+use crate::scrape::jobs::JobTable;
+use crate::scrape::upstream::{UpstreamError, authority_of};
 use crate::shard_api::{ErrorCause, FamilyCount, ScrapeOutcome, ScrapeRecord, ScrapeTarget};
 
 /// The path prefix of scrape requests.
 pub const SCRAPE_PATH: &str = "/scrape/";
-
-/// Prometheus's scrape timeout header.
-pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 
 /// Used when neither Prometheus nor the job gives a timeout.
 pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -756,10 +754,10 @@ mod tests {
     async fn a_large_body_is_counted_exactly_across_inline_and_lane() {
         use http_body_util::BodyExt as _;
 
+        use crate::scrape::counting::ExpositionCounting;
+        use crate::scrape::jobs::Job;
+        use crate::scrape::upstream::{UpstreamClient, UpstreamSettings};
         use crate::shard_api::{Assignment, Role, TargetId};
-        use crate::sidecar::counting::ExpositionCounting;
-        use crate::sidecar::jobs::Job;
-        use crate::sidecar::upstream::{UpstreamClient, UpstreamSettings};
 
         const LINES: usize = 400_000;
         let line = b"m{a=\"x\"} 1\n";

@@ -26,20 +26,17 @@ use tokio::task::JoinSet;
 use crate::fsutil::{WriteError, off_runtime, write_atomic_mode};
 use crate::http::Shutdown;
 use crate::prometheus::PrometheusClient;
+use crate::scrape::jobs::{JobError, JobTable, build_jobs};
 use crate::shard_api::{Assignment, PrometheusState, ScrapeTarget, TargetId};
 use crate::sidecar::api::{self, ApiState, ShardInfo};
 use crate::sidecar::assignment::AssignmentTable;
 use crate::sidecar::configgen::{self, JobSource, ShardConfigInput};
 use crate::sidecar::control::ShardControl;
-use crate::sidecar::counting::ExpositionCounting;
 use crate::sidecar::health::{HealthTracker, TargetClock, not_scraping};
-use crate::sidecar::jobs::{Job, JobTable};
-use crate::sidecar::metric_relabel::JobMetricRelabel;
 use crate::sidecar::proxy::{self, ProxyState};
 use crate::sidecar::stats::StatsRegistry;
 use crate::sidecar::store::{AssignmentStore, Restored};
 use crate::sidecar::unix_millis;
-use crate::sidecar::upstream::{UpstreamClient, UpstreamSettings};
 
 /// File name of the generated Prometheus config in the output directory.
 pub const SHARD_CONFIG_FILE: &str = "prometheus.yml";
@@ -84,6 +81,9 @@ pub enum SidecarError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A job's HTTP settings cannot be used.
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+    /// The shard config could not be generated from the user's.
     #[error("job {job:?}: {reason}")]
     Job {
         /// The job.
@@ -149,32 +149,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-/// The scrape path's job table entries for every job of `config`.
-pub fn build_jobs(config: &Config) -> Result<Vec<Job>, SidecarError> {
-    config
-        .scrape_configs
-        .iter()
-        .map(|job| {
-            let fail = |reason: String| SidecarError::Job {
-                job: job.job_name.clone(),
-                reason,
-            };
-            let settings =
-                UpstreamSettings::try_from(&job.http_client).map_err(|e| fail(e.to_string()))?;
-            let upstream = UpstreamClient::new(settings).map_err(|e| fail(e.to_string()))?;
-            let metric_relabel =
-                JobMetricRelabel::new(job.metric_relabel_configs.clone(), job.honor_labels)
-                    .map(|r| Arc::new(r) as Arc<dyn crate::sidecar::counting::MetricRelabel>);
-            Ok(Job {
-                name: job.job_name.clone(),
-                upstream,
-                scrape_timeout: job.scrape_timeout.as_std(),
-                counting: Arc::new(ExpositionCounting { metric_relabel }),
-            })
-        })
-        .collect()
 }
 
 /// Identity, stats and metrics for the API.

@@ -5,7 +5,7 @@
 //! The scrape path records one [`ScrapeRecord`] per scrape; the API serves
 //! [`TargetStatsSnapshot`]s. Memory is bounded per target ([`HISTORY`]
 //! records and one older counted record, [`HISTORY`] counted sizes and
-//! [`TOP_FAMILIES`](super::counting::TOP_FAMILIES) families), and targets that
+//! [`TOP_FAMILIES`](crate::scrape::counting::TOP_FAMILIES) families), and targets that
 //! leave the assignment are dropped with [`StatsRegistry::retain`].
 //!
 //! Not every scrape is counted: packing works from the peak of a short
@@ -47,7 +47,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::counting::ResponseMeta;
+use crate::scrape::counting::ResponseMeta;
 use crate::shard_api::{
     ErrorCause, FamilyCount, HISTORY, LastError, ScrapeOutcome, ScrapeRecord, ScrapeTarget,
     TargetId, TargetStatsSnapshot,

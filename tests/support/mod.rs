@@ -40,12 +40,12 @@ use hyper_util::rt::TokioIo;
 use promshard::http::Shutdown;
 use promshard::http::serve::ShutdownTrigger;
 use promshard::local::process::PrometheusProcess;
+use promshard::scrape::counting::ExpositionCounting;
+use promshard::scrape::jobs::{Job, JobTable};
+use promshard::scrape::upstream::{UpstreamClient, UpstreamSettings};
 use promshard::shard_api::{Assignment, Role, ScrapeTarget, TargetId};
 use promshard::sidecar::assignment::AssignmentTable;
-use promshard::sidecar::counting::ExpositionCounting;
-use promshard::sidecar::jobs::{Job, JobTable};
 use promshard::sidecar::proxy::{ProxyState, serve_scrapes};
-use promshard::sidecar::upstream::{UpstreamClient, UpstreamSettings};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The corpus files and their `scrape_samples_scraped` from a real

@@ -1,5 +1,7 @@
-//! The jobs the scrape path knows: for each `job_name`, the pooled upstream
-//! client, the scrape timeout and the counting hooks.
+//! The jobs a scrape knows: for each `job_name`, the pooled upstream client,
+//! the scrape timeout and the counting hooks, built from the user's config
+//! ([`build_jobs`]) the same way for the sidecar's proxy and the
+//! coordinator's explore.
 //!
 //! Like the assignment, the table is replaced whole when the configuration
 //! changes; a scrape in flight keeps the `Arc<Job>` it started with.
@@ -7,9 +9,9 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use promshard::sidecar::counting::ExpositionCounting;
-//! use promshard::sidecar::jobs::{Job, JobTable};
-//! use promshard::sidecar::upstream::{UpstreamClient, UpstreamSettings};
+//! use promshard::scrape::counting::ExpositionCounting;
+//! use promshard::scrape::jobs::{Job, JobTable};
+//! use promshard::scrape::upstream::{UpstreamClient, UpstreamSettings};
 //!
 //! let jobs = JobTable::default();
 //! jobs.replace([Job {
@@ -19,15 +21,18 @@
 //!     counting: Arc::new(ExpositionCounting::default()),
 //! }]);
 //! assert!(jobs.get("node").is_some());
-//! # Ok::<(), promshard::sidecar::upstream::UpstreamError>(())
+//! # Ok::<(), promshard::scrape::upstream::UpstreamError>(())
 //! ```
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use super::counting::CountingHooks;
-use super::upstream::UpstreamClient;
+use promshard_config::Config;
+
+use super::counting::{CountingHooks, ExpositionCounting, MetricRelabel};
+use super::metric_relabel::JobMetricRelabel;
+use super::upstream::{UpstreamClient, UpstreamSettings};
 
 /// What the scrape path needs of one scrape config.
 #[derive(Debug)]
@@ -79,4 +84,41 @@ impl JobTable {
             Err(poisoned) => *poisoned.into_inner() = next,
         }
     }
+}
+
+/// A job of the config cannot be scraped: its HTTP settings are not ones
+/// the upstream client can use.
+#[derive(Debug, thiserror::Error)]
+#[error("job {job:?}: {reason}")]
+pub struct JobError {
+    /// The job.
+    pub job: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The job table entries for every job of `config`.
+pub fn build_jobs(config: &Config) -> Result<Vec<Job>, JobError> {
+    config
+        .scrape_configs
+        .iter()
+        .map(|job| {
+            let fail = |reason: String| JobError {
+                job: job.job_name.clone(),
+                reason,
+            };
+            let settings =
+                UpstreamSettings::try_from(&job.http_client).map_err(|e| fail(e.to_string()))?;
+            let upstream = UpstreamClient::new(settings).map_err(|e| fail(e.to_string()))?;
+            let metric_relabel =
+                JobMetricRelabel::new(job.metric_relabel_configs.clone(), job.honor_labels)
+                    .map(|r| Arc::new(r) as Arc<dyn MetricRelabel>);
+            Ok(Job {
+                name: job.job_name.clone(),
+                upstream,
+                scrape_timeout: job.scrape_timeout.as_std(),
+                counting: Arc::new(ExpositionCounting { metric_relabel }),
+            })
+        })
+        .collect()
 }

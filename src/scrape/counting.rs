@@ -12,7 +12,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use bytes::Bytes;
-//! use promshard::sidecar::counting::{CountingHooks, ExpositionCounting, ResponseMeta};
+//! use promshard::scrape::counting::{CountingHooks, ExpositionCounting, ResponseMeta};
 //! use promshard::shard_api::{Role, ScrapeTarget, TargetId};
 //!
 //! let target = Arc::new(ScrapeTarget {

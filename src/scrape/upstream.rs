@@ -14,12 +14,12 @@
 //! tell Prometheus which step failed: DNS, connect, proxy, TLS or protocol.
 //!
 //! ```
-//! use promshard::sidecar::upstream::{UpstreamClient, UpstreamSettings};
+//! use promshard::scrape::upstream::{UpstreamClient, UpstreamSettings};
 //!
 //! let settings = UpstreamSettings { follow_redirects: true, ..UpstreamSettings::default() };
 //! let client = UpstreamClient::new(settings)?;
 //! # let _ = client;
-//! # Ok::<(), promshard::sidecar::upstream::UpstreamError>(())
+//! # Ok::<(), promshard::scrape::upstream::UpstreamError>(())
 //! ```
 
 use std::collections::HashMap;

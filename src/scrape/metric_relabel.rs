@@ -11,8 +11,8 @@ use std::cell::RefCell;
 use promshard_config::relabel::mutate_sample_labels;
 use promshard_config::{LabelSet, RelabelRules};
 
+use crate::scrape::counting::MetricRelabel;
 use crate::shard_api::ScrapeTarget;
-use crate::sidecar::counting::MetricRelabel;
 
 /// A job's compiled `metric_relabel_configs` and its `honor_labels`.
 #[derive(Debug)]

@@ -1,18 +1,22 @@
 //! The service discovery providers this build runs: the config crate's
 //! built-in ones (static, file, HTTP, DNS) plus `kubernetes_sd_configs`.
-//!
-//! ```
-//! let manager = promshard::discovery::discovery_manager();
-//! assert!(format!("{manager:?}").contains("kubernetes_sd_configs"));
-//! ```
 
 use promshard_config::discovery::DiscoveryManager;
 
 /// A discovery manager with every provider promshard supports registered.
 /// The coordinator, the standalone sidecar and `promshard check targets`
 /// all discover through one of these, so they agree on what a config finds.
-pub fn discovery_manager() -> DiscoveryManager {
+pub(crate) fn discovery_manager() -> DiscoveryManager {
     let mut manager = DiscoveryManager::new();
     promshard_k8s::sd::register(&mut manager);
     manager
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kubernetes_sd_is_registered_beside_the_built_in_providers() {
+        let manager = super::discovery_manager();
+        assert!(format!("{manager:?}").contains("kubernetes_sd_configs"));
+    }
 }

@@ -24,14 +24,14 @@ pub struct WriteError {
 /// Replaces `path` with `contents` so that readers see either the old file or
 /// the new one, never a mix: write a temp file beside it, fsync, rename over,
 /// fsync the directory (so the rename itself survives a power loss).
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     write_atomic_mode(path, contents, 0o644)
 }
 
 /// [`write_atomic`] for files that hold secrets from the user's config: the
 /// file is created with `mode` (e.g. `0o600`) before any byte is written, so
 /// the secret is never readable by others, not even for a moment.
-pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
+pub(crate) fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     let err = |source| WriteError {
         path: path.to_owned(),
         source,
@@ -75,7 +75,7 @@ pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), 
 /// Runs a file write (with its fsyncs) on the blocking pool: the sidecar's
 /// runtime may be a single thread that also forwards every scrape, and an
 /// fsync can take tens of milliseconds on a busy volume.
-pub async fn off_runtime<T: Send + 'static>(
+pub(crate) async fn off_runtime<T: Send + 'static>(
     path: PathBuf,
     write: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
 ) -> Result<T, WriteError> {

@@ -2,9 +2,9 @@
 //! by measured series load.
 //!
 //! The crate is the `promshard` binary's library half, so that integration
-//! tests and benchmarks reach the same code the binary runs. Start with
-//! `ARCHITECTURE.md` at the repository root for the map; each module's docs
-//! say what it owns.
+//! tests reach the same code the binary runs: what they and the binary use
+//! is public, the rest is private to the crate. Start with `ARCHITECTURE.md`
+//! at the repository root for the map; each module's docs say what it owns.
 //!
 //! - [`cli`]: the command line (`sidecar`, `coordinator`, `local`, `check`).
 //! - [`scrape`]: what the sidecar's proxy and the coordinator's explore
@@ -13,15 +13,15 @@
 //! - [`sidecar`]: `promshard sidecar`, the scrape proxy beside each Prometheus.
 //! - [`coordinator`]: `promshard coordinator`, discovery, packing and scaling.
 //! - [`local`]: `promshard local`, the whole system on one machine.
-//! - [`check`]: `promshard check ...`, the tools users run by hand.
-//! - [`discovery`]: the service discovery providers this build runs.
+//! - `check`: `promshard check ...`, the tools users run by hand.
+//! - `discovery`: the service discovery providers this build runs.
 //! - [`telemetry`]: logging set-up.
 
-pub mod check;
+mod check;
 pub mod cli;
 pub mod coordinator;
-pub mod discovery;
-pub mod fsutil;
+mod discovery;
+mod fsutil;
 pub mod http;
 pub mod local;
 pub mod prometheus;

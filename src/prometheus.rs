@@ -96,20 +96,15 @@ impl PrometheusClient {
         }
     }
 
-    /// The base URL.
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// `POST /-/reload` (needs `--web.enable-lifecycle`).
-    pub async fn reload(&self) -> Result<(), PrometheusError> {
+    pub(crate) async fn reload(&self) -> Result<(), PrometheusError> {
         self.call(Method::POST, "/-/reload", "reload")
             .await
             .map(drop)
     }
 
     /// `GET /-/ready`: whether Prometheus finished starting (WAL replayed).
-    pub async fn ready(&self) -> Result<bool, PrometheusError> {
+    pub(crate) async fn ready(&self) -> Result<bool, PrometheusError> {
         match self.call(Method::GET, "/-/ready", "readiness").await {
             Ok(_) => Ok(true),
             Err(PrometheusError::Status { status, .. })
@@ -123,7 +118,7 @@ impl PrometheusClient {
 
     /// Head series from `GET /api/v1/status/tsdb` (`headStats.numSeries`):
     /// the shard's real load.
-    pub async fn head_series(&self) -> Result<u64, PrometheusError> {
+    pub(crate) async fn head_series(&self) -> Result<u64, PrometheusError> {
         let what = "tsdb status";
         let body = self.call(Method::GET, "/api/v1/status/tsdb", what).await?;
         let value: serde_json::Value = self.decode(&body, what)?;

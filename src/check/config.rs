@@ -55,7 +55,7 @@ fn findings(config: &Config) -> Findings {
 }
 
 /// Checks `files`: exit 0 when every file is valid, 1 otherwise.
-pub fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let mut all_valid = true;
     for file in files {

@@ -30,7 +30,7 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// What to check and how to report it (`promshard check metrics`'s flags).
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The exposition format; `None`: guessed from the content.
     pub format: Option<Format>,
     /// Also report the sample count and the largest metric families.
@@ -90,7 +90,7 @@ fn inflate_head(compressed: &[u8]) -> Vec<u8> {
 }
 
 /// Runs the check.
-pub fn run(args: Options) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Options) -> anyhow::Result<ExitCode> {
     let (mut input, name): (Box<dyn Read>, String) = if args.file == "-" {
         (Box::new(io::stdin().lock()), "<stdin>".to_owned())
     } else {

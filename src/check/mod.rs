@@ -4,6 +4,6 @@
 //! returns an exit code (0 valid, 1 invalid) or an error for failures of the
 //! tool itself.
 
-pub mod config;
-pub mod metrics;
-pub mod targets;
+pub(crate) mod config;
+pub(crate) mod metrics;
+pub(crate) mod targets;

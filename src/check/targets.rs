@@ -19,7 +19,7 @@ use promshard_config::{Compat, Config};
 
 /// What to discover (`promshard check targets`'s flags).
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The Prometheus config file.
     pub config: PathBuf,
     /// Only this job (`None`: every job, in config order).
@@ -31,7 +31,7 @@ pub struct Options {
 }
 
 /// Runs the check.
-pub fn run(args: Options) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Options) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let jobs: Vec<_> = match &args.job {
         Some(name) => vec![config.job(name).with_context(|| {

@@ -22,7 +22,7 @@ use crate::coordinator::reconcile::Coordinator;
 use crate::http::respond::{json, text};
 
 /// State of the API handlers.
-pub struct ApiState<B> {
+pub(super) struct ApiState<B> {
     /// The coordinator.
     pub coordinator: Arc<Coordinator<B>>,
     /// The metrics registry.
@@ -36,7 +36,7 @@ impl<B> std::fmt::Debug for ApiState<B> {
 }
 
 /// Handles one API request.
-pub async fn handle<B: ShardBackend, T>(
+pub(super) async fn handle<B: ShardBackend, T>(
     state: Arc<ApiState<B>>,
     req: Request<T>,
 ) -> Response<Full<Bytes>> {

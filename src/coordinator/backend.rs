@@ -119,7 +119,7 @@ impl StaticBackend {
     /// ```
     ///
     /// Shards are numbered in list order within each `group` (default 0).
-    pub fn load(path: &Path) -> Result<Self, BackendError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, BackendError> {
         let fail = |reason: String| BackendError::ShardList {
             path: path.display().to_string(),
             reason,

@@ -77,7 +77,7 @@ struct Shared {
 
 /// How many explores wait, run and failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExploreLoad {
+pub(crate) struct ExploreLoad {
     /// Waiting for a free slot.
     pub queued: usize,
     /// Scraping now (at most the concurrency).
@@ -88,14 +88,14 @@ pub struct ExploreLoad {
 
 /// Explores targets in the background.
 #[derive(Debug, Clone)]
-pub struct Explorer {
+pub(super) struct Explorer {
     shared: Arc<Mutex<Shared>>,
     concurrency: usize,
 }
 
 impl Explorer {
     /// An explorer running at most `concurrency` scrapes at once.
-    pub fn new(concurrency: usize) -> Self {
+    pub(super) fn new(concurrency: usize) -> Self {
         Self {
             shared: Arc::default(),
             concurrency: concurrency.max(1),
@@ -110,7 +110,7 @@ impl Explorer {
     }
 
     /// The measured size of `id`, if an explore measured it.
-    pub fn measured(&self, id: &str) -> Option<u64> {
+    pub(super) fn measured(&self, id: &str) -> Option<u64> {
         match self.lock().entries.get(id)?.state {
             Explore::Measured { series } => Some(series),
             _ => None,
@@ -118,12 +118,12 @@ impl Explorer {
     }
 
     /// The explore state of `id`.
-    pub fn state(&self, id: &str) -> Option<Explore> {
+    pub(super) fn state(&self, id: &str) -> Option<Explore> {
         self.lock().entries.get(id).map(|e| e.state.clone())
     }
 
     /// Explores queued, running and failed (for metrics).
-    pub fn load(&self) -> ExploreLoad {
+    pub(super) fn load(&self) -> ExploreLoad {
         let shared = self.lock();
         ExploreLoad {
             queued: shared.queue.len(),
@@ -138,7 +138,7 @@ impl Explorer {
 
     /// Forgets targets that are gone or measured by a sidecar, and drops
     /// their explores that have not started.
-    pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
+    pub(super) fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
         let mut shared = self.lock();
         shared.entries.retain(|id, _| keep(id));
         let Shared { entries, queue, .. } = &mut *shared;
@@ -149,7 +149,7 @@ impl Explorer {
     /// measured, or a failed one waits for its backoff. Asked every cycle
     /// for every unmeasured target: the target is copied only when an
     /// explore is queued.
-    pub fn request(&self, target: &ScrapeTarget, job: Arc<Job>) {
+    pub(super) fn request(&self, target: &ScrapeTarget, job: Arc<Job>) {
         let mut shared = self.lock();
         let attempts = match shared.entries.get(&target.id.0) {
             None => 0,
@@ -249,7 +249,7 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 /// One scrape of `target` with `job`'s client and counting; the kept series.
-pub async fn measure(target: &Arc<ScrapeTarget>, job: &Job) -> Result<u64, String> {
+pub(super) async fn measure(target: &Arc<ScrapeTarget>, job: &Job) -> Result<u64, String> {
     let mut headers = HeaderMap::new();
     headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
     headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));

@@ -52,7 +52,7 @@ pub struct KubernetesBackend<C = KubeCluster> {
 
 impl KubernetesBackend<KubeCluster> {
     /// Connects to the cluster `options` name.
-    pub async fn connect(options: &KubernetesOptions) -> Result<Self, BackendError> {
+    pub(crate) async fn connect(options: &KubernetesOptions) -> Result<Self, BackendError> {
         let source = options
             .kubeconfig
             .clone()
@@ -86,7 +86,7 @@ impl KubernetesBackend<KubeCluster> {
 
 impl<C: ShardCluster> KubernetesBackend<C> {
     /// A backend over `shard_set`.
-    pub fn new(shard_set: ShardSet<C>) -> Self {
+    pub(crate) fn new(shard_set: ShardSet<C>) -> Self {
         Self {
             shard_set,
             scales: true,
@@ -96,14 +96,9 @@ impl<C: ShardCluster> KubernetesBackend<C> {
     /// Leaves scaling to an external autoscaler: [`ShardBackend::can_scale`]
     /// is false, so the coordinator exports the count it wants and changes
     /// nothing in the cluster.
-    pub fn with_external_autoscaler(mut self) -> Self {
+    fn with_external_autoscaler(mut self) -> Self {
         self.scales = false;
         self
-    }
-
-    /// The shard set.
-    pub fn shard_set(&self) -> &ShardSet<C> {
-        &self.shard_set
     }
 
     fn list_error(&self, error: &ShardSetError) -> BackendError {

@@ -21,7 +21,7 @@ use crate::coordinator::reconcile::ShardView;
 
 /// Label of per-shard gauges: the shard count is small and bounded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ShardLabels {
+pub(super) struct ShardLabels {
     /// Shard index.
     pub shard: String,
 }

@@ -22,10 +22,10 @@
 //! - [`metrics`]: the coordinator's own metrics.
 //! - [`run`]: the `promshard coordinator` command.
 
-pub mod api;
+mod api;
 pub mod backend;
-pub mod explore;
+mod explore;
 pub mod kubernetes;
-pub mod metrics;
+mod metrics;
 pub mod reconcile;
 pub mod run;

@@ -27,7 +27,7 @@ use crate::shard_api::{
 /// What a sidecar reports, with each target's stats in their summary form
 /// (the latest scrape, peaks and totals): what the coordinator keeps of
 /// every shard between cycles.
-pub type ShardReport = ShardStatus<TargetStatsSnapshot>;
+type ShardReport = ShardStatus<TargetStatsSnapshot>;
 
 /// Tunables of the coordinator itself (the planner has its own).
 #[derive(Debug, Clone)]
@@ -331,7 +331,7 @@ impl<B: ShardBackend> Coordinator<B> {
     }
 
     /// The backend.
-    pub fn backend(&self) -> &Arc<B> {
+    pub(crate) fn backend(&self) -> &Arc<B> {
         &self.backend
     }
 
@@ -344,7 +344,7 @@ impl<B: ShardBackend> Coordinator<B> {
     }
 
     /// The current config.
-    pub fn config(&self) -> Arc<Config> {
+    pub(crate) fn config(&self) -> Arc<Config> {
         match self.config.read() {
             Ok(c) => Arc::clone(&c),
             Err(p) => Arc::clone(&p.into_inner()),
@@ -352,7 +352,7 @@ impl<B: ShardBackend> Coordinator<B> {
     }
 
     /// Replaces the user's config (re-read on change by the caller).
-    pub fn set_config(&self, config: Config) -> Result<(), String> {
+    pub(crate) fn set_config(&self, config: Config) -> Result<(), String> {
         self.jobs
             .replace(build_jobs(&config).map_err(|e| e.to_string())?);
         match self.config.write() {
@@ -364,7 +364,7 @@ impl<B: ShardBackend> Coordinator<B> {
 
     /// Sets the desired targets directly (used by discovery and tests).
     /// Cycles plan nothing until this has been called once.
-    pub fn set_targets(&self, targets: BTreeMap<String, ScrapeTarget>) {
+    fn set_targets(&self, targets: BTreeMap<String, ScrapeTarget>) {
         self.targets_tx.send_replace(Some(Arc::new(targets)));
     }
 
@@ -380,7 +380,11 @@ impl<B: ShardBackend> Coordinator<B> {
     /// the targets of the previous config, or none at all, stay in force
     /// until then. A provider that cannot start is logged, not returned:
     /// the last published targets stay in force.
-    pub async fn run_discovery(&self, manager: DiscoveryManager, mut stop: watch::Receiver<u64>) {
+    pub(crate) async fn run_discovery(
+        &self,
+        manager: DiscoveryManager,
+        mut stop: watch::Receiver<u64>,
+    ) {
         let config = self.config();
         let (handle, mut events) = match manager.start(&config) {
             Ok(started) => started,

@@ -114,7 +114,7 @@ pub struct Leadership {
 
 impl Leadership {
     /// A replica without leader election: it always leads.
-    pub fn always() -> Self {
+    pub(crate) fn always() -> Self {
         Self {
             leading: watch::channel(true).1,
         }
@@ -128,7 +128,7 @@ impl Leadership {
     }
 
     /// Whether this replica leads now.
-    pub fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         *self.leading.borrow()
     }
 
@@ -162,7 +162,7 @@ pub enum CoordinatorError {
 }
 
 /// Reads a token file (trimmed); `None` when no file is given.
-pub fn read_token(path: Option<&PathBuf>) -> Result<Option<String>, CoordinatorError> {
+fn read_token(path: Option<&PathBuf>) -> Result<Option<String>, CoordinatorError> {
     let Some(path) = path else { return Ok(None) };
     let text = std::fs::read_to_string(path).map_err(|e| {
         CoordinatorError::Setup(format!("reading token file {}: {e}", path.display()))

@@ -7,7 +7,7 @@ use http_body_util::{BodyExt, Limited};
 
 /// A body was larger than allowed, or failed while being read.
 #[derive(Debug, thiserror::Error)]
-pub enum BodyTooLarge {
+pub(crate) enum BodyTooLarge {
     /// More than `limit` bytes.
     #[error("body larger than {limit} bytes")]
     TooLarge {
@@ -20,7 +20,7 @@ pub enum BodyTooLarge {
 }
 
 /// Reads `body` into memory, failing as soon as it exceeds `limit` bytes.
-pub async fn read_body_limited<B>(body: B, limit: usize) -> Result<Bytes, BodyTooLarge>
+pub(crate) async fn read_body_limited<B>(body: B, limit: usize) -> Result<Bytes, BodyTooLarge>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

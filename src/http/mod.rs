@@ -1,17 +1,18 @@
 //! Small HTTP pieces shared by every promshard server and client: the accept
 //! loop with graceful shutdown, size-capped body reads, and plain responses.
 
-pub mod body;
-pub mod respond;
+mod body;
+pub(crate) mod respond;
 pub mod serve;
 
-pub use body::{BodyTooLarge, read_body_limited};
-pub use serve::{Shutdown, serve};
+pub(crate) use body::{BodyTooLarge, read_body_limited};
+pub use serve::Shutdown;
+pub(crate) use serve::serve;
 
 /// An error and its causes on one line: hyper's top-level message alone
 /// ("client error (Connect)") does not say what happened. A cause whose text
 /// is already in the line is not repeated.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

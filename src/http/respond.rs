@@ -8,7 +8,7 @@ use http_body_util::Full;
 use serde::Serialize;
 
 /// A `text/plain` response.
-pub fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+pub(crate) fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -20,7 +20,7 @@ pub fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 
 /// An `application/json` response; a 500 naming the failure if `value`
 /// cannot be encoded.
-pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+pub(crate) fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
     match serde_json::to_vec(value) {
         Ok(body) => {
             let mut response = Response::new(Full::new(Bytes::from(body)));

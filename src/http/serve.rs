@@ -35,13 +35,8 @@ impl Shutdown {
     }
 
     /// Resolves once shutdown was triggered (or the trigger was dropped).
-    pub async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         let _closed = self.rx.wait_for(|down| *down).await;
-    }
-
-    /// Whether shutdown was triggered.
-    pub fn is_down(&self) -> bool {
-        *self.rx.borrow()
     }
 }
 
@@ -53,11 +48,11 @@ impl ShutdownTrigger {
 }
 
 /// How long in-flight requests may take to finish after shutdown starts.
-pub const GRACE: Duration = Duration::from_secs(10);
+pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
 /// Serves `handler` on `listener` until `shutdown`, then drains connections
 /// for at most [`GRACE`].
-pub async fn serve<H, F, B>(listener: TcpListener, handler: H, mut shutdown: Shutdown)
+pub(crate) async fn serve<H, F, B>(listener: TcpListener, handler: H, mut shutdown: Shutdown)
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,

@@ -232,7 +232,7 @@ impl LocalBackend {
 
     /// Restarts the Prometheus of every shard that exited, once its backoff
     /// delay has passed (see the module docs).
-    pub async fn supervise_once(&self) {
+    pub(crate) async fn supervise_once(&self) {
         let mut shards = self.shards.lock().await;
         let now = Instant::now();
         for (&(group, index), shard) in shards.iter_mut() {

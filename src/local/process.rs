@@ -183,13 +183,13 @@ impl PrometheusProcess {
     /// Starts it again after it exited: same binary, flags, port and data
     /// directory, its log appended to. Does not wait for it to be ready
     /// (a WAL replay can take minutes): whoever needs it ready asks it.
-    pub fn respawn(&mut self) -> Result<(), ProcessError> {
+    pub(crate) fn respawn(&mut self) -> Result<(), ProcessError> {
         self.child = spawn_child(&self.options, self.port, true)?;
         Ok(())
     }
 
     /// How it exited, once it has (`None` while it runs).
-    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+    pub(crate) fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
 
@@ -218,12 +218,12 @@ impl PrometheusProcess {
     }
 
     /// Its port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// Its base URL.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -232,23 +232,13 @@ impl PrometheusProcess {
         &self.client
     }
 
-    /// Its directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The OS process id, while it runs.
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.id()
     }
 
-    /// Whether it is still running.
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
     /// The last lines of its log, for error messages.
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let log = std::fs::read(self.dir.join("prometheus.log")).unwrap_or_default();
         let text = String::from_utf8_lossy(&log);
         let lines: Vec<&str> = text.lines().collect();

@@ -52,7 +52,7 @@ pub struct ResponseMeta<'a> {
 impl<'a> ResponseMeta<'a> {
     /// Read from a response's headers (a header that is not visible ASCII
     /// counts as not sent).
-    pub fn from_headers(headers: &'a http::HeaderMap) -> Self {
+    pub(crate) fn from_headers(headers: &'a http::HeaderMap) -> Self {
         let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
         Self {
             content_type: text(http::header::CONTENT_TYPE),
@@ -82,7 +82,7 @@ pub struct Counts {
 }
 
 /// How many families a scrape reports in [`Counts::top_families`].
-pub const TOP_FAMILIES: usize = 10;
+pub(crate) const TOP_FAMILIES: usize = 10;
 
 /// Watches the chunks of one scrape body as they are forwarded.
 pub trait ScrapeObserver: Send {
@@ -103,16 +103,16 @@ pub trait ScrapeObserver: Send {
 /// proxy must not forward while more than [`LANE_BACKLOG`] bytes wait to be
 /// counted ([`CountingLane::is_full`], [`CountingLane::poll_room`]), so a
 /// scrape holds at most that much extra memory.
-pub struct CountingLane {
+pub(crate) struct CountingLane {
     to_counter: std::sync::mpsc::Sender<LaneMessage>,
     backlog: Arc<Backlog>,
 }
 
 /// Most bytes a scrape may have forwarded but not yet counted.
-pub const LANE_BACKLOG: usize = 512 << 10;
+pub(crate) const LANE_BACKLOG: usize = 512 << 10;
 
 /// What the proxy calls with the scrape's counts once counting has ended.
-pub type CountsDone = Box<dyn FnOnce(Counts) + Send>;
+pub(crate) type CountsDone = Box<dyn FnOnce(Counts) + Send>;
 
 enum LaneMessage {
     Chunk(Bytes),
@@ -136,7 +136,9 @@ impl fmt::Debug for CountingLane {
 impl CountingLane {
     /// Moves `observer` to a blocking-pool thread of the current tokio
     /// runtime; gives it back when there is no runtime to run it on.
-    pub fn start(mut observer: Box<dyn ScrapeObserver>) -> Result<Self, Box<dyn ScrapeObserver>> {
+    pub(crate) fn start(
+        mut observer: Box<dyn ScrapeObserver>,
+    ) -> Result<Self, Box<dyn ScrapeObserver>> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(observer);
         };
@@ -167,7 +169,7 @@ impl CountingLane {
     }
 
     /// Hands one forwarded chunk to the counter.
-    pub fn chunk(&self, chunk: &Bytes) {
+    pub(crate) fn chunk(&self, chunk: &Bytes) {
         self.backlog
             .bytes
             .fetch_add(chunk.len(), std::sync::atomic::Ordering::AcqRel);
@@ -177,7 +179,7 @@ impl CountingLane {
     }
 
     /// Whether forwarding must wait for the counter.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.backlog
             .bytes
             .load(std::sync::atomic::Ordering::Acquire)
@@ -186,7 +188,7 @@ impl CountingLane {
 
     /// Ready when there is room to forward another chunk; otherwise wakes
     /// `cx` when the counter has caught up some.
-    pub fn poll_room(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    pub(crate) fn poll_room(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         if !self.is_full() {
             return std::task::Poll::Ready(());
         }
@@ -200,7 +202,7 @@ impl CountingLane {
 
     /// The body ended (`complete`: cleanly); `done` gets the counts once the
     /// counter has seen every chunk.
-    pub fn end(self, complete: bool, done: CountsDone) {
+    pub(crate) fn end(self, complete: bool, done: CountsDone) {
         if let Err(std::sync::mpsc::SendError(LaneMessage::End { done, .. })) =
             self.to_counter.send(LaneMessage::End { complete, done })
         {

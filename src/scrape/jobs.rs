@@ -20,7 +20,6 @@
 //!     scrape_timeout: Duration::from_secs(10),
 //!     counting: Arc::new(ExpositionCounting::default()),
 //! }]);
-//! assert!(jobs.get("node").is_some());
 //! # Ok::<(), promshard::scrape::upstream::UpstreamError>(())
 //! ```
 
@@ -56,15 +55,10 @@ pub struct JobTable {
 
 impl JobTable {
     /// The job named `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<Job>> {
-        // Under the read lock, as `AssignmentTable::lookup`: a scrape takes
-        // only its job's `Arc`, not the whole table's.
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Job>> {
+        // Under the read lock: a scrape takes only its job's `Arc`, not the
+        // whole table's.
         self.read().get(name).cloned()
-    }
-
-    /// Every job.
-    pub fn snapshot(&self) -> Arc<BTreeMap<String, Arc<Job>>> {
-        Arc::clone(&self.read())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Arc<BTreeMap<String, Arc<Job>>>> {
@@ -98,7 +92,7 @@ pub struct JobError {
 }
 
 /// The job table entries for every job of `config`.
-pub fn build_jobs(config: &Config) -> Result<Vec<Job>, JobError> {
+pub(crate) fn build_jobs(config: &Config) -> Result<Vec<Job>, JobError> {
     config
         .scrape_configs
         .iter()

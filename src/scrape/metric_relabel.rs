@@ -16,7 +16,7 @@ use crate::shard_api::ScrapeTarget;
 
 /// A job's compiled `metric_relabel_configs` and its `honor_labels`.
 #[derive(Debug)]
-pub struct JobMetricRelabel {
+pub(super) struct JobMetricRelabel {
     rules: RelabelRules,
     honor_labels: bool,
 }
@@ -38,7 +38,7 @@ thread_local! {
 impl JobMetricRelabel {
     /// Rules that keep what `rules` keep for a job with `honor_labels`.
     /// `None` for an empty rule list: every sample is kept, nothing to run.
-    pub fn new(rules: RelabelRules, honor_labels: bool) -> Option<Self> {
+    pub(super) fn new(rules: RelabelRules, honor_labels: bool) -> Option<Self> {
         (!rules.is_empty()).then_some(Self {
             rules,
             honor_labels,

@@ -13,9 +13,9 @@
 
 pub mod counting;
 pub mod jobs;
-pub mod metric_relabel;
+mod metric_relabel;
 pub mod upstream;
 
 /// Prometheus's scrape timeout header: the sidecar passes Prometheus's on
 /// to the target, the explore sends the job's.
-pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
+pub(crate) const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";

@@ -54,7 +54,7 @@ use tokio_rustls::client::TlsStream;
 
 /// Redirects followed before giving up, as Go's HTTP client (and so
 /// Prometheus) does.
-pub const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// Longest `CONNECT` answer read from a proxy; a proxy that sends more
 /// headers than this is broken.
@@ -209,7 +209,7 @@ pub enum UpstreamError {
 
 /// The HTTP headers of a request to a target, besides those the client adds
 /// (`Host`, authentication, proxy authentication).
-pub type ForwardHeaders = HeaderMap;
+pub(crate) type ForwardHeaders = HeaderMap;
 
 /// A pooled client for one job's targets.
 #[derive(Debug)]
@@ -264,11 +264,6 @@ impl UpstreamClient {
         Ok(client)
     }
 
-    /// The settings the client was built from.
-    pub fn settings(&self) -> &UpstreamSettings {
-        &self.settings
-    }
-
     /// Fetches `url` with the job's settings, following redirects when
     /// allowed, and returns the response as soon as its headers arrive (the
     /// body streams). `headers` are sent on every hop. The caller enforces
@@ -276,7 +271,7 @@ impl UpstreamClient {
     ///
     /// # Errors
     /// An [`UpstreamError`] naming the step that failed.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         url: &str,
         headers: &ForwardHeaders,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::target::{Role, ScrapeTarget, TargetId};
 
 /// Largest assignment accepted: about 100k targets with rich label sets.
-pub const MAX_ASSIGNMENT_BYTES: usize = 256 << 20;
+pub(crate) const MAX_ASSIGNMENT_BYTES: usize = 256 << 20;
 
 /// A full assignment as the coordinator sends it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,29 +32,7 @@ impl Assignment {
     /// the `previous` one: a target that keeps its role keeps its time (or
     /// its lack of one); a new target, or one whose role changed (a draining
     /// copy made active again is a new decision), gets `now_ms`.
-    ///
-    /// ```
-    /// use promshard::shard_api::{Assignment, Role, ScrapeTarget, TargetId};
-    ///
-    /// let target = |id: &str, role| ScrapeTarget {
-    ///     id: TargetId(id.into()),
-    ///     job: "node".into(),
-    ///     url: format!("http://{id}:9100/metrics"),
-    ///     labels: Default::default(),
-    ///     role,
-    /// };
-    /// let mut first = Assignment { generation: 1, targets: vec![target("a", Role::Active)], ..Assignment::default() };
-    /// first.stamp(&Assignment::default(), 1_000);
-    /// let mut second = Assignment {
-    ///     generation: 2,
-    ///     targets: vec![target("a", Role::Active), target("b", Role::Active)],
-    ///     ..Assignment::default()
-    /// };
-    /// second.stamp(&first, 2_000);
-    /// assert_eq!(second.assigned_at[&TargetId("a".into())], 1_000);
-    /// assert_eq!(second.assigned_at[&TargetId("b".into())], 2_000);
-    /// ```
-    pub fn stamp(&mut self, previous: &Assignment, now_ms: u64) {
+    pub(crate) fn stamp(&mut self, previous: &Assignment, now_ms: u64) {
         let before: BTreeMap<&TargetId, Role> =
             previous.targets.iter().map(|t| (&t.id, t.role)).collect();
         self.assigned_at = self

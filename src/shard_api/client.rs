@@ -84,11 +84,6 @@ impl SidecarClient {
         }
     }
 
-    /// The API URL.
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// `GET /api/v1/shard`.
     pub async fn status(&self) -> Result<ShardStatus, SidecarCallError> {
         self.get_json("/api/v1/shard").await
@@ -96,7 +91,7 @@ impl SidecarClient {
 
     /// `GET /api/v1/shard?stats=summary`, each target's stats typed: what
     /// the coordinator polls (compact on the wire and in memory).
-    pub async fn status_summary(
+    pub(crate) async fn status_summary(
         &self,
     ) -> Result<ShardStatus<TargetStatsSnapshot>, SidecarCallError> {
         self.get_json("/api/v1/shard?stats=summary").await

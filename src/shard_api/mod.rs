@@ -23,11 +23,14 @@ mod report;
 mod stats;
 mod target;
 
-pub use assignment::{Applied, Assignment, MAX_ASSIGNMENT_BYTES};
+pub(crate) use assignment::MAX_ASSIGNMENT_BYTES;
+pub use assignment::{Applied, Assignment};
 pub use client::{SidecarCallError, SidecarClient};
-pub use report::{PICKUP_GRACE, PrometheusState, ShardStatus, TargetStatus};
+pub(crate) use report::PICKUP_GRACE;
+pub use report::{PrometheusState, ShardStatus, TargetStatus};
+pub(crate) use stats::HISTORY;
 pub use stats::{
-    ErrorCause, FamilyCount, HISTORY, LastError, ScrapeFormat, ScrapeOutcome, ScrapeRecord,
+    ErrorCause, FamilyCount, LastError, ScrapeFormat, ScrapeOutcome, ScrapeRecord,
     TargetStatsSnapshot,
 };
 pub use target::{Role, ScrapeTarget, TargetId};

@@ -13,7 +13,7 @@ use super::target::{Role, TargetId};
 /// of a target is offset within its interval. Neither the sidecar (judging
 /// whether its Prometheus scrapes) nor the coordinator (judging whether a
 /// target is up) expects a scrape of a target sooner.
-pub const PICKUP_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const PICKUP_GRACE: Duration = Duration::from_secs(10);
 
 /// How the shard's Prometheus is doing, as its sidecar sees it. Part of the
 /// sidecar's report (`GET /api/v1/shard`).
@@ -51,23 +51,6 @@ pub enum PrometheusState {
         /// Which targets and for how long.
         reason: String,
     },
-}
-
-impl PrometheusState {
-    /// Whether the shard does its job (or nothing says otherwise).
-    pub fn is_working(&self) -> bool {
-        matches!(self, Self::Ready | Self::Unknown)
-    }
-
-    /// Why not, when it does not.
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            Self::Starting { reason, .. }
-            | Self::NotReady { reason, .. }
-            | Self::NotScraping { reason, .. } => Some(reason),
-            Self::Ready | Self::Unknown => None,
-        }
-    }
 }
 
 /// The answer of `GET /api/v1/shard`. `S` is how a client reads each

@@ -5,7 +5,7 @@
 use super::target::TargetId;
 
 /// Scrapes kept per target, and counted scrapes the peak is taken over.
-pub const HISTORY: usize = 8;
+pub(crate) const HISTORY: usize = 8;
 
 /// How a scrape ended, from Prometheus's point of view.
 #[derive(
@@ -57,7 +57,7 @@ pub enum ErrorCause {
 
 impl ErrorCause {
     /// The label value for metrics.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::UnknownTarget => "unknown_target",
             Self::BadRequest => "bad_request",
@@ -179,7 +179,7 @@ pub enum ScrapeFormat {
 
 impl ScrapeFormat {
     /// The format Prometheus parses a body with this `Content-Type` as.
-    pub fn from_content_type(content_type: Option<&str>) -> Self {
+    pub(crate) fn from_content_type(content_type: Option<&str>) -> Self {
         let media = content_type
             .unwrap_or_default()
             .split(';')

@@ -72,7 +72,7 @@ impl ScrapeTarget {
     /// Its scrape interval: the `__scrape_interval__` label the coordinator
     /// passes on (the job's, or what relabeling set), else Prometheus's
     /// default of one minute.
-    pub fn scrape_interval(&self) -> Duration {
+    pub(crate) fn scrape_interval(&self) -> Duration {
         self.labels
             .get("__scrape_interval__")
             .and_then(|text| promshard_config::PromDuration::parse(text).ok())

@@ -28,7 +28,7 @@ use crate::sidecar::control::{ApplyError, ShardControl};
 
 /// What the API reads besides the assignment; implemented by the running
 /// sidecar so this module does not depend on how stats are kept.
-pub trait ShardInfo: Send + Sync {
+pub(super) trait ShardInfo: Send + Sync {
     /// The shard's name (e.g. the pod name).
     fn shard(&self) -> String;
     /// Hash of the user's config this shard runs.
@@ -44,7 +44,7 @@ pub trait ShardInfo: Send + Sync {
 }
 
 /// State shared by the API handlers.
-pub struct ApiState {
+pub(super) struct ApiState {
     /// The assignment.
     pub control: Arc<ShardControl>,
     /// Stats, identity and metrics.
@@ -66,7 +66,7 @@ impl std::fmt::Debug for ApiState {
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(super) enum ApiError {
     /// No route.
     #[error("no such endpoint: {0}")]
     NotFound(String),
@@ -89,7 +89,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// The one place errors become status codes.
-    pub fn status(&self) -> StatusCode {
+    pub(super) fn status(&self) -> StatusCode {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -106,7 +106,7 @@ impl ApiError {
 }
 
 /// Handles one API request.
-pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(super) async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match route(&state, req).await {
         Ok(response) => response,
         Err(err) => {

@@ -16,7 +16,7 @@ use crate::shard_api::{Assignment, ScrapeTarget, TargetId};
 /// scrape loop (its discovery manager passes changes on every 5 s), so
 /// that a moved target's old shard records no failed scrape (`up == 0`)
 /// for it; two intervals and some, never more than ten minutes.
-pub fn release_grace(target: &ScrapeTarget) -> Duration {
+pub(crate) fn release_grace(target: &ScrapeTarget) -> Duration {
     (target.scrape_interval().saturating_mul(2) + Duration::from_secs(10))
         .min(Duration::from_secs(600))
 }
@@ -29,7 +29,7 @@ pub struct AssignmentTable {
 
 /// An assignment with its targets indexed by id.
 #[derive(Debug, Default)]
-pub struct Indexed {
+pub(crate) struct Indexed {
     /// The generation this index was built from.
     pub generation: u64,
     /// Targets by id.
@@ -44,7 +44,7 @@ pub struct Indexed {
 
 /// What a scrape finds under an id.
 #[derive(Debug, Clone)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// An assigned target.
     Assigned(Arc<ScrapeTarget>),
     /// A target that left the assignment moments ago: scraped as before,
@@ -52,27 +52,10 @@ pub enum Lookup {
     Released(Arc<ScrapeTarget>),
 }
 
-impl Lookup {
-    /// The target found.
-    pub fn target(&self) -> &Arc<ScrapeTarget> {
-        match self {
-            Self::Assigned(target) | Self::Released(target) => target,
-        }
-    }
-}
-
 impl AssignmentTable {
-    /// Looks up an assigned target. `None` means the sidecar must refuse
-    /// (404): it only ever fetches URLs it was assigned.
-    pub fn lookup(&self, id: &str) -> Option<Arc<ScrapeTarget>> {
-        // Under the read lock: a scrape takes only its target's `Arc`, not
-        // the whole assignment's.
-        self.read().by_id.get(id).cloned()
-    }
-
     /// Looks up a target for a scrape: assigned, or released less than its
     /// grace ago. `None` means 404.
-    pub fn lookup_for_scrape(&self, id: &str, now: Instant) -> Option<Lookup> {
+    pub(crate) fn lookup_for_scrape(&self, id: &str, now: Instant) -> Option<Lookup> {
         let current = self.read();
         if let Some(target) = current.by_id.get(id) {
             return Some(Lookup::Assigned(Arc::clone(target)));
@@ -85,7 +68,7 @@ impl AssignmentTable {
     }
 
     /// The whole current assignment.
-    pub fn snapshot(&self) -> Arc<Indexed> {
+    pub(crate) fn snapshot(&self) -> Arc<Indexed> {
         Arc::clone(&self.read())
     }
 
@@ -177,7 +160,10 @@ mod tests {
             ..Assignment::default()
         };
         table.replace_at(&none, start);
-        assert!(table.lookup("fast").is_none(), "no longer assigned");
+        assert!(
+            !table.snapshot().by_id.contains_key("fast"),
+            "no longer assigned"
+        );
         let at = |secs| start + Duration::from_secs(secs);
         assert!(matches!(
             table.lookup_for_scrape("fast", at(19)),

@@ -39,7 +39,7 @@ const TAKEN_OVER: &[&str] = &[
 
 /// The generated config could not be built from the user's.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigGenError {
+pub(super) enum ConfigGenError {
     /// The user's config is not a YAML mapping at the top.
     #[error("the Prometheus config is not a YAML mapping")]
     NotAMapping,
@@ -56,7 +56,7 @@ pub enum ConfigGenError {
 
 /// What the generated config is made from.
 #[derive(Debug)]
-pub struct ShardConfigInput<'a> {
+pub(super) struct ShardConfigInput<'a> {
     /// The user's whole config document.
     pub document: &'a Value,
     /// Every scrape config, including those loaded from
@@ -71,7 +71,7 @@ pub struct ShardConfigInput<'a> {
 
 /// One scrape config as the user wrote it.
 #[derive(Debug, Clone, Copy)]
-pub struct JobSource<'a> {
+pub(super) struct JobSource<'a> {
     /// Its YAML mapping.
     pub raw: &'a Mapping,
     /// The directory its relative paths resolve from (the directory of the
@@ -81,7 +81,7 @@ pub struct JobSource<'a> {
 
 /// Builds the shard's config as YAML text. Deterministic: the same input
 /// gives the same bytes, so an unchanged config is never reloaded.
-pub fn generate(input: &ShardConfigInput<'_>) -> Result<String, ConfigGenError> {
+pub(super) fn generate(input: &ShardConfigInput<'_>) -> Result<String, ConfigGenError> {
     let Value::Mapping(document) = input.document else {
         return Err(ConfigGenError::NotAMapping);
     };

@@ -28,7 +28,7 @@ use crate::sidecar::unix_millis;
 
 /// Why an assignment was refused or could not be applied.
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
+pub(super) enum ApplyError {
     /// The coordinator sent a generation older than the one applied: a
     /// delayed request from a previous leader, or a replay.
     #[error("generation {offered} is older than the applied generation {current}")]
@@ -54,7 +54,7 @@ pub enum ApplyError {
 
 /// The shard's assignment state and where it is written.
 #[derive(Debug)]
-pub struct ShardControl {
+pub(super) struct ShardControl {
     table: Arc<AssignmentTable>,
     store: AssignmentStore,
     output_dir: PathBuf,
@@ -65,7 +65,7 @@ pub struct ShardControl {
 
 impl ShardControl {
     /// A control over `table`, starting from `initial` (the restored one).
-    pub fn new(
+    pub(super) fn new(
         table: Arc<AssignmentTable>,
         store: AssignmentStore,
         output_dir: PathBuf,
@@ -84,18 +84,13 @@ impl ShardControl {
         }
     }
 
-    /// The table the scrape path reads.
-    pub fn table(&self) -> &Arc<AssignmentTable> {
-        &self.table
-    }
-
     /// The current assignment, indexed.
-    pub fn snapshot(&self) -> Arc<Indexed> {
+    pub(super) fn snapshot(&self) -> Arc<Indexed> {
         self.table.snapshot()
     }
 
     /// The jobs of the user's config.
-    pub fn jobs(&self) -> BTreeSet<String> {
+    pub(super) fn jobs(&self) -> BTreeSet<String> {
         match self.jobs.read() {
             Ok(jobs) => jobs.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -104,7 +99,7 @@ impl ShardControl {
 
     /// Replaces the set of known jobs (after a config change) and writes the
     /// file_sd files of every job, so new jobs get their (maybe empty) file.
-    pub async fn set_jobs(&self, jobs: BTreeSet<String>) -> Result<Vec<String>, WriteError> {
+    pub(super) async fn set_jobs(&self, jobs: BTreeSet<String>) -> Result<Vec<String>, WriteError> {
         let current = self.current.lock().await;
         match self.jobs.write() {
             Ok(mut guard) => guard.clone_from(&jobs),
@@ -114,7 +109,7 @@ impl ShardControl {
     }
 
     /// Writes the file_sd files for the current assignment (at start-up).
-    pub async fn write_files(&self) -> Result<Vec<String>, WriteError> {
+    pub(super) async fn write_files(&self) -> Result<Vec<String>, WriteError> {
         let current = self.current.lock().await;
         self.write_filesd(self.jobs(), &current.targets).await
     }
@@ -140,7 +135,7 @@ impl ShardControl {
     }
 
     /// Applies a full desired assignment (see the module docs for the order).
-    pub async fn apply(&self, next: Assignment) -> Result<Applied, ApplyError> {
+    pub(super) async fn apply(&self, next: Assignment) -> Result<Applied, ApplyError> {
         let mut current = self.current.lock().await;
         if next.generation < current.generation {
             return Err(ApplyError::Stale {
@@ -276,8 +271,8 @@ mod tests {
             applied.jobs_written,
             vec!["app".to_owned(), "node".to_owned()]
         );
-        assert!(control.table().lookup("a1").is_some());
-        assert!(control.table().lookup("zz").is_none());
+        assert!(control.snapshot().by_id.contains_key("a1"));
+        assert!(!control.snapshot().by_id.contains_key("zz"));
         let stored: Assignment =
             serde_json::from_slice(&std::fs::read(dir.path().join("assignment.json")).unwrap())
                 .unwrap();
@@ -319,7 +314,7 @@ mod tests {
             .await;
         assert!(matches!(other, Err(ApplyError::Conflict { generation: 2 })));
         assert!(
-            control.table().lookup("a1").is_some(),
+            control.snapshot().by_id.contains_key("a1"),
             "a refused apply changes nothing"
         );
     }
@@ -346,8 +341,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(applied.pending_jobs, vec!["new".to_owned()]);
-        assert!(control.table().lookup("a1").is_some());
-        assert!(control.table().lookup("b1").is_some());
+        assert!(control.snapshot().by_id.contains_key("a1"));
+        assert!(control.snapshot().by_id.contains_key("b1"));
         let new_file = filesd::job_file(dir.path(), "new");
         assert!(
             std::fs::read_to_string(&new_file)

@@ -18,7 +18,7 @@ use crate::shard_api::ScrapeTarget;
 
 /// The file_sd file of `job` in `dir`. Job names may hold any character, so
 /// the name is escaped into a safe, injective file name.
-pub fn job_file(dir: &Path, job: &str) -> PathBuf {
+pub(super) fn job_file(dir: &Path, job: &str) -> PathBuf {
     dir.join(format!("{}.json", escape_file_name(job)))
 }
 
@@ -46,7 +46,7 @@ struct Entry<'a> {
 /// Renders the file_sd JSON of one job's targets. Entries are sorted by id so
 /// the same assignment always gives the same bytes (and an unchanged job is
 /// not rewritten).
-pub fn render(scrape_address: &str, targets: &[&ScrapeTarget]) -> Vec<u8> {
+pub(super) fn render(scrape_address: &str, targets: &[&ScrapeTarget]) -> Vec<u8> {
     let mut sorted: Vec<&ScrapeTarget> = targets.to_vec();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     let paths: Vec<String> = sorted.iter().map(|t| format!("/scrape/{}", t.id)).collect();
@@ -74,7 +74,7 @@ pub fn render(scrape_address: &str, targets: &[&ScrapeTarget]) -> Vec<u8> {
 /// Writes every job's file in `dir`: one file per job of `jobs` (an empty list
 /// for jobs with no target here, so a target moving in later needs no reload).
 /// Files whose content is unchanged are not touched. Returns the jobs written.
-pub fn write_all<'a>(
+pub(super) fn write_all<'a>(
     dir: &Path,
     scrape_address: &str,
     jobs: impl IntoIterator<Item = &'a str>,

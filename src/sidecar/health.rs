@@ -17,22 +17,6 @@
 //! shard is not scraping when it holds targets Prometheus knows the job of
 //! and every one of them is overdue; a few overdue targets among scraped
 //! ones are a target problem, not a shard problem.
-//!
-//! ```
-//! use std::time::Duration;
-//! use promshard::sidecar::health::{TargetClock, not_scraping};
-//!
-//! let target = |last_scrape_ms| TargetClock {
-//!     interval: Duration::from_secs(10),
-//!     last_scrape_ms,
-//!     assigned_at_ms: Some(0),
-//! };
-//! let now = 120_000;
-//! // One target scraped a second ago: the shard scrapes.
-//! assert_eq!(not_scraping(now, 0, [target(Some(119_000)), target(None)]), None);
-//! // Nothing scraped for two minutes with a 10 s interval: it does not.
-//! assert!(not_scraping(now, 0, [target(Some(1_000)), target(None)]).is_some());
-//! ```
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -40,11 +24,11 @@ use std::time::Duration;
 use crate::shard_api::{PICKUP_GRACE, PrometheusState};
 
 /// Scrape intervals without a scrape after which a target is overdue.
-pub const OVERDUE_INTERVALS: u32 = 3;
+pub(super) const OVERDUE_INTERVALS: u32 = 3;
 
 /// What [`not_scraping`] needs to know of one assigned target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TargetClock {
+pub(super) struct TargetClock {
     /// Its scrape interval.
     pub interval: Duration,
     /// When its last scrape (of any outcome) started, if it had one since
@@ -58,7 +42,7 @@ pub struct TargetClock {
 /// judge by). `baseline_ms` is the latest of the sidecar's start and
 /// Prometheus's last turn to ready: no target is overdue before it has had
 /// its grace from then.
-pub fn not_scraping(
+pub(super) fn not_scraping(
     now_ms: u64,
     baseline_ms: u64,
     targets: impl IntoIterator<Item = TargetClock>,
@@ -92,7 +76,7 @@ pub fn not_scraping(
 /// The current [`PrometheusState`], kept across checks so that `since`
 /// stays the start of the condition.
 #[derive(Debug, Default)]
-pub struct HealthTracker {
+pub(super) struct HealthTracker {
     inner: Mutex<Tracked>,
 }
 
@@ -107,18 +91,18 @@ struct Tracked {
 
 impl HealthTracker {
     /// The state as last observed.
-    pub fn state(&self) -> PrometheusState {
+    pub(super) fn state(&self) -> PrometheusState {
         self.lock().state.clone()
     }
 
     /// When Prometheus last turned ready, if it is ready.
-    pub fn ready_since_ms(&self) -> Option<u64> {
+    pub(super) fn ready_since_ms(&self) -> Option<u64> {
         let tracked = self.lock();
         (tracked.ready_since_ms > 0).then_some(tracked.ready_since_ms)
     }
 
     /// Records a failed readiness check.
-    pub fn not_ready(&self, now_ms: u64, reason: String) {
+    pub(super) fn not_ready(&self, now_ms: u64, reason: String) {
         let mut tracked = self.lock();
         tracked.ready_since_ms = 0;
         let since = match &tracked.state {
@@ -136,7 +120,7 @@ impl HealthTracker {
 
     /// Records a successful readiness check, and whether the assigned
     /// targets are being scraped (`stalled`: why not, from [`not_scraping`]).
-    pub fn ready(&self, now_ms: u64, stalled: Option<String>) {
+    pub(super) fn ready(&self, now_ms: u64, stalled: Option<String>) {
         let mut tracked = self.lock();
         if tracked.ready_since_ms == 0 {
             tracked.ready_since_ms = now_ms;
@@ -215,7 +199,6 @@ mod tests {
     fn a_condition_keeps_the_time_it_began() {
         let tracker = HealthTracker::default();
         assert_eq!(tracker.state(), PrometheusState::Unknown);
-        assert!(tracker.state().is_working());
         tracker.not_ready(50, "connection refused".into());
         assert_eq!(
             tracker.state(),
@@ -246,7 +229,6 @@ mod tests {
             }
         );
         assert_eq!(tracker.ready_since_ms(), Some(300));
-        assert!(!tracker.state().is_working());
         tracker.ready(600, None);
         assert_eq!(tracker.state(), PrometheusState::Ready);
     }

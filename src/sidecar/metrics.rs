@@ -5,19 +5,6 @@
 //! No metric carries a per-target label: targets churn, and the sidecar must
 //! not leak cardinality into the Prometheus that scrapes it. Per-target
 //! figures are in the API ([`super::stats`]).
-//!
-//! ```
-//! use prometheus_client::registry::Registry;
-//! use promshard::sidecar::metrics::ProxyMetrics;
-//!
-//! let metrics = ProxyMetrics::default();
-//! let mut registry = Registry::default();
-//! metrics.register(&mut registry);
-//! let mut text = String::new();
-//! prometheus_client::encoding::text::encode(&mut text, &registry)?;
-//! assert!(text.contains("promshard_sidecar_scrapes_in_flight"));
-//! # Ok::<(), std::fmt::Error>(())
-//! ```
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -30,7 +17,7 @@ use crate::shard_api::{ErrorCause, ScrapeOutcome};
 
 /// Labels of the scrape counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ScrapeLabels {
+pub(super) struct ScrapeLabels {
     /// `success` or `failed`.
     pub outcome: &'static str,
     /// An [`ErrorCause`] label value, `none` on success.
@@ -39,21 +26,21 @@ pub struct ScrapeLabels {
 
 /// Labels of the byte counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct BytesLabels {
+pub(super) struct BytesLabels {
     /// `wire` (as forwarded) or `decoded` (inflated).
     pub kind: &'static str,
 }
 
 /// Labels of the sample counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct SamplesLabels {
+pub(super) struct SamplesLabels {
     /// `scraped` or `kept` (after metric relabeling).
     pub kind: &'static str,
 }
 
 /// Labels of the counting-schedule counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct CountingLabels {
+pub(super) struct CountingLabels {
     /// `counted`, or `skipped` (counted recently enough).
     pub decision: &'static str,
 }

@@ -7,17 +7,17 @@
 //!
 //! - [`assignment`]: which targets this shard scrapes (the only ids it proxies).
 
-pub mod api;
+mod api;
 pub mod assignment;
-pub mod configgen;
-pub mod control;
-pub mod filesd;
-pub mod health;
-pub mod metrics;
+mod configgen;
+mod control;
+mod filesd;
+mod health;
+mod metrics;
 pub mod proxy;
 pub mod run;
-pub mod stats;
-pub mod store;
+mod stats;
+mod store;
 
 /// Now, in milliseconds since the Unix epoch (scrape start times, assignment
 /// stamps, standalone generations).

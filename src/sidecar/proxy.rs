@@ -83,15 +83,15 @@ use crate::scrape::upstream::{UpstreamError, authority_of};
 use crate::shard_api::{ErrorCause, FamilyCount, ScrapeOutcome, ScrapeRecord, ScrapeTarget};
 
 /// The path prefix of scrape requests.
-pub const SCRAPE_PATH: &str = "/scrape/";
+pub(crate) const SCRAPE_PATH: &str = "/scrape/";
 
 /// Used when neither Prometheus nor the job gives a timeout.
-pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes of a body counted without a lane (on the forwarding task, the last
 /// chunks on a task of their own); the rest of a larger body is counted on
 /// a [`CountingLane`].
-pub const COUNT_INLINE_UP_TO: u64 = 1 << 20;
+const COUNT_INLINE_UP_TO: u64 = 1 << 20;
 
 /// The default of [`ProxyState::count_min_interval`] and of
 /// `--counting.min-interval`: packing plans on a scale of minutes, from the
@@ -183,7 +183,7 @@ pub async fn serve_scrapes(listener: TcpListener, state: Arc<ProxyState>, shutdo
 /// Why a scrape failed before its first byte. [`ScrapeError::status`] is the
 /// single mapping from failures to the status Prometheus sees.
 #[derive(Debug, thiserror::Error)]
-pub enum ScrapeError {
+enum ScrapeError {
     /// The path is not `/scrape/<id>`.
     #[error("sidecar: {0:?} is not a scrape path; use GET /scrape/<target-id>")]
     NotScrapePath(String),
@@ -211,7 +211,7 @@ pub enum ScrapeError {
 
 impl ScrapeError {
     /// The status Prometheus gets for this failure.
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             Self::NotScrapePath(_) | Self::UnknownTarget(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -225,7 +225,7 @@ impl ScrapeError {
     }
 
     /// The cause recorded in statistics and metrics.
-    pub fn cause(&self) -> ErrorCause {
+    fn cause(&self) -> ErrorCause {
         match self {
             Self::NotScrapePath(_) | Self::MethodNotAllowed(_) => ErrorCause::BadRequest,
             Self::UnknownTarget(_) => ErrorCause::UnknownTarget,
@@ -285,10 +285,7 @@ fn reason_phrase(status: StatusCode, text: &str) -> String {
 
 /// Handles one scrape request. Reads nothing of the request but its method,
 /// path and the forwarded headers.
-pub async fn handle_scrape<B>(
-    state: &Arc<ProxyState>,
-    request: &Request<B>,
-) -> Response<ScrapeBody> {
+async fn handle_scrape<B>(state: &Arc<ProxyState>, request: &Request<B>) -> Response<ScrapeBody> {
     let started = Instant::now();
     let started_unix_ms = super::unix_millis();
     let in_flight = state.metrics.in_flight();
@@ -491,7 +488,7 @@ impl Recorder {
 /// A scrape response body: a short error message, or the target's body
 /// streaming through.
 #[derive(Debug)]
-pub struct ScrapeBody {
+struct ScrapeBody {
     kind: Kind,
 }
 
@@ -512,7 +509,7 @@ impl ScrapeBody {
 /// A body that failed after its first byte; hyper aborts the connection.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ScrapeBodyError(String);
+struct ScrapeBodyError(String);
 
 struct Streaming {
     body: Incoming,

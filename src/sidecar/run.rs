@@ -248,8 +248,6 @@ impl ControlMetrics {
 /// A started sidecar.
 #[derive(Debug)]
 pub struct RunningSidecar {
-    /// Where it serves scrapes.
-    pub scrape_addr: SocketAddr,
     /// Where it serves the API.
     pub api_addr: SocketAddr,
     /// The generated Prometheus config.
@@ -403,7 +401,6 @@ pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError
     api_state.ready.store(true, Ordering::Release);
     tracing::info!(%scrape_addr, %api_addr, config = %shard_config.display(), "sidecar ready");
     Ok(RunningSidecar {
-        scrape_addr,
         api_addr,
         shard_config,
         tasks,

@@ -18,30 +18,6 @@
 //! its samples were counted, and the peaks are taken over the last
 //! [`HISTORY`] successful counted scrapes, however many scrapes were not
 //! counted in between.
-//!
-//! ```
-//! use promshard::shard_api::{Role, ScrapeRecord, ScrapeTarget, TargetId};
-//! use promshard::sidecar::stats::StatsRegistry;
-//!
-//! let target = ScrapeTarget {
-//!     id: TargetId("t1".into()),
-//!     job: "node".into(),
-//!     url: "http://127.0.0.1:9100/metrics".into(),
-//!     labels: Default::default(),
-//!     role: Role::Active,
-//! };
-//! let stats = StatsRegistry::default();
-//! for samples in [10, 30, 20] {
-//!     let record = ScrapeRecord { counted: true, samples: Some(samples), ..ScrapeRecord::default() };
-//!     stats.record(&target, record, Vec::new());
-//! }
-//! // A scrape that was not counted leaves the sizes as they were.
-//! stats.record(&target, ScrapeRecord::default(), Vec::new());
-//! let snapshot = stats.snapshot("t1").unwrap();
-//! assert_eq!(snapshot.peak_samples, Some(30));
-//! assert_eq!(snapshot.last_counted.unwrap().samples, Some(20));
-//! assert_eq!((snapshot.scrapes_total, snapshot.counted_total), (4, 3));
-//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

@@ -12,17 +12,17 @@ use crate::fsutil::{WriteError, write_atomic};
 use crate::shard_api::Assignment;
 
 /// Name of the assignment file under `--storage.path`.
-pub const ASSIGNMENT_FILE: &str = "assignment.json";
+pub(super) const ASSIGNMENT_FILE: &str = "assignment.json";
 
 /// Where the assignment is kept.
 #[derive(Debug, Clone)]
-pub struct AssignmentStore {
+pub(super) struct AssignmentStore {
     path: PathBuf,
 }
 
 /// How loading the stored assignment went.
 #[derive(Debug)]
-pub enum Restored {
+pub(super) enum Restored {
     /// A valid assignment was found.
     Loaded(Assignment),
     /// No file yet: a new shard.
@@ -39,19 +39,19 @@ pub enum Restored {
 
 impl AssignmentStore {
     /// A store in `dir`.
-    pub fn new(dir: &Path) -> Self {
+    pub(super) fn new(dir: &Path) -> Self {
         Self {
             path: dir.join(ASSIGNMENT_FILE),
         }
     }
 
     /// The file's path.
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Persists `assignment` atomically.
-    pub fn save(&self, assignment: &Assignment) -> Result<(), WriteError> {
+    pub(super) fn save(&self, assignment: &Assignment) -> Result<(), WriteError> {
         let json = serde_json::to_vec(assignment).map_err(|e| WriteError {
             path: self.path.clone(),
             source: io::Error::other(e),
@@ -60,7 +60,7 @@ impl AssignmentStore {
     }
 
     /// Loads the stored assignment; never fails: see [`Restored`].
-    pub fn load(&self) -> Restored {
+    pub(super) fn load(&self) -> Restored {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Restored::Empty,

@@ -1,6 +1,8 @@
-//! The sidecar's own scrape metrics: scrapes by outcome and cause, scrapes
-//! counted or skipped by the counting schedule, upstream latency, bytes and
-//! counted samples.
+//! The sidecar's own metrics: of the scrape path ([`ProxyMetrics`]: scrapes
+//! by outcome and cause, scrapes counted or skipped by the counting
+//! schedule, upstream latency, bytes and counted samples), and of the
+//! control side ([`ControlMetrics`]: the assignment, config loads and
+//! Prometheus reloads).
 //!
 //! No metric carries a per-target label: targets churn, and the sidecar must
 //! not leak cardinality into the Prometheus that scrapes it. Per-target
@@ -235,6 +237,52 @@ pub(crate) struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.gauge.dec();
+    }
+}
+
+/// Gauges and counters of the control side.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ControlMetrics {
+    /// Generation of the applied assignment.
+    pub(super) generation: Gauge,
+    /// Targets assigned.
+    pub(super) targets: Gauge,
+    /// Failed reloads of Prometheus.
+    pub(super) reload_failures: Counter,
+    /// Changes of the user's config that did not load.
+    pub(super) config_load_failures: Counter,
+    /// Whether the last shard config change was loaded by Prometheus.
+    pub(super) config_last_reload_success: Gauge,
+}
+
+impl ControlMetrics {
+    /// Registers every metric.
+    pub(super) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "promshard_sidecar_assignment_generation",
+            "Generation of the applied assignment",
+            self.generation.clone(),
+        );
+        registry.register(
+            "promshard_sidecar_assigned_targets",
+            "Targets assigned to this shard",
+            self.targets.clone(),
+        );
+        registry.register(
+            "promshard_sidecar_prometheus_reload_failures",
+            "Failed POST /-/reload calls to the local Prometheus",
+            self.reload_failures.clone(),
+        );
+        registry.register(
+            "promshard_sidecar_config_load_failures",
+            "Times the user's config changed but could not be loaded (the last good one stays)",
+            self.config_load_failures.clone(),
+        );
+        registry.register(
+            "promshard_sidecar_config_last_reload_successful",
+            "Whether the last shard config change was loaded by Prometheus",
+            self.config_last_reload_success.clone(),
+        );
     }
 }
 

@@ -9,13 +9,17 @@
 
 mod api;
 pub mod assignment;
+mod config_watch;
 mod configgen;
 mod control;
 mod filesd;
 mod health;
+mod info;
 mod metrics;
+mod poll;
 pub mod proxy;
 pub mod run;
+mod standalone;
 mod stats;
 mod store;
 

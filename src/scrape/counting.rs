@@ -1,8 +1,10 @@
 //! Counting a scrape on the side: the hooks the scrape path calls with every
 //! chunk it forwards, and what they report when the body ends.
 //!
-//! The proxy hands each wire chunk (still compressed, exactly as forwarded to
-//! Prometheus) to a [`ScrapeObserver`] and, at the end, gets [`Counts`] back.
+//! Each wire chunk (still compressed, exactly as forwarded to Prometheus) is
+//! shown to a [`ScrapeObserver`], which gives [`Counts`] back at the end: by
+//! the sidecar's tee as the body streams through, by the coordinator's
+//! explore as it reads a measuring scrape.
 //! An observer never affects what Prometheus receives: it cannot fail the
 //! scrape, and its errors are only recorded. Observers are made per scrape by
 //! the job's [`CountingHooks`]; [`ExpositionCounting`] is the real one
@@ -92,126 +94,6 @@ pub trait ScrapeObserver: Send {
     /// The body ended: `complete` is true when it ended cleanly, false when
     /// it was cut (the counts then describe the part seen).
     fn finish(self: Box<Self>, complete: bool) -> Counts;
-}
-
-/// Counting moved off the forwarding path: a blocking-pool thread feeds the
-/// scrape's observer while the proxy goes on forwarding, so a large body
-/// reaches Prometheus at forwarding speed instead of forwarding plus
-/// counting speed when a core is free.
-///
-/// Chunks are `Bytes` handed over by reference count (never copied). The
-/// proxy must not forward while more than [`LANE_BACKLOG`] bytes wait to be
-/// counted ([`CountingLane::is_full`], [`CountingLane::poll_room`]), so a
-/// scrape holds at most that much extra memory.
-pub(crate) struct CountingLane {
-    to_counter: std::sync::mpsc::Sender<LaneMessage>,
-    backlog: Arc<Backlog>,
-}
-
-/// Most bytes a scrape may have forwarded but not yet counted.
-pub(crate) const LANE_BACKLOG: usize = 512 << 10;
-
-/// What the proxy calls with the scrape's counts once counting has ended.
-pub(crate) type CountsDone = Box<dyn FnOnce(Counts) + Send>;
-
-enum LaneMessage {
-    Chunk(Bytes),
-    End { complete: bool, done: CountsDone },
-}
-
-#[derive(Default)]
-struct Backlog {
-    bytes: std::sync::atomic::AtomicUsize,
-    room: futures_util::task::AtomicWaker,
-}
-
-impl fmt::Debug for CountingLane {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CountingLane")
-            .field("backlog", &self.backlog.bytes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CountingLane {
-    /// Moves `observer` to a blocking-pool thread of the current tokio
-    /// runtime; gives it back when there is no runtime to run it on.
-    pub(crate) fn start(
-        mut observer: Box<dyn ScrapeObserver>,
-    ) -> Result<Self, Box<dyn ScrapeObserver>> {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Err(observer);
-        };
-        let (to_counter, from_proxy) = std::sync::mpsc::channel::<LaneMessage>();
-        let backlog = Arc::new(Backlog::default());
-        let counted = Arc::clone(&backlog);
-        runtime.spawn_blocking(move || {
-            while let Ok(message) = from_proxy.recv() {
-                match message {
-                    LaneMessage::Chunk(chunk) => {
-                        observer.chunk(&chunk);
-                        counted
-                            .bytes
-                            .fetch_sub(chunk.len(), std::sync::atomic::Ordering::AcqRel);
-                        counted.room.wake();
-                    }
-                    LaneMessage::End { complete, done } => {
-                        done(observer.finish(complete));
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(Self {
-            to_counter,
-            backlog,
-        })
-    }
-
-    /// Hands one forwarded chunk to the counter.
-    pub(crate) fn chunk(&self, chunk: &Bytes) {
-        self.backlog
-            .bytes
-            .fetch_add(chunk.len(), std::sync::atomic::Ordering::AcqRel);
-        // The counter thread only ends after `End`, so this cannot fail
-        // before `end`; if it ever did, `end` reports the lost counts.
-        let _ = self.to_counter.send(LaneMessage::Chunk(chunk.clone()));
-    }
-
-    /// Whether forwarding must wait for the counter.
-    pub(crate) fn is_full(&self) -> bool {
-        self.backlog
-            .bytes
-            .load(std::sync::atomic::Ordering::Acquire)
-            >= LANE_BACKLOG
-    }
-
-    /// Ready when there is room to forward another chunk; otherwise wakes
-    /// `cx` when the counter has caught up some.
-    pub(crate) fn poll_room(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        if !self.is_full() {
-            return std::task::Poll::Ready(());
-        }
-        self.backlog.room.register(cx.waker());
-        if self.is_full() {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    }
-
-    /// The body ended (`complete`: cleanly); `done` gets the counts once the
-    /// counter has seen every chunk.
-    pub(crate) fn end(self, complete: bool, done: CountsDone) {
-        if let Err(std::sync::mpsc::SendError(LaneMessage::End { done, .. })) =
-            self.to_counter.send(LaneMessage::End { complete, done })
-        {
-            done(Counts {
-                error: Some("counting stopped before the body ended".to_owned()),
-                ..Counts::default()
-            });
-        }
-    }
 }
 
 /// Makes the observer for each scrape of a job's targets.
@@ -496,72 +378,6 @@ mod tests {
         };
         let counts = observe(&hooks, None, b"a 1\nb{x=\"y\"} 2\nb 3\nc 4", 5);
         assert_eq!((counts.samples, counts.kept), (Some(4), Some(2)));
-    }
-
-    /// Counts chunk bytes, but only as fast as the test lets it.
-    struct Gated {
-        gate: std::sync::mpsc::Receiver<()>,
-        bytes: u64,
-    }
-
-    impl ScrapeObserver for Gated {
-        fn chunk(&mut self, wire: &Bytes) {
-            let _ = self.gate.recv();
-            self.bytes += wire.len() as u64;
-        }
-
-        fn finish(self: Box<Self>, complete: bool) -> Counts {
-            Counts {
-                decoded_bytes: self.bytes,
-                error: (!complete).then(|| "cut".to_owned()),
-                ..Counts::default()
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn a_lane_counts_every_chunk_in_order_and_bounds_the_backlog() {
-        let hooks = ExpositionCounting::default();
-        let meta = ResponseMeta {
-            content_type: Some("text/plain; version=0.0.4"),
-            content_encoding: Some("gzip"),
-        };
-        let plain = b"a 1\nb{x=\"y\"} 2\n".repeat(50_000);
-        let wire = gzip(&plain);
-        let lane = CountingLane::start(hooks.observer(&target(), &meta))
-            .unwrap_or_else(|_| panic!("inside a runtime"));
-        for piece in wire.chunks(1000) {
-            std::future::poll_fn(|cx| lane.poll_room(cx)).await;
-            lane.chunk(&Bytes::copy_from_slice(piece));
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        lane.end(true, Box::new(move |counts| drop(tx.send(counts))));
-        let counts = rx.await.unwrap();
-        assert_eq!(counts.samples, Some(100_000));
-        assert_eq!(counts.decoded_bytes, plain.len() as u64);
-        assert_eq!(counts.error, None);
-
-        // A counter that does not keep up makes the proxy wait.
-        let (open, gate) = std::sync::mpsc::channel();
-        let slow = Box::new(Gated { gate, bytes: 0 });
-        let lane = CountingLane::start(slow).unwrap_or_else(|_| panic!("inside a runtime"));
-        let chunk = Bytes::from(vec![b'x'; 256 * 1024]);
-        while !lane.is_full() {
-            lane.chunk(&chunk);
-        }
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        assert!(lane.poll_room(&mut cx).is_pending());
-        for _ in 0..LANE_BACKLOG / chunk.len() {
-            open.send(()).unwrap();
-        }
-        std::future::poll_fn(|cx| lane.poll_room(cx)).await;
-        drop(open);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        lane.end(false, Box::new(move |counts| drop(tx.send(counts))));
-        let counts = rx.await.unwrap();
-        assert_eq!(counts.decoded_bytes, LANE_BACKLOG as u64);
-        assert_eq!(counts.error.as_deref(), Some("cut"));
     }
 
     #[test]

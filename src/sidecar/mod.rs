@@ -22,6 +22,7 @@ pub mod run;
 mod standalone;
 mod stats;
 mod store;
+mod tee;
 
 /// Now, in milliseconds since the Unix epoch (scrape start times, assignment
 /// stamps, standalone generations).

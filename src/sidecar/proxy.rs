@@ -16,21 +16,10 @@
 //!   ([`StatsRegistry::claim_count`]). Any other scrape is forwarded the
 //!   same way with no counter at all (no inflate, no parse) and recorded with
 //!   its status, bytes, duration and errors.
-//! - A counted body's first [`COUNT_INLINE_UP_TO`] bytes are counted on the
-//!   forwarding task, but each chunk only after it has been handed to hyper:
-//!   chunks wait, by reference count, until hyper has flushed them (the
-//!   body's previous poll was pending) or until
-//!   [`LANE_BACKLOG`](crate::scrape::counting::LANE_BACKLOG) bytes wait; what still
-//!   waits when the body ends is counted on a task of its own, after the
-//!   response has ended. Most scrapes end within that part, and a thread
-//!   hand-over would cost more than it saves. A larger body's chunks go to a
-//!   [`CountingLane`] (a blocking-pool thread, chunks passed by reference
-//!   count), so forwarding and counting overlap when a core is free;
-//!   forwarding waits while more than `LANE_BACKLOG` bytes are uncounted,
-//!   which bounds the memory per scrape. (An earlier version counted every
-//!   scrape on a tokio task fed by a bounded queue of small chunks; its
-//!   cross-task wake-ups, on the two-thread runtime the sidecar then ran on,
-//!   made it slower than counting inline.)
+//! - A counted scrape's body is handed chunk by chunk to a [`Tee`], which
+//!   decides where the counting runs (on the forwarding task, or a
+//!   blocking-pool thread for a large body) and may hold forwarding back
+//!   while too much waits to be counted (see `tee`).
 //! - Before the first byte, failures become the target's own status, or 502 /
 //!   504 with a one-line reason (also in the HTTP reason phrase, which
 //!   Prometheus shows as the target's last error). After it, the body stream
@@ -56,7 +45,6 @@
 //! # }
 //! ```
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -74,10 +62,11 @@ use tokio::time::Sleep;
 use super::assignment::{AssignmentTable, Lookup};
 use super::metrics::{InFlight, ProxyMetrics};
 use super::stats::StatsRegistry;
+use super::tee::Tee;
 use crate::http::Shutdown;
 use crate::http::error_chain;
 use crate::scrape::SCRAPE_TIMEOUT_HEADER;
-use crate::scrape::counting::{CountingLane, Counts, LANE_BACKLOG, ResponseMeta, ScrapeObserver};
+use crate::scrape::counting::{Counts, ResponseMeta};
 use crate::scrape::jobs::JobTable;
 use crate::scrape::upstream::{UpstreamError, authority_of};
 use crate::shard_api::{ErrorCause, FamilyCount, ScrapeOutcome, ScrapeRecord, ScrapeTarget};
@@ -87,11 +76,6 @@ pub(crate) const SCRAPE_PATH: &str = "/scrape/";
 
 /// Used when neither Prometheus nor the job gives a timeout.
 const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Bytes of a body counted without a lane (on the forwarding task, the last
-/// chunks on a task of their own); the rest of a larger body is counted on
-/// a [`CountingLane`].
-const COUNT_INLINE_UP_TO: u64 = 1 << 20;
 
 /// The default of [`ProxyState::count_min_interval`] and of
 /// `--counting.min-interval`: packing plans on a scale of minutes, from the
@@ -356,13 +340,13 @@ async fn handle_scrape<B>(state: &Arc<ProxyState>, request: &Request<B>) -> Resp
         .upstream_answered(started.elapsed().as_secs_f64());
 
     let (mut parts, body) = upstream.into_parts();
-    let observer = if parts.status == StatusCode::OK && assigned {
+    let tee = if parts.status == StatusCode::OK && assigned {
         let meta = ResponseMeta::from_headers(&parts.headers);
         let count = state
             .stats
             .claim_count(&target, started, &meta, state.count_min_interval);
         state.metrics.counting_decided(count);
-        count.then(|| job.counting.observer(&target, &meta))
+        count.then(|| Tee::new(job.counting.observer(&target, &meta)))
     } else {
         None
     };
@@ -371,11 +355,7 @@ async fn handle_scrape<B>(state: &Arc<ProxyState>, request: &Request<B>) -> Resp
             body,
             deadline,
             timeout,
-            observer,
-            uncounted: VecDeque::new(),
-            uncounted_bytes: 0,
-            flushed: false,
-            lane: None,
+            tee,
             status: parts.status,
             wire_bytes: 0,
             recorder: Some(recorder),
@@ -515,17 +495,8 @@ struct Streaming {
     body: Incoming,
     deadline: Pin<Box<Sleep>>,
     timeout: Duration,
-    /// Counts the first chunks on the forwarding task; `None` when the
-    /// scrape is not counted (or a lane has taken over).
-    observer: Option<Box<dyn ScrapeObserver>>,
-    /// Chunks handed to hyper but not yet shown to `observer`, oldest first.
-    uncounted: VecDeque<Bytes>,
-    uncounted_bytes: usize,
-    /// The previous poll was pending, so hyper has flushed every chunk it
-    /// was given: counting them now delays nothing already sent.
-    flushed: bool,
-    /// Counts the rest of a large body off the forwarding path.
-    lane: Option<CountingLane>,
+    /// Counts the body on the side; `None` when the scrape is not counted.
+    tee: Option<Tee>,
     status: StatusCode,
     wire_bytes: u64,
     /// `Some` until the scrape is recorded.
@@ -543,57 +514,13 @@ impl std::fmt::Debug for Streaming {
 }
 
 impl Streaming {
-    /// Queues a chunk being handed to hyper for counting: on the forwarding
-    /// task for the first bytes (counted by a later poll), then on a
-    /// counting lane.
-    fn tee(&mut self, data: &Bytes) {
-        if let Some(lane) = &self.lane {
-            lane.chunk(data);
-            return;
-        }
-        if self.observer.is_none() {
-            return;
-        }
-        self.uncounted_bytes += data.len();
-        self.uncounted.push_back(data.clone());
-        if self.wire_bytes >= COUNT_INLINE_UP_TO
-            && !self.body.is_end_stream()
-            && let Some(observer) = self.observer.take()
-        {
-            match CountingLane::start(observer) {
-                Ok(lane) => {
-                    for chunk in self.uncounted.drain(..) {
-                        lane.chunk(&chunk);
-                    }
-                    self.uncounted_bytes = 0;
-                    self.lane = Some(lane);
-                }
-                Err(observer) => self.observer = Some(observer),
-            }
-        }
-    }
-
-    /// Counts the chunks already handed to hyper, if they have been flushed
-    /// or too many wait.
-    fn count_uncounted(&mut self) {
-        if !(self.flushed || self.uncounted_bytes >= LANE_BACKLOG) {
-            return;
-        }
-        if let Some(observer) = self.observer.as_mut() {
-            for chunk in self.uncounted.drain(..) {
-                observer.chunk(&chunk);
-            }
-        }
-        self.uncounted_bytes = 0;
-    }
-
     fn finish(&mut self, failure: Option<(ErrorCause, String)>) {
         let Some(recorder) = self.recorder.take() else {
             return;
         };
         let ended = Instant::now();
         let complete = failure.is_none();
-        let counted = self.observer.is_some() || self.lane.is_some();
+        let counted = self.tee.is_some();
         let (outcome, cause, error) = match failure {
             Some((cause, message)) => (ScrapeOutcome::Failed, Some(cause), Some(message)),
             None if self.status != StatusCode::OK => (
@@ -612,32 +539,11 @@ impl Streaming {
             counted,
             ..ScrapeRecord::default()
         };
-        if let Some(lane) = self.lane.take() {
-            // Recorded when the lane has counted the last chunk.
-            lane.end(
-                complete,
-                Box::new(move |counts| recorder.counted(record, counts, ended)),
-            );
-        } else if let Some(mut observer) = self.observer.take() {
-            let uncounted = std::mem::take(&mut self.uncounted);
-            self.uncounted_bytes = 0;
-            let count_rest = move || {
-                for chunk in &uncounted {
-                    observer.chunk(chunk);
-                }
-                recorder.counted(record, observer.finish(complete), ended);
-            };
-            // On a task of its own, which runs once this task has yielded:
-            // hyper ends the response first, so counting the last chunks
-            // and finishing the count never delay the end of the scrape.
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(async move { count_rest() });
-                }
-                Err(_) => count_rest(),
-            }
-        } else {
-            recorder.finish(record, Vec::new(), ended);
+        match self.tee.take() {
+            Some(tee) => tee.finish(complete, move |counts| {
+                recorder.counted(record, counts, ended);
+            }),
+            None => recorder.finish(record, Vec::new(), ended),
         }
     }
 
@@ -682,23 +588,25 @@ impl Body for ScrapeBody {
             stream.finish(Some((ErrorCause::BodyTimeout, message.clone())));
             return Poll::Ready(Some(Err(ScrapeBodyError(message))));
         }
-        if let Some(lane) = &stream.lane
-            && lane.poll_room(cx).is_pending()
+        if let Some(tee) = &mut stream.tee
+            && tee.poll_room(cx).is_pending()
         {
             return Poll::Pending;
         }
-        stream.count_uncounted();
-        stream.flushed = false;
         match Pin::new(&mut stream.body).poll_frame(cx) {
             Poll::Pending => {
                 // hyper flushes what it has before it polls again.
-                stream.flushed = true;
+                if let Some(tee) = &mut stream.tee {
+                    tee.flushed();
+                }
                 Poll::Pending
             }
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     stream.wire_bytes += data.len() as u64;
-                    stream.tee(data);
+                    if let Some(tee) = &mut stream.tee {
+                        tee.chunk(data, !stream.body.is_end_stream());
+                    }
                 }
                 // With a Content-Length, hyper stops polling once it has
                 // written that many bytes; the end is known now.
@@ -755,6 +663,7 @@ mod tests {
         use crate::scrape::jobs::Job;
         use crate::scrape::upstream::{UpstreamClient, UpstreamSettings};
         use crate::shard_api::{Assignment, Role, TargetId};
+        use crate::sidecar::tee::COUNT_INLINE_UP_TO;
 
         const LINES: usize = 400_000;
         let line = b"m{a=\"x\"} 1\n";

@@ -15,6 +15,8 @@
 //! - [`local`]: `promshard local`, the whole system on one machine.
 //! - `check`: `promshard check ...`, the tools users run by hand.
 //! - `discovery`: the service discovery providers this build runs.
+//! - [`http`], [`prometheus`]: the accept loop and body reads every server
+//!   uses; the client for a Prometheus's API.
 //! - [`telemetry`]: logging set-up.
 
 mod check;

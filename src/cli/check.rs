@@ -1,5 +1,5 @@
 //! `promshard check ...`'s subcommands and flags, and the options they give
-//! the [`check`](crate::check) tools.
+//! the `check` tools.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

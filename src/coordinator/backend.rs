@@ -128,7 +128,7 @@ impl StaticBackend {
         Self::from_yaml(&text).map_err(fail)
     }
 
-    /// Parses the YAML list (see [`StaticBackend::load`]).
+    /// Parses the YAML list (see `StaticBackend::load`).
     pub fn from_yaml(text: &str) -> Result<Self, String> {
         let list: StaticList = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
         if list.shards.is_empty() {

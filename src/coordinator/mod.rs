@@ -14,13 +14,22 @@
 //!    up before moving), then every shard whose target list changed gets its
 //!    full new assignment with a newer generation.
 //!
+//! A shard is ready only while its sidecar answers and reports its
+//! Prometheus ready and scraping; starting, silent, not ready and not
+//! scraping share one clock, and after `--shard.failover-after` its targets
+//! move. A target nobody scraped for two intervals is not `up` in the API.
+//!
+//! What the coordinator says to sidecars and reads from them is
+//! [`shard_api`](crate::shard_api); how it scrapes a target to measure it is
+//! [`scrape`](crate::scrape), the same code the sidecar scrapes with.
+//!
 //! - [`backend`]: the shards (static list, local processes, Kubernetes).
-//! - [`explore`]: one measuring scrape of targets no sidecar has measured.
+//! - `explore`: one measuring scrape of targets no sidecar has measured.
 //! - [`kubernetes`]: the `kubernetes` backend (StatefulSet pods as shards).
 //! - [`reconcile`]: the cycle.
-//! - [`api`]: `/api/v1/targets`, `/api/v1/shards`, `/api/v1/plan`, `/metrics`.
-//! - [`metrics`]: the coordinator's own metrics.
-//! - [`run`]: the `promshard coordinator` command.
+//! - `api`: `/api/v1/targets`, `/api/v1/shards`, `/api/v1/plan`, `/metrics`.
+//! - `metrics`: the coordinator's own metrics.
+//! - [`run`]: the `promshard coordinator` command and its settings.
 
 mod api;
 pub mod backend;

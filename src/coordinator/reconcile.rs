@@ -444,7 +444,7 @@ impl<B: ShardBackend> Coordinator<B> {
         drop(handle);
     }
 
-    /// [`Coordinator::run_discovery`] on a task of its own, until
+    /// `Coordinator::run_discovery` on a task of its own, until
     /// [`DiscoveryTask::stop`].
     pub fn spawn_discovery(self: &Arc<Self>, manager: DiscoveryManager) -> DiscoveryTask {
         let (stop, stopped) = watch::channel(0);

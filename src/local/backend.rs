@@ -240,7 +240,7 @@ impl LocalBackend {
         }
     }
 
-    /// Runs [`LocalBackend::supervise_once`] every `period` until the
+    /// Runs `LocalBackend::supervise_once` every `period` until the
     /// returned handle is dropped (or the backend is).
     pub fn spawn_supervisor(self: &Arc<Self>, period: Duration) -> Supervisor {
         let backend: Weak<Self> = Arc::downgrade(self);

@@ -76,7 +76,7 @@ pub struct Counts {
     pub decoded_bytes: u64,
     /// The format the body was counted as.
     pub format: Option<ScrapeFormat>,
-    /// The largest families by samples (at most [`TOP_FAMILIES`]), largest
+    /// The largest families by samples (at most `TOP_FAMILIES`), largest
     /// first, ties by name.
     pub top_families: Vec<FamilyCount>,
     /// Why counting failed or is incomplete, if it did.

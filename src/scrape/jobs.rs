@@ -1,6 +1,6 @@
 //! The jobs a scrape knows: for each `job_name`, the pooled upstream client,
 //! the scrape timeout and the counting hooks, built from the user's config
-//! ([`build_jobs`]) the same way for the sidecar's proxy and the
+//! (`build_jobs`) the same way for the sidecar's proxy and the
 //! coordinator's explore.
 //!
 //! Like the assignment, the table is replaced whole when the configuration

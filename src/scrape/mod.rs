@@ -6,7 +6,7 @@
 //!   redirects, secret files re-read on change).
 //! - [`counting`]: counting a body chunk by chunk as it passes
 //!   (inflate, parse, `metric_relabel_configs`).
-//! - [`metric_relabel`]: which samples a job's `metric_relabel_configs`
+//! - `metric_relabel`: which samples a job's `metric_relabel_configs`
 //!   keep, decided as Prometheus does.
 //! - [`jobs`]: the job table, job name to client, timeout and counting
 //!   hooks, built from the user's config.

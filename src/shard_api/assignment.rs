@@ -17,7 +17,7 @@ pub struct Assignment {
     pub targets: Vec<ScrapeTarget>,
     /// When this shard got each target in its current role, in milliseconds
     /// since the Unix epoch on the sidecar's clock. The sidecar keeps these
-    /// ([`Assignment::stamp`]; whatever the coordinator sends is replaced)
+    /// (`Assignment::stamp`; whatever the coordinator sends is replaced)
     /// and persists them with the assignment, so that a restarted sidecar
     /// still reports how old its assignments are: when a target is active on
     /// two shards (one back after its targets failed over), the coordinator

@@ -88,7 +88,8 @@ pub struct TargetStatus<S = serde_json::Value> {
     /// Active or draining.
     pub role: Role,
     /// When this shard got it in its current role, in milliseconds since
-    /// the Unix epoch ([`Assignment::assigned_at`]); absent if unknown.
+    /// the Unix epoch ([`Assignment::assigned_at`](super::Assignment::assigned_at));
+    /// absent if unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_at: Option<u64>,
     /// Scrape statistics (absent before the first scrape).

@@ -130,14 +130,14 @@ pub struct TargetStatsSnapshot {
     /// Its job.
     pub job: String,
     /// The latest scrapes, counted or not, oldest first (at most
-    /// [`HISTORY`]).
+    /// `HISTORY`).
     pub history: Vec<ScrapeRecord>,
     /// The latest counted scrape, whatever its outcome: its
     /// `started_unix_ms` is when the target was last counted, its `samples`
     /// what that count found.
     #[serde(default)]
     pub last_counted: Option<ScrapeRecord>,
-    /// The peak samples over the last [`HISTORY`] successful counted
+    /// The peak samples over the last `HISTORY` successful counted
     /// scrapes: the size packing should use.
     pub peak_samples: Option<u64>,
     /// The peak kept samples over the same counted scrapes.

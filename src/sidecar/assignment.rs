@@ -79,7 +79,7 @@ impl AssignmentTable {
     }
 
     /// Replaces the assignment whole. Targets it no longer holds stay
-    /// answerable for their [`release_grace`].
+    /// answerable for their `release_grace`.
     pub fn replace(&self, assignment: &Assignment) {
         self.replace_at(assignment, Instant::now());
     }

@@ -7,16 +7,16 @@
 //!   `X-Prometheus-Scrape-Timeout-Seconds` are passed through; the timeout
 //!   (capped by the job's) is enforced on the whole scrape.
 //! - The body is forwarded frame by frame as Prometheus polls for it
-//!   ([`ScrapeBody`]), so the target is read no faster than Prometheus reads.
+//!   (`ScrapeBody`), so the target is read no faster than Prometheus reads.
 //!   Counting never changes the bytes.
 //! - Only some scrapes are counted: a target's scrape is counted when its
 //!   last counted scrape started at least [`ProxyState::count_min_interval`]
 //!   ago, or it was never counted, or its last count failed, or its
 //!   `Content-Type`/`Content-Encoding` changed
-//!   ([`StatsRegistry::claim_count`]). Any other scrape is forwarded the
+//!   (`StatsRegistry::claim_count`). Any other scrape is forwarded the
 //!   same way with no counter at all (no inflate, no parse) and recorded with
 //!   its status, bytes, duration and errors.
-//! - A counted scrape's body is handed chunk by chunk to a [`Tee`], which
+//! - A counted scrape's body is handed chunk by chunk to a `Tee`, which
 //!   decides where the counting runs (on the forwarding task, or a
 //!   blocking-pool thread for a large body) and may hold forwarding back
 //!   while too much waits to be counted (see `tee`).
@@ -24,7 +24,7 @@
 //!   504 with a one-line reason (also in the HTTP reason phrase, which
 //!   Prometheus shows as the target's last error). After it, the body stream
 //!   fails, so hyper aborts the connection and Prometheus records a failed
-//!   scrape, never a truncated success. [`ScrapeError::status`] is the one
+//!   scrape, never a truncated success. `ScrapeError::status` is the one
 //!   place errors map to statuses.
 //!
 //! Start it with [`serve_scrapes`]:
@@ -116,10 +116,10 @@ pub struct ProxyState {
     /// Per-target scrape statistics (served by the API).
     pub stats: Arc<StatsRegistry>,
     /// The sidecar's own scrape metrics (register them with
-    /// [`ProxyMetrics::register`]).
+    /// `ProxyMetrics::register`).
     pub metrics: ProxyMetrics,
     /// A target's scrape is counted only when its last counted scrape
-    /// started at least this long ago (see [`StatsRegistry::claim_count`]);
+    /// started at least this long ago (see `StatsRegistry::claim_count`);
     /// zero counts every scrape.
     pub count_min_interval: Duration,
 }

@@ -124,7 +124,7 @@ pub enum UpstreamError {
         /// The protocol error.
         reason: String,
     },
-    /// More than [`MAX_REDIRECTS`] redirects, or one without a usable
+    /// More than `MAX_REDIRECTS` redirects, or one without a usable
     /// `Location`.
     #[error("target {authority}: {reason}")]
     Redirect {

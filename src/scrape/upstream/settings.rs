@@ -76,7 +76,7 @@ pub struct UpstreamSettings {
     pub tls: TlsSettings,
     /// Authentication, if any.
     pub auth: Option<Auth>,
-    /// Follow up to [`MAX_REDIRECTS`](super::MAX_REDIRECTS) redirects (Prometheus's default is
+    /// Follow up to `MAX_REDIRECTS` redirects (Prometheus's default is
     /// true); otherwise the 3xx answer is passed to Prometheus as it is.
     pub follow_redirects: bool,
     /// Offer HTTP/2 in TLS ALPN.

@@ -1,4 +1,5 @@
-//! The checks every fuzz target runs, one per exposition format. Any input
+//! The checks the fuzz targets run: [`config`] for the config loader and
+//! the relabel engine; below, one per exposition format. Any input
 //! must not panic, and all of these must agree:
 //!
 //! - counting the whole buffer;
@@ -10,6 +11,8 @@
 //! - the strict validator, whole and chunked: its counts are the counter's,
 //!   and it never accepts a body the counter rejects;
 //! - the decoder stage: identity and gzip-compressed bodies count the same.
+
+pub mod config;
 
 use std::io::Write;
 

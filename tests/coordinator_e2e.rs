@@ -96,6 +96,7 @@ impl Shard {
             config_check_interval: Duration::from_secs(1),
             count_min_interval: promshard::sidecar::proxy::DEFAULT_COUNT_MIN_INTERVAL,
             standalone: false,
+            ..SidecarSettings::default()
         })
         .await
         .unwrap();
@@ -569,6 +570,7 @@ async fn replica_groups_get_identical_layouts_and_scrape_each_target_once_per_gr
         keep: false,
         token_file: None,
         prometheus_args: vec!["--log.level=warn".into()],
+        ..LocalOptions::default()
     }));
     let mut driver = Driver::new(
         Arc::clone(&backend),
@@ -892,6 +894,7 @@ async fn local_shards_restart_a_killed_prometheus_and_fail_over_one_that_cannot_
         keep: false,
         token_file: None,
         prometheus_args: vec!["--log.level=warn".into()],
+        ..LocalOptions::default()
     }));
     let supervisor = backend.spawn_supervisor(Duration::from_millis(200));
     let failover_after = Duration::from_secs(12);

@@ -133,6 +133,7 @@ impl Controller {
             config_check_interval: Duration::from_secs(60),
             count_min_interval: promshard::sidecar::proxy::DEFAULT_COUNT_MIN_INTERVAL,
             standalone: false,
+            ..SidecarSettings::default()
         })
         .await
         .unwrap();

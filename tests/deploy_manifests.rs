@@ -348,3 +348,41 @@ fn the_prometheus_configs_load() {
         );
     }
 }
+
+/// The fleet's rules (the `promshard-rules` ConfigMap Thanos Ruler loads)
+/// pass `promtool check rules`, in every kustomization.
+#[test]
+fn the_rule_files_pass_promtool() {
+    for kustomization in kustomizations() {
+        let objects = render(&kustomization);
+        let rules: Vec<_> = objects
+            .iter()
+            .filter(|o| {
+                str_at(o, &["kind"]) == Some("ConfigMap")
+                    && str_at(o, &["metadata", "name"])
+                        .is_some_and(|n| n.starts_with("promshard-rules"))
+            })
+            .collect();
+        assert_eq!(rules.len(), 1, "{}", shown(&kustomization));
+        let dir = tempfile::tempdir().unwrap();
+        let data = rules[0].get("data").and_then(Value::as_mapping).unwrap();
+        assert!(!data.is_empty(), "{}", shown(&kustomization));
+        for (key, value) in data {
+            let path = dir.path().join(key.as_str().unwrap());
+            std::fs::write(&path, value.as_str().unwrap()).unwrap();
+            let check = std::process::Command::new("promtool")
+                .arg("check")
+                .arg("rules")
+                .arg(&path)
+                .output()
+                .expect("promtool runs (scripts/ensure-deps installs it)");
+            assert!(
+                check.status.success(),
+                "{}: {}: {}",
+                shown(&kustomization),
+                key.as_str().unwrap(),
+                String::from_utf8_lossy(&check.stdout)
+            );
+        }
+    }
+}

@@ -83,6 +83,7 @@ async fn packs_evenly_hands_over_without_gaps_and_scales_down() {
         keep: false,
         token_file: None,
         prometheus_args: vec!["--log.level=warn".into()],
+        ..LocalOptions::default()
     }));
     // Capacity for the whole set in three shards at 80 %.
     let max_series = (total as u64 * 10) / (8 * 3) + 1;

@@ -84,6 +84,7 @@ fn sidecar_settings(dir: &Path, config_file: PathBuf, prom_port: u16) -> Sidecar
         // These tests compare each scrape's count with Prometheus's.
         count_min_interval: Duration::ZERO,
         standalone: false,
+        ..SidecarSettings::default()
     }
 }
 

@@ -7,6 +7,7 @@ use promshard_config::PromDuration;
 
 use crate::cli::coordinator::PlanArgs;
 use crate::local::run::LocalSettings;
+use crate::sidecar::run::RulesMode;
 
 /// `promshard local` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,6 +33,11 @@ pub struct LocalArgs {
     /// Print the status as plain lines instead of a live table.
     #[arg(long = "plain")]
     pub plain: bool,
+    /// Where the rule_files of your config are evaluated: `global` (once, on
+    /// the whole fleet's data; the shards evaluate none) or `shard` (by
+    /// every shard on its own targets).
+    #[arg(long = "shard.rules", value_enum, default_value = "global")]
+    pub rules: RulesMode,
     #[command(flatten)]
     pub plan: PlanArgs,
 }
@@ -48,6 +54,7 @@ impl From<LocalArgs> for LocalSettings {
             plain: args.plain,
             coordinator: args.plan.settings(),
             cycle_interval: args.plan.cycle_interval.as_std(),
+            rules: args.rules,
         }
     }
 }

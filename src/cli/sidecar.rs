@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use promshard_config::PromDuration;
 
-use crate::sidecar::run::SidecarSettings;
+use crate::sidecar::run::{RulesMode, SidecarSettings};
 
 /// `promshard sidecar` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +52,13 @@ pub struct SidecarArgs {
     /// Content-Type or Content-Encoding counts the next one.
     #[arg(long = "counting.min-interval", default_value = "60s")]
     pub count_min_interval: PromDuration,
+    /// Where the rule_files of the user's config are evaluated: `global` (once,
+    /// on the global view: Thanos Ruler, or promshard local's global store;
+    /// this shard's Prometheus gets no rule_files and no alerting) or `shard`
+    /// (by every shard on its own targets: only for rules that never look
+    /// beyond one target's series).
+    #[arg(long = "shard.rules", value_enum, default_value = "global")]
+    pub rules: RulesMode,
 }
 
 impl From<SidecarArgs> for SidecarSettings {
@@ -69,6 +76,7 @@ impl From<SidecarArgs> for SidecarSettings {
             standalone: args.standalone,
             config_check_interval: args.config_check_interval.as_std(),
             count_min_interval: args.count_min_interval.as_std(),
+            rules: args.rules,
         }
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::coordinator::backend::{BackendError, ShardBackend, ShardEndpoint};
 use crate::local::process::{PrometheusOptions, PrometheusProcess, free_port};
-use crate::sidecar::run::{RunningSidecar, SidecarSettings};
+use crate::sidecar::run::{RulesMode, RunningSidecar, SidecarSettings};
 
 /// One local shard.
 #[derive(Debug)]
@@ -160,6 +160,24 @@ pub struct LocalOptions {
     pub token_file: Option<PathBuf>,
     /// Extra flags for every Prometheus.
     pub prometheus_args: Vec<String>,
+    /// Where the user's rules are evaluated (`--shard.rules`).
+    pub rules: RulesMode,
+}
+
+impl Default for LocalOptions {
+    /// One replica group, nothing kept, no token, no extra flags, rules on
+    /// the global view; empty paths: a base for `..LocalOptions::default()`.
+    fn default() -> Self {
+        Self {
+            config_file: PathBuf::new(),
+            dir: PathBuf::new(),
+            replicas: 1,
+            keep: false,
+            token_file: None,
+            prometheus_args: Vec::new(),
+            rules: RulesMode::default(),
+        }
+    }
 }
 
 /// The local backend.
@@ -208,6 +226,7 @@ impl LocalBackend {
             config_check_interval: Duration::from_secs(2),
             count_min_interval: crate::sidecar::proxy::DEFAULT_COUNT_MIN_INTERVAL,
             standalone: false,
+            rules: self.options.rules,
         })
         .await
         .map_err(|e| fail(format!("sidecar: {e}")))?;

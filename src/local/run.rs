@@ -21,6 +21,7 @@ use crate::coordinator::backend::ShardBackend;
 use crate::coordinator::reconcile::{CoordinatorSettings, CycleReport};
 use crate::coordinator::run::{RunningCoordinator, start};
 use crate::local::backend::{LocalBackend, LocalOptions};
+use crate::sidecar::run::RulesMode;
 
 /// Everything `promshard local` runs with.
 #[derive(Debug, Clone)]
@@ -44,6 +45,8 @@ pub struct LocalSettings {
     pub coordinator: CoordinatorSettings,
     /// Time between reconcile cycles.
     pub cycle_interval: Duration,
+    /// Where the user's rules are evaluated.
+    pub rules: RulesMode,
 }
 
 /// `promshard local` failed.
@@ -127,6 +130,7 @@ pub async fn run(mut args: LocalSettings) -> Result<(), LocalError> {
         keep: args.keep,
         token_file: None,
         prometheus_args: vec!["--log.level=warn".into()],
+        rules: args.rules,
     }));
     let listener = TcpListener::bind(args.api_listen)
         .await

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use promshard_config::{Config, ConfigError};
 
-use super::configgen::{self, JobSource, ShardConfigInput};
+use super::configgen::{self, JobSource, RulesMode, ShardConfigInput};
 use super::control::ShardControl;
 use super::info::SidecarInfo;
 use super::metrics::ControlMetrics;
@@ -66,6 +66,7 @@ impl LoadedConfig {
 pub(super) fn load_config(
     path: &Path,
     output_dir: &Path,
+    rules: RulesMode,
 ) -> Result<(LoadedConfig, Vec<Job>), ConfigLoadError> {
     let config = Config::load(path)?;
     let document = serde_yaml_ng::Value::Mapping(config.raw.clone());
@@ -79,6 +80,7 @@ pub(super) fn load_config(
         .collect();
     let config_dir = promshard_config::paths::dir_of(path);
     let rendered = configgen::generate(&ShardConfigInput {
+        rules,
         document: &document,
         scrape_configs: &jobs,
         config_dir: &config_dir,
@@ -116,6 +118,8 @@ pub(super) struct ConfigWatch {
     pub(super) shard_config: PathBuf,
     /// How often the file is checked.
     pub(super) check_interval: Duration,
+    /// Where the user's rules are evaluated.
+    pub(super) rules: RulesMode,
     pub(super) control: Arc<ShardControl>,
     pub(super) jobs: Arc<JobTable>,
     pub(super) info: Arc<SidecarInfo>,
@@ -144,7 +148,7 @@ impl ConfigWatch {
             let bytes = std::fs::read(&self.config_file).ok();
             if bytes != last_seen {
                 last_seen = bytes;
-                match load_config(&self.config_file, &self.output_dir) {
+                match load_config(&self.config_file, &self.output_dir, self.rules) {
                     Ok((loaded, built)) if loaded.hash != current.hash => {
                         self.jobs.replace(built);
                         let names = loaded.config.job_names().map(str::to_owned).collect();

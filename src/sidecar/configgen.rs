@@ -12,9 +12,14 @@
 //!   scrapes the real target with them; Prometheus talks plain HTTP to the
 //!   sidecar on loopback.
 //!
-//! Everything outside `scrape_configs` (global, external labels, rule files,
-//! alerting, remote write with its secrets, storage, ...) is kept as written,
-//! fields we do not know included. Because the generated file lives in a
+//! Everything outside `scrape_configs` (global, external labels, remote
+//! write with its secrets, storage, ...) is kept as written, fields we do
+//! not know included; `rule_files` and `alerting` only with
+//! [`RulesMode::Shard`]. By default ([`RulesMode::Global`]) a shard
+//! evaluates no rules: each holds a slice of the targets, so an aggregate
+//! would be split into partial answers and an `absent()` alert would fire
+//! on every shard that does not hold the target; the rules run once on the
+//! global view instead (Thanos Ruler, `promshard local`'s global store). Because the generated file lives in a
 //! different directory than the user's, relative file paths are made absolute
 //! against the user's config directory, as Prometheus would have resolved them.
 //! The file keeps the user's secrets, so it is written mode 0600.
@@ -54,9 +59,23 @@ pub(super) enum ConfigGenError {
     Render(#[from] serde_yaml_ng::Error),
 }
 
+/// Where the user's `rule_files` are evaluated (`--shard.rules`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesMode {
+    // Plain comments: variant docs would turn `--help` into its long form.
+    // Once, on the global view: shards get no rule_files and no alerting.
+    #[default]
+    Global,
+    // On every shard, on its own targets: for rules that only ever touch
+    // one target's series.
+    Shard,
+}
+
 /// What the generated config is made from.
 #[derive(Debug)]
 pub(super) struct ShardConfigInput<'a> {
+    /// Where the user's rules are evaluated.
+    pub rules: RulesMode,
     /// The user's whole config document.
     pub document: &'a Value,
     /// Every scrape config, including those loaded from
@@ -91,6 +110,7 @@ pub(super) fn generate(input: &ShardConfigInput<'_>) -> Result<String, ConfigGen
             // Inlined below, transformed like the other jobs.
             Some("scrape_config_files") => {}
             Some("scrape_configs") => {}
+            Some("rule_files" | "alerting") if input.rules == RulesMode::Global => {}
             _ => {
                 let mut value = value.clone();
                 absolutize_paths(key.as_str(), &mut value, input.config_dir);
@@ -210,6 +230,10 @@ scrape_configs:
 "#;
 
     fn generate_from(yaml: &str) -> Value {
+        generate_with(yaml, RulesMode::Shard)
+    }
+
+    fn generate_with(yaml: &str, rules: RulesMode) -> Value {
         let document: Value = serde_yaml_ng::from_str(yaml).unwrap();
         let jobs: Vec<JobSource<'_>> = document["scrape_configs"]
             .as_sequence()
@@ -221,6 +245,7 @@ scrape_configs:
             })
             .collect();
         let text = generate(&ShardConfigInput {
+            rules,
             document: &document,
             scrape_configs: &jobs,
             config_dir: Path::new("/etc/prom"),
@@ -275,12 +300,29 @@ file_sd_configs: [{files: [/var/shard/node.json]}]
             base_dir: Path::new("/c"),
         }];
         let input = ShardConfigInput {
+            rules: RulesMode::Global,
             document: &document,
             scrape_configs: &jobs,
             config_dir: Path::new("/c"),
             output_dir: Path::new("/o"),
         };
         assert_eq!(generate(&input).unwrap(), generate(&input).unwrap());
+    }
+
+    #[test]
+    fn rules_and_alerting_stay_off_the_shards_unless_asked_for() {
+        let with_alerting = format!(
+            "{USER}alerting:\n  alertmanagers: [{{static_configs: [{{targets: ['am:9093']}}]}}]\n"
+        );
+        let global = generate_with(&with_alerting, RulesMode::Global);
+        assert!(global.get("rule_files").is_none(), "{global:?}");
+        assert!(global.get("alerting").is_none(), "{global:?}");
+        // Everything else outside the jobs stays.
+        assert_eq!(global["global"]["external_labels"]["region"], "eu");
+        assert_eq!(global["remote_write"][0]["some_future_field"], "kept");
+        let shard = generate_with(&with_alerting, RulesMode::Shard);
+        assert_eq!(shard["rule_files"][0], "/etc/prom/rules/*.yml");
+        assert!(shard.get("alerting").is_some());
     }
 
     #[test]
@@ -292,6 +334,7 @@ file_sd_configs: [{files: [/var/shard/node.json]}]
             base_dir: Path::new("/c"),
         }];
         let err = generate(&ShardConfigInput {
+            rules: RulesMode::Global,
             document: &document,
             scrape_configs: &jobs,
             config_dir: Path::new("/c"),

@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use super::api::{self, ApiState, ShardInfo};
 use super::assignment::AssignmentTable;
 use super::config_watch::{ConfigLoadError, ConfigWatch, load_config};
+pub use super::configgen::RulesMode;
 use super::control::ShardControl;
 use super::info::SidecarInfo;
 use super::metrics::ControlMetrics;
@@ -70,6 +71,51 @@ pub struct SidecarSettings {
     /// A target is counted at most this often (zero: every scrape); see
     /// [`ProxyState::count_min_interval`].
     pub count_min_interval: Duration,
+    /// Where the user's `rule_files` are evaluated.
+    pub rules: RulesMode,
+}
+
+impl Default for SidecarSettings {
+    /// Loopback listeners on free ports, the flags' defaults, and empty
+    /// paths: a base for `..SidecarSettings::default()`, never complete on
+    /// its own.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            config_file: PathBuf::new(),
+            output_dir: PathBuf::new(),
+            storage_path: PathBuf::new(),
+            prometheus_url: "http://127.0.0.1:9090".to_owned(),
+            token_file: None,
+            shard_name: None,
+            scrape_address: None,
+            standalone: false,
+            config_check_interval: Duration::from_secs(5),
+            count_min_interval: crate::sidecar::proxy::DEFAULT_COUNT_MIN_INTERVAL,
+            rules: RulesMode::default(),
+        }
+    }
+}
+
+/// Says at start which mode runs the user's rules, and where.
+fn log_rules_mode(config: &promshard_config::Config, rules: RulesMode) {
+    let has_rules = config
+        .raw
+        .get("rule_files")
+        .and_then(serde_yaml_ng::Value::as_sequence)
+        .is_some_and(|files| !files.is_empty());
+    if !has_rules {
+        return;
+    }
+    match rules {
+        RulesMode::Global => tracing::info!(
+            "the config has rule_files; --shard.rules=global: this shard evaluates none of them (they run once on the global view: Thanos Ruler, or promshard local's global store)"
+        ),
+        RulesMode::Shard => tracing::info!(
+            "the config has rule_files; --shard.rules=shard: this shard evaluates them on its own targets only"
+        ),
+    }
 }
 
 /// The sidecar failed to start.
@@ -127,7 +173,8 @@ pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError
         }
         None => None,
     };
-    let (loaded, built) = load_config(&args.config_file, &args.output_dir)?;
+    let (loaded, built) = load_config(&args.config_file, &args.output_dir, args.rules)?;
+    log_rules_mode(&loaded.config, args.rules);
     let jobs = Arc::new(JobTable::default());
     jobs.replace(built);
 
@@ -219,6 +266,7 @@ pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError
         output_dir: args.output_dir.clone(),
         shard_config: shard_config.clone(),
         check_interval: args.config_check_interval,
+        rules: args.rules,
         control: Arc::clone(&control),
         jobs: Arc::clone(&jobs),
         info: Arc::clone(&info),

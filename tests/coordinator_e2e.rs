@@ -22,6 +22,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::print_stderr,
+    clippy::cast_precision_loss,
     reason = "test helpers fail loudly; timings are printed for the record"
 )]
 
@@ -543,7 +544,26 @@ async fn a_restarted_coordinator_rebuilds_the_placement_and_moves_nothing() {
             plan.targets.iter().all(|t| !t.estimated),
             "sizes come from the sidecars"
         );
+        // Scraped every second: each series is one sample a second.
+        for t in &report.targets {
+            let series = t.series.unwrap() as f64;
+            assert!(
+                (t.samples_per_second - series).abs() < 1e-6,
+                "{}: {} samples/s for {series} series at 1 s",
+                t.id,
+                t.samples_per_second
+            );
+        }
     }
+    let mut exported = String::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    second.coordinator.metrics.register(&mut registry);
+    prometheus_client::encoding::text::encode(&mut exported, &registry).unwrap();
+    assert!(
+        exported
+            .contains("promshard_shard_utilization{shard=\"0\",dimension=\"samples_per_second\"}"),
+        "{exported}"
+    );
     // Nothing was sent to any sidecar: same generations, same targets.
     let after = statuses(&urls).await;
     assert_eq!(generations(&after), generations(&assigned));

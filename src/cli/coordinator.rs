@@ -18,10 +18,18 @@ pub struct PlanArgs {
     /// Capacity of one shard in head series.
     #[arg(long = "shard.max-series", default_value_t = 1_000_000)]
     pub max_series: u64,
-    /// Fill shards up to this share of capacity.
+    /// Capacity of one shard in samples appended per second (its ingestion
+    /// CPU; 0: unbounded). A large Prometheus ingests about a million a
+    /// second and holds several million series, so a shard of the default
+    /// million series gets a tenth: series and ingestion bind together at a
+    /// 10 s scrape interval, and faster-scraped fleets are packed by ingestion.
+    #[arg(long = "shard.max-samples-per-second", default_value_t = 100_000)]
+    pub max_samples_per_second: u64,
+    /// Fill shards up to this share of capacity (in both dimensions).
     #[arg(long = "shard.target-utilization", default_value_t = 0.8)]
     pub target_utilization: f64,
-    /// Shed targets from a shard above this share of capacity.
+    /// Shed targets from a shard above this share of capacity (in either
+    /// dimension).
     #[arg(long = "shard.high-watermark", default_value_t = 0.9)]
     pub high_watermark: f64,
     /// Fewest shards per replica group.
@@ -75,6 +83,7 @@ impl PlanArgs {
         CoordinatorSettings {
             plan: PlanSettings {
                 max_series: self.max_series,
+                max_samples_per_second: self.max_samples_per_second,
                 target_utilization: self.target_utilization,
                 high_watermark: self.high_watermark,
                 max_moves: self.max_moves,

@@ -26,6 +26,15 @@ pub(super) struct ShardLabels {
     pub shard: String,
 }
 
+/// Labels of per-shard, per-dimension gauges.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct ShardDimensionLabels {
+    /// Shard index.
+    pub shard: String,
+    /// `series` or `samples_per_second`.
+    pub dimension: &'static str,
+}
+
 /// The coordinator's metrics.
 #[derive(Debug, Clone, Default)]
 pub struct CoordinatorMetrics {
@@ -36,6 +45,8 @@ pub struct CoordinatorMetrics {
     estimated_targets: Gauge,
     oversize_targets: Gauge,
     shard_active_series: Family<ShardLabels, Gauge>,
+    shard_active_samples: Family<ShardLabels, Gauge<f64, AtomicU64>>,
+    shard_utilization: Family<ShardDimensionLabels, Gauge<f64, AtomicU64>>,
     shard_head_series: Family<ShardLabels, Gauge>,
     moves: Counter,
     explore_failures: Gauge,
@@ -57,7 +68,7 @@ impl CoordinatorMetrics {
     /// Registers every metric.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry;
-        r.register("promshard_desired_shards", "Shards the fleet needs (per replica group) at the target utilisation; scale on this with an external autoscaler", self.desired_shards.clone());
+        r.register("promshard_desired_shards", "Shards the fleet needs (per replica group) at the target utilisation, in head series and samples per second; scale on this with an external autoscaler", self.desired_shards.clone());
         r.register(
             "promshard_shards",
             "Shards known to the coordinator",
@@ -87,6 +98,16 @@ impl CoordinatorMetrics {
             "promshard_shard_active_series",
             "Series of the targets a shard owns, as measured",
             self.shard_active_series.clone(),
+        );
+        r.register(
+            "promshard_shard_active_samples_per_second",
+            "Samples per second of the targets a shard owns (their series per scrape interval)",
+            self.shard_active_samples.clone(),
+        );
+        r.register(
+            "promshard_shard_utilization",
+            "A shard's load as a share of its capacity, per dimension (series: head series over --shard.max-series; samples_per_second: over --shard.max-samples-per-second)",
+            self.shard_utilization.clone(),
         );
         r.register(
             "promshard_shard_head_series",
@@ -170,6 +191,8 @@ impl CoordinatorMetrics {
                 .count(),
         ));
         self.shard_active_series.clear();
+        self.shard_active_samples.clear();
+        self.shard_utilization.clear();
         for shard in &plan.shards {
             let labels = ShardLabels {
                 shard: shard.index.to_string(),
@@ -177,6 +200,20 @@ impl CoordinatorMetrics {
             self.shard_active_series
                 .get_or_create(&labels)
                 .set(i64::try_from(shard.active_series).unwrap_or(i64::MAX));
+            self.shard_active_samples
+                .get_or_create(&labels)
+                .set(shard.active_samples_per_second);
+            for (dimension, value) in [
+                ("series", shard.utilization.series),
+                ("samples_per_second", shard.utilization.samples_per_second),
+            ] {
+                self.shard_utilization
+                    .get_or_create(&ShardDimensionLabels {
+                        shard: shard.index.to_string(),
+                        dimension,
+                    })
+                    .set(value);
+            }
         }
         self.shard_head_series.clear();
         for shard in shards.iter().filter(|s| s.group == 0) {

@@ -147,6 +147,10 @@ pub struct TargetView {
     pub draining_on: Vec<u32>,
     /// Series used for packing.
     pub series: Option<u64>,
+    /// Samples per second used for packing (its series per scrape interval).
+    pub samples_per_second: f64,
+    /// Which of its two loads is the larger part of a shard.
+    pub bound_by: promshard_plan::Dimension,
     /// Whether the size is an estimate (never measured).
     pub estimated: bool,
     /// `up`, `down` or `unknown`, from the sidecars' last scrapes.
@@ -538,6 +542,8 @@ impl<B: ShardBackend> Coordinator<B> {
                     shard: t.shard,
                     draining_on: t.draining_on.clone(),
                     series: Some(t.series),
+                    samples_per_second: t.samples_per_second,
+                    bound_by: t.bound_by,
                     estimated: t.estimated,
                     health: match up {
                         Some(true) => "up",

@@ -124,6 +124,7 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
     let sidecar = start(SidecarSettings {
         token_file: Some(dir.path().join("token")),
         shard_name: Some("shard-0".into()),
+        self_scrape: true,
         ..sidecar_settings(dir.path(), config_file.clone(), prom_port)
     })
     .await
@@ -344,6 +345,18 @@ async fn prometheus_scrapes_through_the_sidecar_and_counts_match() {
     );
     let generated = std::fs::read_to_string(&sidecar.shard_config).unwrap();
     assert!(generated.contains("scrape_interval: 2s"), "{generated}");
+
+    // --shard.self-scrape: the shard's Prometheus scrapes itself, labelled
+    // with the shard, so its ingestion can be read (and scaled on).
+    let own = eventually(Duration::from_secs(20), || async {
+        scalar(
+            &prom,
+            "prometheus_tsdb_head_samples_appended_total{job=\"promshard-shard\",promshard_shard=\"shard-0\"}",
+        )
+        .await
+    })
+    .await;
+    assert!(own.is_some(), "the self-scrape job did not run");
 
     sidecar.stop().await;
     prom.stop(Duration::from_secs(10)).await;

@@ -59,6 +59,12 @@ pub struct SidecarArgs {
     /// beyond one target's series).
     #[arg(long = "shard.rules", value_enum, default_value = "global")]
     pub rules: RulesMode,
+    /// Add a job `promshard-shard` that scrapes this shard's own Prometheus
+    /// (--prometheus.url) with the label promshard_shard=<--shard.name>: its
+    /// own metrics for dashboards and for autoscalers that scale on ingestion
+    /// (prometheus_tsdb_head_samples_appended_total).
+    #[arg(long = "shard.self-scrape")]
+    pub self_scrape: bool,
 }
 
 impl From<SidecarArgs> for SidecarSettings {
@@ -77,6 +83,7 @@ impl From<SidecarArgs> for SidecarSettings {
             config_check_interval: args.config_check_interval.as_std(),
             count_min_interval: args.count_min_interval.as_std(),
             rules: args.rules,
+            self_scrape: args.self_scrape,
         }
     }
 }

@@ -227,6 +227,7 @@ impl LocalBackend {
             count_min_interval: crate::sidecar::proxy::DEFAULT_COUNT_MIN_INTERVAL,
             standalone: false,
             rules: self.options.rules,
+            ..SidecarSettings::default()
         })
         .await
         .map_err(|e| fail(format!("sidecar: {e}")))?;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use promshard_config::{Config, ConfigError};
 
-use super::configgen::{self, JobSource, RulesMode, ShardConfigInput};
+use super::configgen::{self, JobSource, RulesMode, SelfScrape, ShardConfigInput};
 use super::control::ShardControl;
 use super::info::SidecarInfo;
 use super::metrics::ControlMetrics;
@@ -63,10 +63,19 @@ impl LoadedConfig {
 
 /// Loads the user's config at `path`, generates the shard config (its
 /// file_sd files in `output_dir`) and builds the job table entries.
+/// How this shard's config is generated beyond the user's file.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ShardProfile {
+    /// Where the user's rules are evaluated.
+    pub(super) rules: RulesMode,
+    /// The shard's Prometheus scraping itself, if asked for.
+    pub(super) self_scrape: Option<SelfScrape>,
+}
+
 pub(super) fn load_config(
     path: &Path,
     output_dir: &Path,
-    rules: RulesMode,
+    profile: &ShardProfile,
 ) -> Result<(LoadedConfig, Vec<Job>), ConfigLoadError> {
     let config = Config::load(path)?;
     let document = serde_yaml_ng::Value::Mapping(config.raw.clone());
@@ -80,7 +89,8 @@ pub(super) fn load_config(
         .collect();
     let config_dir = promshard_config::paths::dir_of(path);
     let rendered = configgen::generate(&ShardConfigInput {
-        rules,
+        rules: profile.rules,
+        self_scrape: profile.self_scrape.as_ref(),
         document: &document,
         scrape_configs: &jobs,
         config_dir: &config_dir,
@@ -118,8 +128,8 @@ pub(super) struct ConfigWatch {
     pub(super) shard_config: PathBuf,
     /// How often the file is checked.
     pub(super) check_interval: Duration,
-    /// Where the user's rules are evaluated.
-    pub(super) rules: RulesMode,
+    /// How the shard config is generated beyond the user's file.
+    pub(super) profile: ShardProfile,
     pub(super) control: Arc<ShardControl>,
     pub(super) jobs: Arc<JobTable>,
     pub(super) info: Arc<SidecarInfo>,
@@ -148,7 +158,7 @@ impl ConfigWatch {
             let bytes = std::fs::read(&self.config_file).ok();
             if bytes != last_seen {
                 last_seen = bytes;
-                match load_config(&self.config_file, &self.output_dir, self.rules) {
+                match load_config(&self.config_file, &self.output_dir, &self.profile) {
                     Ok((loaded, built)) if loaded.hash != current.hash => {
                         self.jobs.replace(built);
                         let names = loaded.config.job_names().map(str::to_owned).collect();

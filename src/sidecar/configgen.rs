@@ -71,11 +71,28 @@ pub enum RulesMode {
     Shard,
 }
 
+/// The job a shard's Prometheus scrapes itself with (`--shard.self-scrape`):
+/// its own metrics, such as `prometheus_tsdb_head_samples_appended_total`,
+/// labelled with the shard, for dashboards and for autoscalers that scale
+/// on ingestion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SelfScrape {
+    /// `host:port` of the shard's Prometheus.
+    pub address: String,
+    /// The shard's name (the `promshard_shard` label).
+    pub shard: String,
+}
+
+/// Name of the self-scrape job.
+pub(super) const SELF_SCRAPE_JOB: &str = "promshard-shard";
+
 /// What the generated config is made from.
 #[derive(Debug)]
 pub(super) struct ShardConfigInput<'a> {
     /// Where the user's rules are evaluated.
     pub rules: RulesMode,
+    /// The shard's own Prometheus as one more job, if asked for.
+    pub self_scrape: Option<&'a SelfScrape>,
     /// The user's whole config document.
     pub document: &'a Value,
     /// Every scrape config, including those loaded from
@@ -128,8 +145,22 @@ pub(super) fn generate(input: &ShardConfigInput<'_>) -> Result<String, ConfigGen
             .ok_or(ConfigGenError::MissingJobName { index })?;
         jobs.push(Value::Mapping(shard_job(job, name, input)));
     }
+    if let Some(own) = input.self_scrape {
+        jobs.push(self_scrape_job(own));
+    }
     out.insert(Value::from("scrape_configs"), Value::Sequence(jobs));
     Ok(serde_yaml_ng::to_string(&Value::Mapping(out))?)
+}
+
+/// The shard's Prometheus scraping itself directly (not through the
+/// sidecar: it is not a target of the fleet and not packed).
+fn self_scrape_job(own: &SelfScrape) -> Value {
+    let text = format!(
+        "job_name: {SELF_SCRAPE_JOB}\nstatic_configs:\n  - targets: [{address:?}]\n    labels: {{promshard_shard: {shard:?}}}\n",
+        address = own.address,
+        shard = own.shard,
+    );
+    serde_yaml_ng::from_str(&text).unwrap_or(Value::Null)
 }
 
 fn shard_job(job: &JobSource<'_>, name: &str, input: &ShardConfigInput<'_>) -> Mapping {
@@ -246,6 +277,7 @@ scrape_configs:
             .collect();
         let text = generate(&ShardConfigInput {
             rules,
+            self_scrape: None,
             document: &document,
             scrape_configs: &jobs,
             config_dir: Path::new("/etc/prom"),
@@ -301,6 +333,7 @@ file_sd_configs: [{files: [/var/shard/node.json]}]
         }];
         let input = ShardConfigInput {
             rules: RulesMode::Global,
+            self_scrape: None,
             document: &document,
             scrape_configs: &jobs,
             config_dir: Path::new("/c"),
@@ -326,6 +359,41 @@ file_sd_configs: [{files: [/var/shard/node.json]}]
     }
 
     #[test]
+    fn the_self_scrape_job_scrapes_prometheus_itself_labelled_with_the_shard() {
+        let document: Value = serde_yaml_ng::from_str(USER).unwrap();
+        let jobs: Vec<JobSource<'_>> = document["scrape_configs"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|j| JobSource {
+                raw: j.as_mapping().unwrap(),
+                base_dir: Path::new("/c"),
+            })
+            .collect();
+        let own = SelfScrape {
+            address: "127.0.0.1:9090".into(),
+            shard: "shard-3".into(),
+        };
+        let text = generate(&ShardConfigInput {
+            rules: RulesMode::Global,
+            self_scrape: Some(&own),
+            document: &document,
+            scrape_configs: &jobs,
+            config_dir: Path::new("/c"),
+            output_dir: Path::new("/o"),
+        })
+        .unwrap();
+        let out: Value = serde_yaml_ng::from_str(&text).unwrap();
+        let expected: Value = serde_yaml_ng::from_str(
+            "job_name: promshard-shard\nstatic_configs: [{targets: ['127.0.0.1:9090'], labels: {promshard_shard: shard-3}}]",
+        )
+        .unwrap();
+        assert_eq!(out["scrape_configs"][1], expected);
+        // The user's config loads it: a valid job.
+        promshard_config::Config::from_yaml_str(&text, "shard.yml").unwrap();
+    }
+
+    #[test]
     fn a_job_without_name_is_an_error() {
         let document: Value = serde_yaml_ng::from_str("scrape_configs: [{}]").unwrap();
         let empty = Mapping::new();
@@ -335,6 +403,7 @@ file_sd_configs: [{files: [/var/shard/node.json]}]
         }];
         let err = generate(&ShardConfigInput {
             rules: RulesMode::Global,
+            self_scrape: None,
             document: &document,
             scrape_configs: &jobs,
             config_dir: Path::new("/c"),

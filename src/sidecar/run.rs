@@ -21,8 +21,9 @@ use tokio::task::JoinSet;
 
 use super::api::{self, ApiState, ShardInfo};
 use super::assignment::AssignmentTable;
-use super::config_watch::{ConfigLoadError, ConfigWatch, load_config};
+use super::config_watch::{ConfigLoadError, ConfigWatch, ShardProfile, load_config};
 pub use super::configgen::RulesMode;
+use super::configgen::SelfScrape;
 use super::control::ShardControl;
 use super::info::SidecarInfo;
 use super::metrics::ControlMetrics;
@@ -73,6 +74,9 @@ pub struct SidecarSettings {
     pub count_min_interval: Duration,
     /// Where the user's `rule_files` are evaluated.
     pub rules: RulesMode,
+    /// Add a job that scrapes the shard's own Prometheus, labelled with the
+    /// shard.
+    pub self_scrape: bool,
 }
 
 impl Default for SidecarSettings {
@@ -94,8 +98,15 @@ impl Default for SidecarSettings {
             config_check_interval: Duration::from_secs(5),
             count_min_interval: crate::sidecar::proxy::DEFAULT_COUNT_MIN_INTERVAL,
             rules: RulesMode::default(),
+            self_scrape: false,
         }
     }
+}
+
+/// `host:port` of a base URL (`http://127.0.0.1:9090` -> `127.0.0.1:9090`).
+fn authority_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
 /// Says at start which mode runs the user's rules, and where.
@@ -173,7 +184,15 @@ pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError
         }
         None => None,
     };
-    let (loaded, built) = load_config(&args.config_file, &args.output_dir, args.rules)?;
+    let shard_name = args.shard_name.clone().unwrap_or_else(hostname);
+    let profile = ShardProfile {
+        rules: args.rules,
+        self_scrape: args.self_scrape.then(|| SelfScrape {
+            address: authority_of(&args.prometheus_url),
+            shard: shard_name.clone(),
+        }),
+    };
+    let (loaded, built) = load_config(&args.config_file, &args.output_dir, &profile)?;
     log_rules_mode(&loaded.config, args.rules);
     let jobs = Arc::new(JobTable::default());
     jobs.replace(built);
@@ -234,7 +253,7 @@ pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError
     proxy_state.metrics.register(&mut registry);
     control_metrics.register(&mut registry);
     let info = Arc::new(SidecarInfo::new(
-        args.shard_name.clone().unwrap_or_else(hostname),
+        shard_name,
         loaded.hash.clone(),
         unix_millis(),
         Arc::clone(&proxy_state.stats),
@@ -266,7 +285,7 @@ pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError
         output_dir: args.output_dir.clone(),
         shard_config: shard_config.clone(),
         check_interval: args.config_check_interval,
-        rules: args.rules,
+        profile: profile.clone(),
         control: Arc::clone(&control),
         jobs: Arc::clone(&jobs),
         info: Arc::clone(&info),

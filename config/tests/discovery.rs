@@ -92,8 +92,13 @@ async fn file_sd_follows_create_change_break_rename_delete() {
     .unwrap();
     let events = events_until(&mut rx, |e| upserts(e).len() >= 2).await;
     assert_eq!(upserts(&events), [a0.clone(), a1.clone()]);
-    let DiscoveryEvent::Upsert { group, .. } = &events[0] else {
-        panic!("first event is not an upsert: {events:#?}");
+    // A rescan may catch the file between its creation and its write (an
+    // empty file is an error, as in Prometheus), so look for the upsert.
+    let Some(DiscoveryEvent::Upsert { group, .. }) = events
+        .iter()
+        .find(|e| matches!(e, DiscoveryEvent::Upsert { .. }))
+    else {
+        panic!("no upsert: {events:#?}");
     };
     assert_eq!(group.labels.get("__meta_filepath"), Some(a.as_str()));
     assert_eq!(group.labels.get("k"), Some("v"));
@@ -241,8 +246,13 @@ async fn http_sd_polls_and_keeps_last_good_groups_on_failure() {
 
     let events = events_until(&mut rx, |e| upserts(e).len() >= 2).await;
     assert_eq!(upserts(&events), [format!("{url}:0"), format!("{url}:1")]);
-    let DiscoveryEvent::Upsert { group, .. } = &events[0] else {
-        panic!("first event is not an upsert: {events:#?}");
+    // A rescan may catch the file between its creation and its write (an
+    // empty file is an error, as in Prometheus), so look for the upsert.
+    let Some(DiscoveryEvent::Upsert { group, .. }) = events
+        .iter()
+        .find(|e| matches!(e, DiscoveryEvent::Upsert { .. }))
+    else {
+        panic!("no upsert: {events:#?}");
     };
     assert_eq!(group.labels.get("__meta_url"), Some(url.as_str()));
     assert_eq!(auth_seen.lock().unwrap()[0], "Basic dXNlcjpwYXNz");

@@ -467,6 +467,50 @@ impl Config {
         })
     }
 
+    /// This config with `jobs` added after its own: scrape configs written
+    /// elsewhere (generated from prometheus-operator resources, or pushed
+    /// by the coordinator to a sidecar), each a YAML mapping, taking this
+    /// config's `global` defaults for what they do not set. `origin` names
+    /// them in errors; they hold no relative paths. A job whose name this
+    /// config already has is an error, as in one file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `origin`, the job and the field.
+    pub fn with_jobs(mut self, origin: &str, jobs: &[Mapping]) -> Result<Self, ConfigError> {
+        let mut root = Mapping::new();
+        if let Some(global) = self.raw.get("global") {
+            root.insert(Value::from("global"), global.clone());
+        }
+        root.insert(
+            Value::from("scrape_configs"),
+            Value::Sequence(jobs.iter().cloned().map(Value::Mapping).collect()),
+        );
+        let root_value = Value::Mapping(root);
+        let obj = Obj::new(&root_value, "").map_err(|e| field_error(origin, None, e))?;
+        let mut added = Vec::with_capacity(jobs.len());
+        parse_scrape_configs(&obj, &self.global, origin, Path::new("/"), &mut added)?;
+        let mut seen: std::collections::HashSet<String> = self
+            .scrape_configs
+            .iter()
+            .map(|j| j.job_name.clone())
+            .collect();
+        for job in &added {
+            if !seen.insert(job.job_name.clone()) {
+                return Err(ConfigError::Invalid {
+                    file: origin.to_owned(),
+                    job: Some(job.job_name.clone()),
+                    field: "job_name".into(),
+                    message: format!(
+                        "found multiple scrape configs with job name {:?}",
+                        job.job_name
+                    ),
+                });
+            }
+        }
+        self.scrape_configs.extend(added);
+        Ok(self)
+    }
+
     /// The job named `name`.
     pub fn job(&self, name: &str) -> Option<&ScrapeConfig> {
         self.scrape_configs.iter().find(|j| j.job_name == name)
@@ -956,5 +1000,39 @@ mod tests {
             .unwrap();
         assert_eq!(a.kind, "Bearer");
         assert_eq!(a.credentials_file.as_deref(), Some("/etc/prometheus/tok"));
+    }
+
+    #[test]
+    fn jobs_added_from_elsewhere_take_the_global_defaults() {
+        let base = load(
+            "global: {scrape_interval: 20s, scrape_timeout: 7s}\nscrape_configs:\n- job_name: file\n  static_configs: [{targets: ['a:1']}]\n",
+        )
+        .unwrap();
+        let extra: Mapping = serde_yaml_ng::from_str(
+            "job_name: serviceMonitor/ns/app/0\nscrape_timeout: 5s\nbasic_auth: {username: u, password: s3cret}\nstatic_configs: [{targets: ['b:1']}]\n",
+        )
+        .unwrap();
+        let merged = base
+            .clone()
+            .with_jobs("operator", std::slice::from_ref(&extra))
+            .unwrap();
+        let names: Vec<&str> = merged.job_names().collect();
+        assert_eq!(names, ["file", "serviceMonitor/ns/app/0"]);
+        let job = merged.job("serviceMonitor/ns/app/0").unwrap();
+        assert_eq!(job.scrape_interval.to_string(), "20s");
+        assert_eq!(job.scrape_timeout.to_string(), "5s");
+        assert_eq!(job.file, "operator");
+        assert!(!format!("{job:?}").contains("s3cret"));
+
+        // A clash names the origin and the job.
+        let mut clash = extra;
+        clash.insert(Value::from("job_name"), Value::from("file"));
+        let err = base.clone().with_jobs("operator", &[clash]).unwrap_err();
+        assert!(err.to_string().contains("operator"), "{err}");
+        assert!(err.to_string().contains("multiple scrape configs"), "{err}");
+        // An invalid one too.
+        let bad: Mapping = serde_yaml_ng::from_str("job_name: x\nscrape_interval: soon\n").unwrap();
+        let err = base.with_jobs("operator", &[bad]).unwrap_err();
+        assert!(err.to_string().contains("scrape_interval"), "{err}");
     }
 }

@@ -159,6 +159,7 @@ fn write_fixture() {
             // A fixed file: no clock to age its scrapes against.
             reported_at: 0,
             prometheus: Default::default(),
+            jobs_version: None,
             targets,
         };
         let path = dir.join(format!("shard{i}/api/v1"));

@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::{Assignment, MAX_ASSIGNMENT_BYTES, ShardStatus, TargetStatsSnapshot};
+use super::{Assignment, MAX_ASSIGNMENT_BYTES, PushedJobs, ShardStatus, TargetStatsSnapshot};
 use crate::http::{error_chain, read_body_limited};
 
 /// A call to a sidecar failed.
@@ -115,6 +115,17 @@ impl SidecarClient {
             reason: e.to_string(),
         })?;
         self.call(Method::PUT, "/api/v1/shard/targets", Bytes::from(body))
+            .await
+            .map(drop)
+    }
+
+    /// `PUT /api/v1/shard/jobs`: the jobs not in the user's file.
+    pub async fn put_jobs(&self, jobs: &PushedJobs) -> Result<(), SidecarCallError> {
+        let body = serde_json::to_vec(jobs).map_err(|e| SidecarCallError::Decode {
+            base: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        self.call(Method::PUT, "/api/v1/shard/jobs", Bytes::from(body))
             .await
             .map(drop)
     }

@@ -15,10 +15,14 @@
 //! - [`ShardStatus`] ([`TargetStatus`], [`PrometheusState`]): the sidecar's
 //!   report (`GET /api/v1/shard`), with each target's
 //!   [`TargetStatsSnapshot`].
+//! - [`PushedJobs`]: scrape configs not in the user's file (generated from
+//!   prometheus-operator resources) the coordinator hands to every sidecar
+//!   (`PUT /api/v1/shard/jobs`).
 //! - [`SidecarClient`]: the coordinator's side of those calls.
 
 mod assignment;
 mod client;
+mod jobs;
 mod report;
 mod stats;
 mod target;
@@ -26,6 +30,7 @@ mod target;
 pub(crate) use assignment::MAX_ASSIGNMENT_BYTES;
 pub use assignment::{Applied, Assignment};
 pub use client::{SidecarCallError, SidecarClient};
+pub use jobs::PushedJobs;
 pub(crate) use report::PICKUP_GRACE;
 pub use report::{PrometheusState, ShardStatus, TargetStatus};
 pub(crate) use stats::HISTORY;

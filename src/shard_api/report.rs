@@ -74,6 +74,11 @@ pub struct ShardStatus<S = serde_json::Value> {
     /// Whether its Prometheus is ready and scraping what it was assigned.
     #[serde(default)]
     pub prometheus: PrometheusState,
+    /// The version of the jobs the coordinator pushed that it holds
+    /// ([`PushedJobs::version`](super::PushedJobs)); `None` before the first
+    /// push (or after a restart: pushed jobs are not stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs_version: Option<String>,
     /// Every assigned target with its stats.
     pub targets: Vec<TargetStatus<S>>,
 }

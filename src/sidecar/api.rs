@@ -5,6 +5,7 @@
 //! | `GET /api/v1/shard` | identity, config hash, generation, head series, Prometheus's state, per-target stats |
 //! | `GET /api/v1/shard?stats=summary` | the same with each target's stats cut to what the coordinator reads |
 //! | `PUT /api/v1/shard/targets` | the full desired assignment (needs the token if one is set) |
+//! | `PUT /api/v1/shard/jobs` | jobs not in the user's file, pushed by the coordinator (token); 422 if they do not load |
 //! | `GET /metrics` | the sidecar's own metrics |
 //! | `GET /-/healthy`, `GET /-/ready` | liveness; readiness = assignment restored and config written |
 //!
@@ -22,7 +23,8 @@ use hyper::body::Incoming;
 use crate::http::respond::{json, text};
 use crate::http::{BodyTooLarge, read_body_limited};
 use crate::shard_api::{
-    Assignment, MAX_ASSIGNMENT_BYTES, PrometheusState, ShardStatus, TargetId, TargetStatus,
+    Assignment, MAX_ASSIGNMENT_BYTES, PrometheusState, PushedJobs, ShardStatus, TargetId,
+    TargetStatus,
 };
 use crate::sidecar::control::{ApplyError, ShardControl};
 
@@ -37,6 +39,8 @@ pub(super) trait ShardInfo: Send + Sync {
     fn head_series(&self) -> Option<u64>;
     /// Whether Prometheus is ready and scraping.
     fn prometheus_state(&self) -> PrometheusState;
+    /// Version of the pushed jobs in force.
+    fn jobs_version(&self) -> Option<String>;
     /// Per-target scrape statistics as JSON, if the target was scraped.
     fn target_stats(&self, id: &TargetId) -> Option<serde_json::Value>;
     /// The sidecar's own metrics in the Prometheus text format.
@@ -53,7 +57,13 @@ pub(super) struct ApiState {
     pub token: Option<String>,
     /// Set once the restored assignment and the shard config are written.
     pub ready: AtomicBool,
+    /// Where pushed jobs go: the config watch applies them and answers.
+    pub jobs: tokio::sync::mpsc::Sender<JobsPush>,
 }
+
+/// Pushed jobs on their way to the config watch, with where its answer
+/// goes: why they could not be used, if they could not.
+pub(super) type JobsPush = (PushedJobs, tokio::sync::oneshot::Sender<Result<(), String>>);
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,11 +90,17 @@ pub(super) enum ApiError {
     #[error(transparent)]
     Body(#[from] BodyTooLarge),
     /// The body is not an assignment.
-    #[error("assignment is not valid JSON: {0}")]
+    #[error("the request body is not valid JSON: {0}")]
     BadJson(#[from] serde_json::Error),
     /// The assignment was refused or failed to apply.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// Pushed jobs do not load with the user's config.
+    #[error("pushed jobs refused: {0}")]
+    Jobs(String),
+    /// The sidecar is stopping.
+    #[error("the sidecar is stopping")]
+    Stopping,
 }
 
 impl ApiError {
@@ -99,7 +115,8 @@ impl ApiError {
             Self::Apply(ApplyError::Stale { .. } | ApplyError::Conflict { .. }) => {
                 StatusCode::CONFLICT
             }
-            Self::Apply(ApplyError::Invalid(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Apply(ApplyError::Invalid(_)) | Self::Jobs(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Stopping => StatusCode::SERVICE_UNAVAILABLE,
             Self::Apply(ApplyError::Write(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -155,6 +172,27 @@ async fn route(
             }
             Ok(json(StatusCode::OK, &applied))
         }
+        ("/api/v1/shard/jobs", Method::PUT) => {
+            authorize(state, &req)?;
+            let body = read_body_limited(req.into_body(), MAX_ASSIGNMENT_BYTES).await?;
+            let jobs: PushedJobs = serde_json::from_slice(&body)?;
+            let version = jobs.version.clone();
+            let count = jobs.jobs.len();
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            state
+                .jobs
+                .send((jobs, reply))
+                .await
+                .map_err(|_| ApiError::Stopping)?;
+            answer
+                .await
+                .map_err(|_| ApiError::Stopping)?
+                .map_err(ApiError::Jobs)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"version": version, "jobs": count}),
+            ))
+        }
         ("/metrics", Method::GET) => {
             let mut response = text(StatusCode::OK, state.info.render_metrics());
             response.headers_mut().insert(
@@ -174,9 +212,15 @@ async fn route(
                 "Not ready: restoring assignment.\n".into(),
             )
         }),
-        ("/api/v1/shard" | "/api/v1/shard/targets" | "/metrics" | "/-/healthy" | "/-/ready", _) => {
-            Err(ApiError::MethodNotAllowed)
-        }
+        (
+            "/api/v1/shard"
+            | "/api/v1/shard/targets"
+            | "/api/v1/shard/jobs"
+            | "/metrics"
+            | "/-/healthy"
+            | "/-/ready",
+            _,
+        ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound(path)),
     }
 }
@@ -194,6 +238,7 @@ fn status(state: &ApiState, summary: bool) -> ShardStatus {
         head_series: state.info.head_series(),
         reported_at: crate::sidecar::unix_millis(),
         prometheus: state.info.prometheus_state(),
+        jobs_version: state.info.jobs_version(),
         targets: snapshot
             .by_id
             .values()

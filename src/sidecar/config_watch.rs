@@ -7,7 +7,9 @@
 //! the shard config is rewritten and Prometheus reloaded, retrying the
 //! reload with backoff until it succeeds. A config that does not load
 //! keeps the last good one in force; a change that does not change the
-//! generated shard config (its hash) needs no reload.
+//! generated shard config (its hash) needs no reload. Jobs the coordinator
+//! pushes (`PUT /api/v1/shard/jobs`, kept in memory only) are added to the
+//! file's the same way, and refused with the reason when they do not load.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use promshard_config::{Config, ConfigError};
 
+use super::api::JobsPush;
 use super::configgen::{self, JobSource, RulesMode, SelfScrape, ShardConfigInput};
 use super::control::ShardControl;
 use super::info::SidecarInfo;
@@ -23,6 +26,7 @@ use crate::fsutil::{WriteError, off_runtime, write_atomic_mode};
 use crate::http::Shutdown;
 use crate::prometheus::PrometheusClient;
 use crate::scrape::jobs::{Job, JobError, JobTable, build_jobs};
+use crate::shard_api::PushedJobs;
 
 /// The user's config cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -72,12 +76,16 @@ pub(super) struct ShardProfile {
     pub(super) self_scrape: Option<SelfScrape>,
 }
 
+/// Where pushed jobs are said to come from, in errors.
+const PUSHED_ORIGIN: &str = "jobs pushed by the coordinator";
+
 pub(super) fn load_config(
     path: &Path,
     output_dir: &Path,
     profile: &ShardProfile,
+    pushed: &PushedJobs,
 ) -> Result<(LoadedConfig, Vec<Job>), ConfigLoadError> {
-    let config = Config::load(path)?;
+    let config = Config::load(path)?.with_jobs(PUSHED_ORIGIN, &pushed.jobs)?;
     let document = serde_yaml_ng::Value::Mapping(config.raw.clone());
     let jobs: Vec<JobSource<'_>> = config
         .scrape_configs
@@ -130,6 +138,8 @@ pub(super) struct ConfigWatch {
     pub(super) check_interval: Duration,
     /// How the shard config is generated beyond the user's file.
     pub(super) profile: ShardProfile,
+    /// Jobs the coordinator pushes, with where to answer.
+    pub(super) pushes: tokio::sync::mpsc::Receiver<JobsPush>,
     pub(super) control: Arc<ShardControl>,
     pub(super) jobs: Arc<JobTable>,
     pub(super) info: Arc<SidecarInfo>,
@@ -138,11 +148,12 @@ pub(super) struct ConfigWatch {
 }
 
 impl ConfigWatch {
-    /// Re-reads the user's config when it changes; rewrites the shard config
-    /// and reloads Prometheus. A broken config keeps the last good one in
-    /// force.
-    pub(super) async fn run(self, mut current: LoadedConfig, mut shutdown: Shutdown) {
+    /// Re-reads the user's config when it changes, and applies the jobs the
+    /// coordinator pushes; rewrites the shard config and reloads Prometheus.
+    /// A broken config, or refused jobs, keep the last good ones in force.
+    pub(super) async fn run(mut self, mut current: LoadedConfig, mut shutdown: Shutdown) {
         let mut last_seen = std::fs::read(&self.config_file).ok();
+        let mut pushed = PushedJobs::default();
         let mut pending_reload = false;
         let mut backoff = Duration::from_secs(1);
         loop {
@@ -151,39 +162,40 @@ impl ConfigWatch {
             } else {
                 self.check_interval
             };
+            let mut push = None;
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
+                received = self.pushes.recv() => push = received,
                 () = shutdown.wait() => return,
             }
-            let bytes = std::fs::read(&self.config_file).ok();
-            if bytes != last_seen {
-                last_seen = bytes;
-                match load_config(&self.config_file, &self.output_dir, &self.profile) {
-                    Ok((loaded, built)) if loaded.hash != current.hash => {
-                        self.jobs.replace(built);
-                        let names = loaded.config.job_names().map(str::to_owned).collect();
-                        if let Err(e) = self.control.set_jobs(names).await {
-                            tracing::error!(error = %e, "writing file_sd files after a config change");
-                        }
-                        let path = self.shard_config.clone();
-                        let written = path.clone();
-                        // Moved to the writing thread and back, not copied.
-                        let write = move || loaded.write(&written).map(|()| loaded);
-                        match off_runtime(path, write).await {
-                            Ok(loaded) => {
-                                self.info.set_config_hash(&loaded.hash);
-                                current = loaded;
-                                pending_reload = true;
-                                backoff = Duration::from_secs(1);
-                                tracing::info!(hash = %current.hash, "user config changed; shard config rewritten");
-                            }
-                            Err(e) => tracing::error!(error = %e, "writing the shard config"),
-                        }
+            if let Some((jobs, reply)) = push {
+                // Jobs from the coordinator: used at once, or refused with
+                // the reason (the last good ones stay).
+                let outcome = self.apply(&mut current, &jobs).await;
+                let answer = match outcome {
+                    Ok(changed) => {
+                        pending_reload |= changed;
+                        self.info.set_jobs_version(&jobs.version);
+                        tracing::info!(version = %jobs.version, jobs = jobs.jobs.len(), "pushed jobs in force");
+                        pushed = jobs;
+                        Ok(())
                     }
-                    Ok(_) => {}
                     Err(e) => {
-                        self.metrics.config_load_failures.inc();
-                        tracing::error!(error = %e, "user config changed but is invalid; keeping the last good one");
+                        tracing::error!(error = %e, "pushed jobs refused; keeping the last good ones");
+                        Err(e)
+                    }
+                };
+                let _ = reply.send(answer);
+            } else {
+                let bytes = std::fs::read(&self.config_file).ok();
+                if bytes != last_seen {
+                    last_seen = bytes;
+                    match self.apply(&mut current, &pushed).await {
+                        Ok(changed) => pending_reload |= changed,
+                        Err(e) => {
+                            self.metrics.config_load_failures.inc();
+                            tracing::error!(error = %e, "user config changed but is invalid; keeping the last good one");
+                        }
                     }
                 }
             }
@@ -191,6 +203,7 @@ impl ConfigWatch {
                 match self.prometheus.reload().await {
                     Ok(()) => {
                         pending_reload = false;
+                        backoff = Duration::from_secs(1);
                         self.metrics.config_last_reload_success.set(1);
                         tracing::info!("Prometheus reloaded");
                     }
@@ -203,5 +216,35 @@ impl ConfigWatch {
                 }
             }
         }
+    }
+
+    /// Loads the user's file with `pushed` jobs: the scrape clients are
+    /// replaced (new credentials take effect even when the shard config is
+    /// the same), the file_sd files of new jobs written, and a changed
+    /// shard config rewritten. Returns whether Prometheus must reload.
+    async fn apply(&self, current: &mut LoadedConfig, pushed: &PushedJobs) -> Result<bool, String> {
+        let (loaded, built) =
+            load_config(&self.config_file, &self.output_dir, &self.profile, pushed)
+                .map_err(|e| e.to_string())?;
+        self.jobs.replace(built);
+        let names = loaded.config.job_names().map(str::to_owned).collect();
+        if let Err(e) = self.control.set_jobs(names).await {
+            tracing::error!(error = %e, "writing file_sd files after a config change");
+        }
+        if loaded.hash == current.hash {
+            *current = loaded;
+            return Ok(false);
+        }
+        let path = self.shard_config.clone();
+        let written = path.clone();
+        // Moved to the writing thread and back, not copied.
+        let write = move || loaded.write(&written).map(|()| loaded);
+        let loaded = off_runtime(path, write)
+            .await
+            .map_err(|e| format!("writing the shard config: {e}"))?;
+        self.info.set_config_hash(&loaded.hash);
+        tracing::info!(hash = %loaded.hash, "shard config rewritten");
+        *current = loaded;
+        Ok(true)
     }
 }

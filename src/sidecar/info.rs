@@ -19,6 +19,8 @@ use crate::shard_api::{PrometheusState, TargetId};
 pub(super) struct SidecarInfo {
     shard: String,
     config_hash: RwLock<String>,
+    /// Version of the pushed jobs in force (`None`: none).
+    jobs_version: RwLock<Option<String>>,
     head_series: AtomicU64,
     head_series_known: AtomicBool,
     /// Whether Prometheus is ready and scraping.
@@ -45,6 +47,7 @@ impl SidecarInfo {
         Self {
             shard,
             config_hash: RwLock::new(config_hash),
+            jobs_version: RwLock::new(None),
             head_series: AtomicU64::new(0),
             head_series_known: AtomicBool::new(false),
             health: HealthTracker::default(),
@@ -58,6 +61,13 @@ impl SidecarInfo {
     pub(super) fn set_config_hash(&self, hash: &str) {
         if let Ok(mut current) = self.config_hash.write() {
             hash.clone_into(&mut current);
+        }
+    }
+
+    /// The pushed jobs now in force (empty: none).
+    pub(super) fn set_jobs_version(&self, version: &str) {
+        if let Ok(mut current) = self.jobs_version.write() {
+            *current = (!version.is_empty()).then(|| version.to_owned());
         }
     }
 
@@ -77,6 +87,12 @@ impl std::fmt::Debug for SidecarInfo {
 }
 
 impl ShardInfo for SidecarInfo {
+    fn jobs_version(&self) -> Option<String> {
+        match self.jobs_version.read() {
+            Ok(version) => version.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
     fn shard(&self) -> String {
         self.shard.clone()
     }

@@ -36,7 +36,7 @@ use crate::fsutil::WriteError;
 use crate::http::Shutdown;
 use crate::prometheus::PrometheusClient;
 use crate::scrape::jobs::JobTable;
-use crate::shard_api::Assignment;
+use crate::shard_api::{Assignment, PushedJobs};
 
 /// File name of the generated Prometheus config in the output directory.
 pub const SHARD_CONFIG_FILE: &str = "prometheus.yml";
@@ -192,7 +192,12 @@ pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError
             shard: shard_name.clone(),
         }),
     };
-    let (loaded, built) = load_config(&args.config_file, &args.output_dir, &profile)?;
+    let (loaded, built) = load_config(
+        &args.config_file,
+        &args.output_dir,
+        &profile,
+        &PushedJobs::default(),
+    )?;
     log_rules_mode(&loaded.config, args.rules);
     let jobs = Arc::new(JobTable::default());
     jobs.replace(built);
@@ -259,11 +264,14 @@ pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError
         Arc::clone(&proxy_state.stats),
         registry,
     ));
+    // Pushed jobs are applied one at a time by the config watch.
+    let (push_jobs, pushes) = tokio::sync::mpsc::channel(1);
     let api_state = Arc::new(ApiState {
         control: Arc::clone(&control),
         info: Arc::clone(&info) as Arc<dyn ShardInfo>,
         token,
         ready: AtomicBool::new(false),
+        jobs: push_jobs,
     });
 
     let (trigger, shutdown) = Shutdown::new();
@@ -286,6 +294,7 @@ pub async fn start(args: SidecarSettings) -> Result<RunningSidecar, SidecarError
         shard_config: shard_config.clone(),
         check_interval: args.config_check_interval,
         profile: profile.clone(),
+        pushes,
         control: Arc::clone(&control),
         jobs: Arc::clone(&jobs),
         info: Arc::clone(&info),

@@ -12,6 +12,18 @@ pub(crate) fn discovery_manager() -> DiscoveryManager {
     manager
 }
 
+/// Like [`discovery_manager`], with `kubernetes_sd_configs` entries that
+/// name no cluster discovering through `client` (the coordinator's own),
+/// as the jobs generated from prometheus-operator resources need.
+pub(crate) fn discovery_manager_with(client: Option<kube::Client>) -> DiscoveryManager {
+    let Some(client) = client else {
+        return discovery_manager();
+    };
+    let mut manager = DiscoveryManager::new();
+    promshard_k8s::sd::register_with_client(&mut manager, client);
+    manager
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -318,7 +318,17 @@ impl Discoverer for KubernetesDiscoverer {
 
 /// Makes the providers of a job's `kubernetes_sd_configs` list.
 pub fn factory() -> ProviderFactory {
-    Arc::new(|job: &ScrapeConfig, value: &serde_yaml_ng::Value| {
+    factory_with(None)
+}
+
+/// Like [`factory`], but entries that name no cluster (neither
+/// `api_server` nor `kubeconfig_file`, which Prometheus answers with the
+/// pod's service account) use `client`: the coordinator's own, from
+/// `--kubeconfig` or in-cluster, so that the jobs prometheus-operator
+/// generates (which name no cluster) discover through the cluster the
+/// coordinator watches.
+pub fn factory_with(client: Option<kube::Client>) -> ProviderFactory {
+    Arc::new(move |job: &ScrapeConfig, value: &serde_yaml_ng::Value| {
         let configs =
             KubernetesSdConfig::parse_list(value, CONFIG_KEY, &job.base_dir).map_err(|e| {
                 SdError {
@@ -330,10 +340,14 @@ pub fn factory() -> ProviderFactory {
             .into_iter()
             .enumerate()
             .map(|(i, config)| {
-                Arc::new(KubernetesDiscoverer::new(
-                    format!("{CONFIG_KEY}[{i}]"),
-                    config,
-                )) as Arc<dyn Discoverer>
+                let names_no_cluster =
+                    config.api_server.is_none() && config.kubeconfig_file.is_none();
+                let mut discoverer =
+                    KubernetesDiscoverer::new(format!("{CONFIG_KEY}[{i}]"), config);
+                if let Some(client) = client.as_ref().filter(|_| names_no_cluster) {
+                    discoverer = discoverer.with_client(client.clone());
+                }
+                Arc::new(discoverer) as Arc<dyn Discoverer>
             })
             .collect())
     })
@@ -349,4 +363,10 @@ pub fn factory() -> ProviderFactory {
 /// ```
 pub fn register(manager: &mut DiscoveryManager) {
     manager.register(CONFIG_KEY, factory());
+}
+
+/// Registers `kubernetes_sd_configs` with `manager`, entries that name no
+/// cluster discovering through `client` (see [`factory_with`]).
+pub fn register_with_client(manager: &mut DiscoveryManager, client: kube::Client) {
+    manager.register(CONFIG_KEY, factory_with(Some(client)));
 }

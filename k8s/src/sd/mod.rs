@@ -43,6 +43,6 @@ pub mod meta;
 pub mod objects;
 pub mod roles;
 
-pub use discoverer::{KubernetesDiscoverer, factory, register};
+pub use discoverer::{KubernetesDiscoverer, factory, factory_with, register, register_with_client};
 pub use objects::{KubeObject, Lookup, ObjectIndex};
 pub use roles::{AttachMetadata, Context, Role};

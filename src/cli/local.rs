@@ -33,9 +33,8 @@ pub struct LocalArgs {
     /// Print the status as plain lines instead of a live table.
     #[arg(long = "plain")]
     pub plain: bool,
-    /// Where the rule_files of your config are evaluated: `global` (once, on
-    /// the whole fleet's data; the shards evaluate none) or `shard` (by
-    /// every shard on its own targets).
+    /// Where your config's rule_files run: `global` (once, on the whole
+    /// fleet's data) or `shard` (by every shard on its own targets).
     #[arg(long = "shard.rules", value_enum, default_value = "global")]
     pub rules: RulesMode,
     #[command(flatten)]

@@ -52,17 +52,12 @@ pub struct SidecarArgs {
     /// Content-Type or Content-Encoding counts the next one.
     #[arg(long = "counting.min-interval", default_value = "60s")]
     pub count_min_interval: PromDuration,
-    /// Where the rule_files of the user's config are evaluated: `global` (once,
-    /// on the global view: Thanos Ruler, or promshard local's global store;
-    /// this shard's Prometheus gets no rule_files and no alerting) or `shard`
-    /// (by every shard on its own targets: only for rules that never look
-    /// beyond one target's series).
+    /// Where the config's rule_files run: `global` (once, on the global view;
+    /// this shard gets none) or `shard` (on this shard's targets only).
     #[arg(long = "shard.rules", value_enum, default_value = "global")]
     pub rules: RulesMode,
-    /// Add a job `promshard-shard` that scrapes this shard's own Prometheus
-    /// (--prometheus.url) with the label promshard_shard=<--shard.name>: its
-    /// own metrics for dashboards and for autoscalers that scale on ingestion
-    /// (prometheus_tsdb_head_samples_appended_total).
+    /// Add a job `promshard-shard` scraping this shard's own Prometheus,
+    /// labelled promshard_shard=<--shard.name> (for ingestion autoscaling).
     #[arg(long = "shard.self-scrape")]
     pub self_scrape: bool,
 }

@@ -74,7 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Coordinator(args) => {
-            runtime(workers, None)?.block_on(promshard::coordinator::run::run(args.into()))?;
+            runtime(workers, None)?.block_on(promshard::coordinator::run::run((*args).into()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Local(args) => {

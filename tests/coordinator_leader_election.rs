@@ -22,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use promshard::coordinator::backend::StaticBackend;
 use promshard::coordinator::reconcile::CoordinatorSettings;
-use promshard::coordinator::run::{Leadership, start_with_leadership};
+use promshard::coordinator::run::{ConfigSources, Leadership, start_with_leadership};
 use promshard_config::Config;
 use promshard_fake_kube::FakeApiServer;
 use promshard_k8s::lease::{KubeLeaseApi, LeaderElector, LeaseSettings};
@@ -85,7 +85,10 @@ async fn a_standby_does_not_cycle_until_the_lease_is_handed_back() {
         Arc::new(backend),
         CoordinatorSettings::default(),
         Config::load(&config_file).unwrap(),
-        config_file.clone(),
+        ConfigSources {
+            file: Some(config_file.clone()),
+            operator: None,
+        },
         Duration::from_millis(100),
         listener,
         Leadership::elected(&election),

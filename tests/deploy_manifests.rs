@@ -197,7 +197,9 @@ fn promshard_containers_run_with_arguments_this_build_accepts() {
             match parse(container).command {
                 Subcommand::Coordinator(args) => {
                     coordinators += 1;
-                    container.assert_mounted(&args.config_file, false);
+                    if let Some(config_file) = &args.config_file {
+                        container.assert_mounted(config_file, false);
+                    }
                     if let Some(token) = &args.token_file {
                         container.assert_mounted(token, false);
                     }

@@ -8,7 +8,11 @@ use promshard_config::PromDuration;
 use promshard_config::target::Compat;
 use promshard_plan::PlanSettings;
 
+use promshard_operator::Selection;
+use promshard_operator::model::LabelSelector;
+
 use crate::coordinator::kubernetes::KubernetesOptions;
+use crate::coordinator::operator::OperatorSource;
 use crate::coordinator::reconcile::CoordinatorSettings;
 use crate::coordinator::run::{LeaderElection, RunSettings, ShardSource};
 
@@ -18,18 +22,14 @@ pub struct PlanArgs {
     /// Capacity of one shard in head series.
     #[arg(long = "shard.max-series", default_value_t = 1_000_000)]
     pub max_series: u64,
-    /// Capacity of one shard in samples appended per second (its ingestion
-    /// CPU; 0: unbounded). A large Prometheus ingests about a million a
-    /// second and holds several million series, so a shard of the default
-    /// million series gets a tenth: series and ingestion bind together at a
-    /// 10 s scrape interval, and faster-scraped fleets are packed by ingestion.
+    /// Capacity of one shard in samples appended per second (0: unbounded);
+    /// a tenth of a large Prometheus's million a second, binding at 10 s intervals.
     #[arg(long = "shard.max-samples-per-second", default_value_t = 100_000)]
     pub max_samples_per_second: u64,
     /// Fill shards up to this share of capacity (in both dimensions).
     #[arg(long = "shard.target-utilization", default_value_t = 0.8)]
     pub target_utilization: f64,
-    /// Shed targets from a shard above this share of capacity (in either
-    /// dimension).
+    /// Shed targets from a shard above this share of either capacity.
     #[arg(long = "shard.high-watermark", default_value_t = 0.9)]
     pub high_watermark: f64,
     /// Fewest shards per replica group.
@@ -44,15 +44,14 @@ pub struct PlanArgs {
     /// Scale down only after the fleet fitted in fewer shards this long.
     #[arg(long = "shard.scale-down-after", default_value = "1h")]
     pub scale_down_after: PromDuration,
-    /// Move the targets of a shard that has not worked this long: its sidecar
-    /// silent, its Prometheus not ready (crashed, restarting, replaying its
-    /// WAL) or not scraping, or its pod not Ready.
+    /// Move the targets of a shard that has not worked this long (sidecar
+    /// silent, Prometheus down or not scraping, pod not Ready).
     #[arg(long = "shard.failover-after", default_value = "2m")]
     pub failover_after: PromDuration,
     /// Remove a drained shard after it has been empty this long.
     #[arg(long = "shard.idle-before-remove", default_value = "10m")]
     pub idle_before_remove: PromDuration,
-    /// Series moved per cycle at most (moved series stay in the old head for hours).
+    /// Series moved per cycle at most (they stay in the old head for hours).
     #[arg(long = "plan.max-moves", default_value_t = 200_000)]
     pub max_moves: u64,
     /// Successful scrapes on the new shard before the old one drops a moved target.
@@ -108,9 +107,9 @@ impl PlanArgs {
 /// `promshard coordinator` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CoordinatorArgs {
-    /// The user's prometheus.yml (re-read on change).
+    /// The user's prometheus.yml (re-read on change; optional with --operator.*).
     #[arg(long = "config.file")]
-    pub config_file: PathBuf,
+    pub config_file: Option<PathBuf>,
     /// The shard backend.
     #[arg(long = "shard.backend", value_enum, default_value = "static")]
     pub backend: BackendArg,
@@ -118,7 +117,7 @@ pub struct CoordinatorArgs {
     #[arg(long = "shard.static-file")]
     pub static_file: Option<PathBuf>,
     /// For `--shard.backend=kubernetes`: namespace of the shard StatefulSets
-    /// (default: the client's, i.e. the coordinator pod's own).
+    /// (default: the coordinator's).
     #[arg(long = "shard.namespace")]
     pub shard_namespace: Option<String>,
     /// For `--shard.backend=kubernetes`: label selector of the shard
@@ -152,6 +151,122 @@ pub struct CoordinatorArgs {
     pub leader: LeaderElectArgs,
     #[command(flatten)]
     pub plan: PlanArgs,
+    // Last: its help heading applies to the flags after it.
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+}
+
+/// Jobs from prometheus-operator resources (ServiceMonitor, PodMonitor,
+/// Probe, ScrapeConfig), generated exactly as the operator would.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "prometheus-operator resources")]
+pub struct OperatorArgs {
+    /// Follow this Prometheus resource's selectors and settings instead.
+    #[arg(
+        long = "operator.prometheus",
+        value_name = "NAMESPACE/NAME",
+        value_parser = parse_object_name
+    )]
+    pub prometheus: Option<(String, String)>,
+    /// ServiceMonitors with these labels (kubectl -l syntax; "": all; unset: none).
+    #[arg(long = "operator.service-monitor-selector", value_name = "SELECTOR", value_parser = parse_selector)]
+    pub service_monitor_selector: Option<LabelSelector>,
+    /// Namespaces ServiceMonitors come from, by label ("": all; unset: --operator.namespace).
+    #[arg(long = "operator.service-monitor-namespace-selector", value_name = "SELECTOR", value_parser = parse_selector)]
+    pub service_monitor_namespace_selector: Option<LabelSelector>,
+    /// PodMonitors with these labels; as --operator.service-monitor-selector.
+    #[arg(long = "operator.pod-monitor-selector", value_name = "SELECTOR", value_parser = parse_selector)]
+    pub pod_monitor_selector: Option<LabelSelector>,
+    /// Namespaces PodMonitors are taken from; as the ServiceMonitor one.
+    #[arg(long = "operator.pod-monitor-namespace-selector", value_name = "SELECTOR", value_parser = parse_selector)]
+    pub pod_monitor_namespace_selector: Option<LabelSelector>,
+    /// Probes with these labels; as --operator.service-monitor-selector.
+    #[arg(long = "operator.probe-selector", value_name = "SELECTOR", value_parser = parse_selector)]
+    pub probe_selector: Option<LabelSelector>,
+    /// Namespaces Probes are taken from; as the ServiceMonitor one.
+    #[arg(long = "operator.probe-namespace-selector", value_name = "SELECTOR", value_parser = parse_selector)]
+    pub probe_namespace_selector: Option<LabelSelector>,
+    /// ScrapeConfigs with these labels; as --operator.service-monitor-selector.
+    #[arg(long = "operator.scrape-config-selector", value_name = "SELECTOR", value_parser = parse_selector)]
+    pub scrape_config_selector: Option<LabelSelector>,
+    /// Namespaces ScrapeConfigs are taken from; as the ServiceMonitor one.
+    #[arg(long = "operator.scrape-config-namespace-selector", value_name = "SELECTOR", value_parser = parse_selector)]
+    pub scrape_config_namespace_selector: Option<LabelSelector>,
+    /// What unset namespace selectors mean (default: the pod's namespace).
+    #[arg(
+        long = "operator.namespace",
+        id = "operator_namespace",
+        value_name = "NAMESPACE"
+    )]
+    pub namespace: Option<String>,
+    /// The Prometheus version to generate for (default: the operator's).
+    #[arg(long = "operator.prometheus-version", value_name = "VERSION")]
+    pub prometheus_version: Option<String>,
+}
+
+impl OperatorArgs {
+    /// Where the resources' selectors come from; `None` when no
+    /// --operator.* flag is given.
+    fn source(&self) -> Option<OperatorSource> {
+        if let Some((namespace, name)) = &self.prometheus {
+            return Some(OperatorSource::Prometheus {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            });
+        }
+        let any = [
+            &self.service_monitor_selector,
+            &self.service_monitor_namespace_selector,
+            &self.pod_monitor_selector,
+            &self.pod_monitor_namespace_selector,
+            &self.probe_selector,
+            &self.probe_namespace_selector,
+            &self.scrape_config_selector,
+            &self.scrape_config_namespace_selector,
+        ]
+        .iter()
+        .any(|s| s.is_some());
+        if !any {
+            return None;
+        }
+        let namespace = self.namespace.clone().unwrap_or_else(|| {
+            promshard_k8s::sd::client::InCluster::from_env()
+                .own_namespace()
+                .unwrap_or_else(|_| "default".to_owned())
+        });
+        let selection = Selection {
+            prometheus_namespace: namespace,
+            service_monitor_selector: self.service_monitor_selector.clone(),
+            service_monitor_namespace_selector: self.service_monitor_namespace_selector.clone(),
+            pod_monitor_selector: self.pod_monitor_selector.clone(),
+            pod_monitor_namespace_selector: self.pod_monitor_namespace_selector.clone(),
+            probe_selector: self.probe_selector.clone(),
+            probe_namespace_selector: self.probe_namespace_selector.clone(),
+            scrape_config_selector: self.scrape_config_selector.clone(),
+            scrape_config_namespace_selector: self.scrape_config_namespace_selector.clone(),
+        };
+        Some(OperatorSource::Flags {
+            selection: Box::new(selection),
+            version: self.prometheus_version.clone(),
+        })
+    }
+}
+
+/// `NAMESPACE/NAME`.
+fn parse_object_name(text: &str) -> Result<(String, String), String> {
+    match text.split_once('/') {
+        Some((namespace, name))
+            if !namespace.is_empty() && !name.is_empty() && !name.contains('/') =>
+        {
+            Ok((namespace.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("{text:?} is not NAMESPACE/NAME")),
+    }
+}
+
+/// A label selector in kubectl's -l syntax.
+fn parse_selector(text: &str) -> Result<LabelSelector, String> {
+    LabelSelector::parse(text)
 }
 
 /// Leader election flags: several coordinator replicas, one runs cycles.
@@ -203,6 +318,7 @@ impl From<CoordinatorArgs> for RunSettings {
         });
         Self {
             config_file: args.config_file,
+            operator: args.operator.source(),
             shards,
             kubeconfig: args.kubeconfig,
             api_listen: args.api_listen,

@@ -60,7 +60,7 @@ pub enum Command {
     /// Runs service discovery and relabeling once for the fleet, packs targets
     /// into shards by measured series, moves targets without gaps, and scales
     /// the shards.
-    Coordinator(coordinator::CoordinatorArgs),
+    Coordinator(Box<coordinator::CoordinatorArgs>),
     /// The whole system on one machine: the coordinator plus real `prometheus`
     /// processes with their sidecars as shards. `--demo` needs no config.
     Local(local::LocalArgs),

@@ -5,6 +5,7 @@
 //! | `GET /api/v1/targets` | every target: job, labels, shard(s), health, series, why it is there |
 //! | `GET /api/v1/shards` | every shard: state, head series, targets |
 //! | `GET /api/v1/plan` | the last plan: placement, moves, scale decision, warnings |
+//! | `GET /api/v1/operator` | with prometheus-operator resources: each resource's outcome (accepted with its jobs, rejected with the operator's reason, not selected and why), and the objects that could not be read; 404 without |
 //! | `GET /metrics` | `promshard_desired_shards`, shard load, moves, errors... |
 //! | `GET /-/healthy`, `GET /-/ready` | liveness; ready after the first cycle |
 
@@ -59,6 +60,21 @@ pub(super) async fn handle<B: ShardBackend, T>(
                 plan: report.plan.as_ref(),
             },
         ),
+        "/api/v1/operator" => match state.coordinator.operator_jobs() {
+            Some(operator) => json(
+                StatusCode::OK,
+                &OperatorView {
+                    jobs: operator.jobs.len(),
+                    resources: &operator.resources,
+                    problems: &operator.problems,
+                },
+            ),
+            None => text(
+                StatusCode::NOT_FOUND,
+                "jobs do not come from prometheus-operator resources (no --operator.* flag)\n"
+                    .into(),
+            ),
+        },
         "/metrics" => {
             let mut out = String::new();
             if prometheus_client::encoding::text::encode(&mut out, &state.registry).is_err() {
@@ -88,4 +104,14 @@ struct PlanView<'a> {
     duration_ms: u64,
     errors: &'a [String],
     plan: Option<&'a Plan>,
+}
+
+/// `GET /api/v1/operator`: never the jobs themselves (they hold Secrets'
+/// values), only what became of each resource.
+#[derive(Serialize)]
+struct OperatorView<'a> {
+    /// Jobs generated.
+    jobs: usize,
+    resources: &'a [crate::coordinator::operator::ResourceView],
+    problems: &'a [String],
 }

@@ -35,6 +35,15 @@ pub(super) struct ShardDimensionLabels {
     pub dimension: &'static str,
 }
 
+/// Labels of the prometheus-operator resource gauge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct OperatorStateLabels {
+    /// `ServiceMonitor`, `PodMonitor`, `Probe` or `ScrapeConfig`.
+    pub kind: &'static str,
+    /// `accepted`, `rejected` or `not_selected`.
+    pub state: &'static str,
+}
+
 /// The coordinator's metrics.
 #[derive(Debug, Clone, Default)]
 pub struct CoordinatorMetrics {
@@ -56,6 +65,10 @@ pub struct CoordinatorMetrics {
     pub scale_events: Counter,
     /// Assignments sent to sidecars.
     pub assignments_pushed: Counter,
+    /// Job sets sent to sidecars.
+    pub jobs_pushed: Counter,
+    operator_resources: Family<OperatorStateLabels, Gauge>,
+    operator_problems: Gauge,
     /// Failed sidecar calls.
     pub sidecar_errors: Counter,
     /// Service discovery errors (last good targets kept).
@@ -115,6 +128,21 @@ impl CoordinatorMetrics {
             self.shard_head_series.clone(),
         );
         r.register(
+            "promshard_jobs_pushed",
+            "Job sets (from prometheus-operator resources) sent to sidecars",
+            self.jobs_pushed.clone(),
+        );
+        r.register(
+            "promshard_operator_resources",
+            "prometheus-operator resources by kind and outcome (accepted, rejected with the operator's reason, not selected); /api/v1/operator lists them",
+            self.operator_resources.clone(),
+        );
+        r.register(
+            "promshard_operator_problems",
+            "prometheus-operator objects that could not be read and referenced Secrets that could not be fetched",
+            self.operator_problems.clone(),
+        );
+        r.register(
             "promshard_moves",
             "Targets moved between shards",
             self.moves.clone(),
@@ -164,6 +192,25 @@ impl CoordinatorMetrics {
             "Duration of the last reconcile cycle",
             self.cycle_seconds.clone(),
         );
+    }
+
+    /// The outcomes of the prometheus-operator resources.
+    pub(crate) fn observe_operator(&self, operator: &super::operator::OperatorJobs) {
+        self.operator_resources.clear();
+        for kind in ["ServiceMonitor", "PodMonitor", "Probe", "ScrapeConfig"] {
+            for state in ["accepted", "rejected", "not_selected"] {
+                let count = operator
+                    .resources
+                    .iter()
+                    .filter(|r| r.kind == kind && r.state == state)
+                    .count();
+                self.operator_resources
+                    .get_or_create(&OperatorStateLabels { kind, state })
+                    .set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+        }
+        self.operator_problems
+            .set(i64::try_from(operator.problems.len()).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn observe(

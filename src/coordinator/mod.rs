@@ -29,6 +29,7 @@
 //! - [`reconcile`]: the cycle.
 //! - `api`: `/api/v1/targets`, `/api/v1/shards`, `/api/v1/plan`, `/metrics`.
 //! - `metrics`: the coordinator's own metrics.
+//! - [`operator`]: jobs from prometheus-operator resources.
 //! - [`run`]: the `promshard coordinator` command and its settings.
 
 mod api;
@@ -36,5 +37,6 @@ pub mod backend;
 mod explore;
 pub mod kubernetes;
 mod metrics;
+pub mod operator;
 pub mod reconcile;
 pub mod run;

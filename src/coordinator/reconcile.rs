@@ -16,12 +16,13 @@ use promshard_plan::{
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::operator::OperatorJobs;
 use crate::coordinator::backend::{ShardBackend, ShardEndpoint};
 use crate::coordinator::explore::{Explore, Explorer};
 use crate::scrape::jobs::{JobTable, build_jobs};
 use crate::shard_api::{
-    Assignment, PICKUP_GRACE, PrometheusState, Role, ScrapeOutcome, ScrapeTarget, ShardStatus,
-    SidecarClient, TargetStatsSnapshot, TargetStatus,
+    Assignment, PICKUP_GRACE, PrometheusState, PushedJobs, Role, ScrapeOutcome, ScrapeTarget,
+    ShardStatus, SidecarClient, TargetStatsSnapshot, TargetStatus,
 };
 
 /// What a sidecar reports, with each target's stats in their summary form
@@ -292,6 +293,11 @@ pub struct Coordinator<B> {
     explorer: Explorer,
     memory: Mutex<Memory>,
     report: RwLock<Arc<CycleReport>>,
+    /// Jobs for the sidecars beyond their file's (from prometheus-operator
+    /// resources).
+    pushed_jobs: RwLock<Arc<PushedJobs>>,
+    /// What became of each prometheus-operator resource, for the API.
+    operator: RwLock<Option<Arc<OperatorJobs>>>,
     /// Metrics of the coordinator.
     pub metrics: super::metrics::CoordinatorMetrics,
 }
@@ -330,6 +336,8 @@ impl<B: ShardBackend> Coordinator<B> {
             explorer,
             memory: Mutex::new(Memory::default()),
             report: RwLock::new(Arc::new(CycleReport::default())),
+            pushed_jobs: RwLock::new(Arc::new(PushedJobs::default())),
+            operator: RwLock::new(None),
             metrics: super::metrics::CoordinatorMetrics::default(),
         })
     }
@@ -364,6 +372,85 @@ impl<B: ShardBackend> Coordinator<B> {
             Err(p) => *p.into_inner() = Arc::new(config),
         }
         Ok(())
+    }
+
+    /// The jobs generated from prometheus-operator resources: they are
+    /// already in the config ([`Coordinator::set_config`]); here they are
+    /// handed to every sidecar from the next cycle on, and their resources'
+    /// outcomes shown by the API.
+    pub(crate) fn set_operator_jobs(&self, operator: OperatorJobs) {
+        let pushed = Arc::new(PushedJobs::new(operator.jobs.clone()));
+        match self.pushed_jobs.write() {
+            Ok(mut p) => *p = pushed,
+            Err(p) => *p.into_inner() = pushed,
+        }
+        self.metrics.observe_operator(&operator);
+        let operator = Some(Arc::new(operator));
+        match self.operator.write() {
+            Ok(mut o) => *o = operator,
+            Err(p) => *p.into_inner() = operator,
+        }
+    }
+
+    /// The prometheus-operator resources' outcomes, when jobs come from
+    /// them.
+    pub(crate) fn operator_jobs(&self) -> Option<Arc<OperatorJobs>> {
+        match self.operator.read() {
+            Ok(o) => o.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn pushed_jobs(&self) -> Arc<PushedJobs> {
+        match self.pushed_jobs.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Hands the pushed jobs to every sidecar that answered this cycle with
+    /// other ones (or none, after a restart).
+    async fn push_jobs(
+        &self,
+        endpoints: &[ShardEndpoint],
+        fresh: &BTreeSet<(u32, u32)>,
+        reports: &BTreeMap<(u32, u32), Arc<ShardReport>>,
+        errors: &mut Vec<String>,
+    ) {
+        let jobs = self.pushed_jobs();
+        let calls = endpoints
+            .iter()
+            .filter(|e| fresh.contains(&(e.group, e.index)))
+            .filter(|e| {
+                reports
+                    .get(&(e.group, e.index))
+                    .is_some_and(|r| r.jobs_version.as_deref().unwrap_or("") != jobs.version)
+            })
+            .map(|e| {
+                let client = SidecarClient::new(
+                    &e.api_url,
+                    self.settings.token.clone(),
+                    self.settings.sidecar_timeout,
+                );
+                let jobs = Arc::clone(&jobs);
+                async move {
+                    client
+                        .put_jobs(&jobs)
+                        .await
+                        .map_err(|err| format!("pushing jobs: {err}"))
+                }
+            });
+        for result in futures_util::future::join_all(calls).await {
+            match result {
+                Ok(()) => {
+                    self.metrics.jobs_pushed.inc();
+                }
+                Err(e) => {
+                    self.metrics.sidecar_errors.inc();
+                    errors.push(e);
+                }
+            }
+        }
     }
 
     /// Sets the desired targets directly (used by discovery and tests).
@@ -489,6 +576,12 @@ impl<B: ShardBackend> Coordinator<B> {
             });
         };
         let statuses = self.poll_sidecars(&endpoints).await;
+        let fresh: BTreeSet<(u32, u32)> = endpoints
+            .iter()
+            .zip(&statuses)
+            .filter(|(_, status)| status.is_ok())
+            .map(|(e, _)| (e.group, e.index))
+            .collect();
 
         let Prepared {
             names,
@@ -513,6 +606,10 @@ impl<B: ShardBackend> Coordinator<B> {
             errors.push(e);
         }
         let moves = plan.moves.len();
+        // Jobs first: a target of a job a sidecar does not know yet waits
+        // for it (see `sidecar::control`).
+        self.push_jobs(&endpoints, &fresh, &reports, &mut errors)
+            .await;
         self.push_assignments(
             &plan,
             &endpoints,
@@ -1091,6 +1188,7 @@ mod tests {
             head_series: None,
             reported_at: 0,
             prometheus: PrometheusState::Unknown,
+            jobs_version: None,
             targets: Vec::new(),
         }
     }

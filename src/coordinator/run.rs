@@ -1,6 +1,7 @@
 //! `promshard coordinator`: its settings, and the loop that runs discovery,
 //! cycles, config reloads and the API until a signal.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 use crate::coordinator::api::{self, ApiState};
 use crate::coordinator::backend::{ShardBackend, StaticBackend};
 use crate::coordinator::kubernetes::{KubernetesBackend, KubernetesOptions};
+use crate::coordinator::operator::{OperatorJobs, OperatorSource, jobs_from};
 use crate::coordinator::reconcile::{Coordinator, CoordinatorSettings};
 use crate::http::Shutdown;
 
@@ -85,8 +87,11 @@ impl LeaderElection {
 /// Everything `promshard coordinator` runs with.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    /// The user's prometheus.yml (re-read on change).
-    pub config_file: PathBuf,
+    /// The user's prometheus.yml (re-read on change); `None` with jobs from
+    /// prometheus-operator resources only.
+    pub config_file: Option<PathBuf>,
+    /// Jobs from prometheus-operator resources too (`--operator.*`).
+    pub operator: Option<OperatorSource>,
     /// The shards.
     pub shards: ShardSource,
     /// The kubeconfig leader election uses (`None`: `KUBECONFIG`,
@@ -114,7 +119,7 @@ pub struct Leadership {
 
 impl Leadership {
     /// A replica without leader election: it always leads.
-    pub(crate) fn always() -> Self {
+    pub fn always() -> Self {
         Self {
             leading: watch::channel(true).1,
         }
@@ -170,10 +175,24 @@ fn read_token(path: Option<&PathBuf>) -> Result<Option<String>, CoordinatorError
     Ok(Some(text.trim().to_owned()).filter(|t| !t.is_empty()))
 }
 
+/// The config of a coordinator without `--config.file`: Prometheus's
+/// defaults, no job of its own.
+fn empty_config() -> Result<Config, CoordinatorError> {
+    Ok(Config::from_yaml_str("{}", "(no --config.file)")?)
+}
+
 /// `promshard coordinator`.
 pub async fn run(settings: RunSettings) -> Result<(), CoordinatorError> {
     let token = read_token(settings.token_file.as_ref())?;
-    let config = Config::load(&settings.config_file)?;
+    let config = match &settings.config_file {
+        Some(path) => Config::load(path)?,
+        None if settings.operator.is_some() => empty_config()?,
+        None => {
+            return Err(CoordinatorError::Setup(
+                "--config.file is required unless jobs come from prometheus-operator resources (--operator.*)".into(),
+            ));
+        }
+    };
     match &settings.shards {
         ShardSource::Static(file) => {
             let file = file.as_ref().ok_or_else(|| {
@@ -216,11 +235,28 @@ async fn serve_until_signal<B: ShardBackend>(
     let leadership = election
         .as_ref()
         .map_or_else(Leadership::always, Leadership::elected);
+    let operator = match &settings.operator {
+        Some(source) => {
+            let client_source = settings.kubeconfig.clone().map_or(
+                promshard_k8s::cluster::ClientSource::Infer,
+                promshard_k8s::cluster::ClientSource::Kubeconfig,
+            );
+            let client = promshard_k8s::cluster::client_from(&client_source)
+                .await
+                .map_err(|e| CoordinatorError::Setup(format!("--operator.*: {e}")))?;
+            Some((source.clone(), client))
+        }
+        None => None,
+    };
+    let sources = ConfigSources {
+        file: settings.config_file.clone(),
+        operator,
+    };
     let running = start_with_leadership(
         Arc::new(backend),
         coordinator,
         config,
-        settings.config_file.clone(),
+        sources,
         settings.cycle_interval,
         listener,
         leadership,
@@ -260,6 +296,27 @@ impl<B> RunningCoordinator<B> {
     }
 }
 
+/// Where the coordinator's jobs come from.
+#[derive(Clone, Default)]
+pub struct ConfigSources {
+    /// The user's prometheus.yml, re-read on change.
+    pub file: Option<PathBuf>,
+    /// prometheus-operator resources, watched through this client.
+    pub operator: Option<(OperatorSource, kube::Client)>,
+}
+
+impl std::fmt::Debug for ConfigSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigSources")
+            .field("file", &self.file)
+            .field(
+                "operator",
+                &self.operator.as_ref().map(|(source, _)| source),
+            )
+            .finish()
+    }
+}
+
 /// Starts discovery, the cycle loop, config watching and the API.
 pub fn start<B: ShardBackend>(
     backend: Arc<B>,
@@ -273,7 +330,10 @@ pub fn start<B: ShardBackend>(
         backend,
         settings,
         config,
-        config_file,
+        ConfigSources {
+            file: Some(config_file),
+            operator: None,
+        },
         cycle_interval,
         listener,
         Leadership::always(),
@@ -287,7 +347,7 @@ pub fn start_with_leadership<B: ShardBackend>(
     backend: Arc<B>,
     settings: CoordinatorSettings,
     config: Config,
-    config_file: PathBuf,
+    sources: ConfigSources,
     cycle_interval: Duration,
     listener: TcpListener,
     leadership: Leadership,
@@ -314,16 +374,28 @@ pub fn start_with_leadership<B: ShardBackend>(
     let mut tasks = tokio::task::JoinSet::new();
 
     // Discovery restarts whenever the config changes (the generation bumps).
+    // With prometheus-operator resources it starts only once their jobs are
+    // in the config: discovering the file's jobs alone would unassign every
+    // target of theirs on the sidecars.
     let (restart_tx, restart_rx) = watch::channel(0u64);
+    let sd_client = sources.operator.as_ref().map(|(_, client)| client.clone());
+    let wait_for_operator = sources.operator.is_some();
     {
         let coordinator = Arc::clone(&coordinator);
         let mut shutdown = shutdown.clone();
         tasks.spawn(async move {
             let mut restart_rx = restart_rx;
+            if wait_for_operator {
+                tokio::select! {
+                    changed = restart_rx.changed() => if changed.is_err() { return },
+                    () = shutdown.wait() => return,
+                }
+            }
             loop {
                 let stop = restart_rx.clone();
+                let manager = crate::discovery::discovery_manager_with(sd_client.clone());
                 tokio::select! {
-                    _ = coordinator.run_discovery(crate::discovery::discovery_manager(), stop) => {}
+                    _ = coordinator.run_discovery(manager, stop) => {}
                     () = shutdown.wait() => return,
                 }
                 if restart_rx.changed().await.is_err() {
@@ -332,33 +404,18 @@ pub fn start_with_leadership<B: ShardBackend>(
             }
         });
     }
-    {
-        let coordinator = Arc::clone(&coordinator);
-        let mut shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let mut last = std::fs::read(&config_file).ok();
-            let mut generation = 0u64;
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    () = shutdown.wait() => return,
-                }
-                let now = std::fs::read(&config_file).ok();
-                if now == last {
-                    continue;
-                }
-                last = now;
-                match Config::load(&config_file).map_err(|e| e.to_string()).and_then(|c| coordinator.set_config(c)) {
-                    Ok(()) => {
-                        generation += 1;
-                        restart_tx.send_replace(generation);
-                        tracing::info!("config changed; discovery restarted");
-                    }
-                    Err(e) => tracing::error!(error = %e, "config changed but is invalid; keeping the last good one"),
-                }
-            }
-        });
-    }
+    let operator_jobs = sources.operator.map(|(source, client)| {
+        let (tx, rx) = watch::channel(None);
+        tasks.spawn(feed_operator_jobs(source, client, tx, shutdown.clone()));
+        rx
+    });
+    tasks.spawn(watch_config_sources(
+        Arc::clone(&coordinator),
+        sources.file,
+        operator_jobs,
+        restart_tx,
+        shutdown.clone(),
+    ));
     {
         let coordinator = Arc::clone(&coordinator);
         let mut shutdown = shutdown.clone();
@@ -398,4 +455,135 @@ pub fn start_with_leadership<B: ShardBackend>(
         trigger,
         tasks,
     })
+}
+
+/// Keeps the coordinator's config on its sources: the file (checked every
+/// 5 s) and the jobs of prometheus-operator resources (as they change).
+/// Each change that loads replaces the config and restarts discovery; one
+/// that does not keeps the last good config.
+async fn watch_config_sources<B: ShardBackend>(
+    coordinator: Arc<Coordinator<B>>,
+    file: Option<PathBuf>,
+    mut operator: Option<watch::Receiver<Option<Arc<OperatorJobs>>>>,
+    restart: watch::Sender<u64>,
+    mut shutdown: Shutdown,
+) {
+    let read = |file: &Option<PathBuf>| file.as_ref().and_then(|f| std::fs::read(f).ok());
+    let mut last = read(&file);
+    let mut generation = 0u64;
+    loop {
+        let operator_changed = async {
+            match operator.as_mut() {
+                Some(rx) => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let mut changed = false;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = operator_changed => changed = true,
+            () = shutdown.wait() => return,
+        }
+        let now = read(&file);
+        if now != last {
+            last = now;
+            changed = true;
+        }
+        if !changed {
+            continue;
+        }
+        let jobs = match &operator {
+            // Not before the first jobs are in (see the discovery task).
+            Some(rx) => match rx.borrow().clone() {
+                Some(jobs) => Some(jobs),
+                None => continue,
+            },
+            None => None,
+        };
+        let loaded = match &file {
+            Some(path) => Config::load(path).map_err(|e| e.to_string()),
+            None => empty_config().map_err(|e| e.to_string()),
+        };
+        let merged = loaded.and_then(|config| match &jobs {
+            Some(jobs) => config
+                .with_jobs(OPERATOR_ORIGIN, &jobs.jobs)
+                .map_err(|e| e.to_string()),
+            None => Ok(config),
+        });
+        match merged.and_then(|config| coordinator.set_config(config)) {
+            Ok(()) => {
+                if let Some(jobs) = jobs {
+                    coordinator.set_operator_jobs(OperatorJobs::clone(&jobs));
+                }
+                generation += 1;
+                restart.send_replace(generation);
+                tracing::info!("config changed; discovery restarted");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "config changed but does not load; keeping the last good one");
+            }
+        }
+    }
+}
+
+/// Where the jobs of prometheus-operator resources are said to come from.
+const OPERATOR_ORIGIN: &str = "prometheus-operator resources";
+
+/// Watches the prometheus-operator resources and publishes their jobs as
+/// they change (generated off the runtime: thousands of monitors take a
+/// tenth of a second). A generation that fails keeps the last jobs.
+async fn feed_operator_jobs(
+    source: OperatorSource,
+    client: kube::Client,
+    tx: watch::Sender<Option<Arc<OperatorJobs>>>,
+    mut shutdown: Shutdown,
+) {
+    let options = promshard_k8s::monitors::MonitorOptions {
+        prometheus: match &source {
+            OperatorSource::Prometheus { namespace, name } => {
+                Some((namespace.clone(), name.clone()))
+            }
+            OperatorSource::Flags { .. } => None,
+        },
+        ..promshard_k8s::monitors::MonitorOptions::default()
+    };
+    let watch = promshard_k8s::monitors::MonitorWatch::start(client, options);
+    let mut snapshots = watch.snapshots();
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    loop {
+        tokio::select! {
+            changed = snapshots.changed() => if changed.is_err() { return },
+            () = shutdown.wait() => return,
+        }
+        let Some(snapshot) = snapshots.borrow_and_update().clone() else {
+            continue;
+        };
+        let (source, env) = (source.clone(), env.clone());
+        let generated =
+            tokio::task::spawn_blocking(move || jobs_from(&snapshot, &source, &env)).await;
+        match generated {
+            Ok(Ok(jobs)) => {
+                let rejected = jobs
+                    .resources
+                    .iter()
+                    .filter(|r| r.state == "rejected")
+                    .count();
+                tracing::info!(
+                    jobs = jobs.jobs.len(),
+                    rejected,
+                    problems = jobs.problems.len(),
+                    "prometheus-operator resources read"
+                );
+                tx.send_replace(Some(Arc::new(jobs)));
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "prometheus-operator resources: no jobs generated; keeping the last ones")
+            }
+            Err(e) => tracing::error!(error = %e, "generating prometheus-operator jobs panicked"),
+        }
+    }
 }

@@ -38,6 +38,7 @@ fn every_subcommand_documents_each_flag_in_one_line() {
         &["check", "metrics"],
         &["check", "targets"],
         &["check", "config"],
+        &["check", "monitors"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");

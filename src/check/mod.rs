@@ -6,4 +6,5 @@
 
 pub(crate) mod config;
 pub(crate) mod metrics;
+pub(crate) mod monitors;
 pub(crate) mod targets;

@@ -21,6 +21,9 @@ pub enum CheckCommand {
     Targets(TargetsArgs),
     /// Validate a Prometheus config file.
     Config(ConfigArgs),
+    /// Print the scrape configs prometheus-operator would generate from
+    /// ServiceMonitor, PodMonitor, Probe and ScrapeConfig manifests.
+    Monitors(MonitorsArgs),
 }
 
 /// Runs a `check` subcommand.
@@ -29,6 +32,7 @@ pub fn run(check: CheckCommand) -> anyhow::Result<ExitCode> {
         CheckCommand::Metrics(args) => check::metrics::run(args.into()),
         CheckCommand::Targets(args) => check::targets::run(args.into()),
         CheckCommand::Config(args) => check::config::run(&args.files),
+        CheckCommand::Monitors(args) => check::monitors::run(&args.into()),
     }
 }
 
@@ -119,4 +123,31 @@ pub struct ConfigArgs {
     /// Config files to check.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+/// `promshard check monitors` flags.
+#[derive(Debug, clap::Args)]
+pub struct MonitorsArgs {
+    /// Manifest files, or directories read recursively (*.yaml, *.yml,
+    /// *.json): the monitors, the Secrets, ConfigMaps and Namespaces they
+    /// use, and optionally the Prometheus resource whose selectors apply.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The Prometheus resource to follow when several are given (without
+    /// any, every resource in every namespace is selected).
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = super::coordinator::parse_object_name)]
+    pub prometheus: Option<(String, String)>,
+    /// Print credentials from Secrets instead of `<secret>`.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+impl From<MonitorsArgs> for check::monitors::Options {
+    fn from(args: MonitorsArgs) -> Self {
+        Self {
+            paths: args.paths,
+            prometheus: args.prometheus,
+            show_secrets: args.show_secrets,
+        }
+    }
 }

@@ -253,7 +253,7 @@ impl OperatorArgs {
 }
 
 /// `NAMESPACE/NAME`.
-fn parse_object_name(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_object_name(text: &str) -> Result<(String, String), String> {
     match text.split_once('/') {
         Some((namespace, name))
             if !namespace.is_empty() && !name.is_empty() && !name.contains('/') =>
